@@ -1,0 +1,84 @@
+"""The model card: the JSON sidecar that travels beside every model.
+
+One schema for both sides: ``model_export`` writes it, the function reads it. Together with
+the ONNX graph it is the single source of the request schema, ``/model`` and the docs.
+Unknown keys are kept on read (``extra="allow"``) so an older function can serve a card
+written by a newer exporter.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CARD_SCHEMA_VERSION = 1
+
+
+class TensorSpec(BaseModel):
+    """One graph input or output: ONNX name, numpy dtype name, shape (None = dynamic)."""
+
+    name: str
+    dtype: str
+    shape: list[int | str | None]
+
+
+class LookupSpec(BaseModel):
+    """Features fetched from an external HTTP service instead of sent in the request."""
+
+    model_config = ConfigDict(extra="allow")
+
+    key_field: str
+    """The instance field that carries the lookup key (e.g. ``user_id``)."""
+    url_template: str
+    """URL with ``{key}`` in it, e.g. ``http://features/users/{key}``."""
+    features: dict[str, str]
+    """feature name -> JSON field (dotted path) in the service's answer."""
+    defaults: dict[str, float] | None = None
+    """Used when the lookup fails for good; without it the item fails."""
+
+
+class ModelCard(BaseModel):
+    """What a served model is and how to talk to it."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    schema_version: int = CARD_SCHEMA_VERSION
+    name: str
+    version: str
+    sha256: str | None = None
+    task: Literal["classification", "regression"] = "classification"
+    description: str | None = None
+    created_at: str | None = None
+    framework: dict[str, str] = Field(default_factory=dict)
+    """Source framework and version, e.g. ``{"name": "scikit-learn", "version": "1.9.1"}``."""
+    converter: dict[str, str] = Field(default_factory=dict)
+    opset: int | None = None
+    inputs: list[TensorSpec] = Field(default_factory=list)
+    outputs: list[TensorSpec] = Field(default_factory=list)
+    feature_names: list[str] = Field(default_factory=list)
+    feature_ranges: dict[str, tuple[float, float]] | None = None
+    """Observed [min, max] per feature; used to draw verification rows."""
+    labels: list[str] | None = None
+    """Class labels in the order of the probability columns (classifiers)."""
+    label_output: str | None = None
+    """Name of the output holding the predicted class index / label."""
+    probability_output: str | None = None
+    """Name of the output holding per-class probabilities, shape [batch, n_labels]."""
+    value_output: str | None = None
+    """Name of the output holding regression values."""
+    output_meaning: str | None = None
+    allow_nan: bool = False
+    """The model handles NaN (e.g. an imputer in the pipeline): NaN and null are accepted."""
+    lookups: list[LookupSpec] = Field(default_factory=list)
+    verify: dict[str, Any] | None = None
+    """The parity report written by ``model_export verify``."""
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> "ModelCard":
+        """Parse and validate card JSON (raises pydantic.ValidationError)."""
+        return cls.model_validate_json(raw)
+
+    def to_json(self) -> str:
+        """Stable, human-readable JSON."""
+        return self.model_dump_json(indent=2, exclude_none=True)

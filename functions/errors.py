@@ -1,0 +1,110 @@
+"""Errors that carry their HTTP status, and the one place that turns them into responses.
+
+Exception tree::
+
+    ServingError (500)                     base: anything the service raises on purpose
+    ├── RequestError (400)                 the request itself is unusable
+    │   ├── MalformedJSON (400)            body is not JSON
+    │   ├── UnsupportedMediaType (415)     Content-Type is not one we read
+    │   ├── PayloadTooLarge (413)          body over MAX_BODY_BYTES
+    │   ├── NotFound (404)                 no such route / model / version
+    │   ├── MethodNotAllowed (405)
+    │   └── ValidationFailed (422)         JSON is fine, its content is not (carries details)
+    ├── ModelNotReady (503)                still loading, or the load failed
+    ├── DependencyFailed (424)             an external lookup failed for good
+    └── ModelLoadError (500)               raised by the loader; readiness reports it, never a route
+
+Every error renders as ``{"error": {"status", "code", "message", "details"}}`` where
+``details`` is a list of ``{"index", "field", "message"}`` naming what was wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with one instance: ``index`` is the instance, ``field`` the feature."""
+
+    message: str
+    index: int | None = None
+    field: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message}
+        if self.index is not None:
+            out["index"] = self.index
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+class ServingError(Exception):
+    """Base class; ``status`` is the HTTP status and ``code`` a stable machine-readable name."""
+
+    status: int = 500
+    code: str = "internal"
+
+    def __init__(self, message: str, details: list[Problem] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: list[Problem] = details or []
+        self.headers: dict[str, str] = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"status": self.status, "code": self.code, "message": self.message}
+        if self.details:
+            err["details"] = [p.as_dict() for p in self.details]
+        return {"error": err}
+
+
+class RequestError(ServingError):
+    status, code = 400, "bad_request"
+
+
+class MalformedJSON(RequestError):
+    status, code = 400, "malformed_json"
+
+
+class UnsupportedMediaType(RequestError):
+    status, code = 415, "unsupported_media_type"
+
+
+class PayloadTooLarge(RequestError):
+    status, code = 413, "payload_too_large"
+
+
+class NotFound(RequestError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(RequestError):
+    status, code = 405, "method_not_allowed"
+
+
+class ValidationFailed(RequestError):
+    status, code = 422, "validation_failed"
+
+
+class ModelNotReady(ServingError):
+    status, code = 503, "model_not_ready"
+
+
+class DependencyFailed(ServingError):
+    status, code = 424, "dependency_failed"
+
+
+class ModelLoadError(ServingError):
+    status, code = 500, "model_load_failed"
+
+
+@dataclass(slots=True)
+class ItemError:
+    """A per-item failure inside a batch response (the batch itself succeeded)."""
+
+    problems: list[Problem] = field(default_factory=list)
+    status: int = 422
+    code: str = "invalid_instance"

@@ -1,0 +1,91 @@
+"""The one Settings object, read from the environment once per instance.
+
+No other module reads ``os.environ``: they receive a Settings (or the value they need).
+Each field's docstring is the documentation shown in the README's settings table.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "iris.onnx"
+
+
+def _default_threads() -> int:
+    """CPUs this process may use (cgroup/affinity aware), capped: serverless gets 1-4."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, 4))
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field maps to an upper-case environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore",
+                                      protected_namespaces=())
+
+    model_uri: str = str(BUNDLED_MODEL)
+    """Where the ONNX model lives: gs://bucket/key, s3://bucket/key, https://..., or a path."""
+
+    model_card_uri: str | None = None
+    """The model card JSON; default: the model URI with `.onnx` replaced by `.card.json`."""
+
+    model_cache_dir: Path = Path("/tmp/model-cache")
+    """Local directory the model is downloaded to (on Cloud Functions /tmp is in memory)."""
+
+    require_sha256: bool = True
+    """Refuse a model whose card has no sha256 to verify the download against."""
+
+    intra_op_threads: int = Field(default_factory=_default_threads)
+    """onnxruntime intra-op threads; default: usable CPUs, at most 4."""
+
+    execution_providers: Literal["cpu", "gpu", "auto"] = "cpu"
+    """`gpu` requires CUDA/TensorRT (refuses readiness without), `auto` uses them if present."""
+
+    trt_cache_dir: Path = Path("/tmp/trt-cache")
+    """Where TensorRT engines are cached so a second start does not rebuild them."""
+
+    optimized_model: bool = False
+    """The model was optimised offline (`model_export optimize`): skip graph optimisation."""
+
+    warmup: bool = True
+    """Run one inference before readiness turns 200."""
+
+    load_wait_seconds: float = 30.0
+    """How long a request that arrives during the model load waits before a 503."""
+
+    max_body_bytes: int = 32 * 1024 * 1024
+    """Request bodies above this are refused with 413 (Cloud Functions caps HTTP at 32 MiB)."""
+
+    max_instances: int = 1_000
+    """Most instances accepted by POST /predict (strict, all-or-nothing)."""
+
+    max_batch_instances: int = 20_000
+    """Most instances accepted by POST /batch-predict (per-item errors)."""
+
+    inline_rows: int = 256
+    """Batches up to this many rows run on the event loop; larger ones in a worker thread."""
+
+    log_level: str = "INFO"
+    """Python logging level for the package's loggers."""
+
+    def card_uri(self) -> str:
+        """The model card URI: explicit, or the sidecar next to the model."""
+        if self.model_card_uri:
+            return self.model_card_uri
+        base = self.model_uri
+        return (base[: -len(".onnx")] if base.endswith(".onnx") else base) + ".card.json"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The instance's settings, read once."""
+    return Settings()
