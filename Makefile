@@ -1,0 +1,34 @@
+# The two commands a new user needs: `make serve` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8080
+
+.PHONY: serve test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements-export.txt $(VENV)/.runtime
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+## serve: serve the bundled demo model (or $$MODEL_URI) on $$PORT with functions-framework (ASGI)
+serve: $(VENV)/.runtime
+	PORT=$(PORT) $(BIN)/functions-framework --target predict --source main.py --asgi --port $(PORT)
+
+## test: install the test dependencies and run the whole suite
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+## bench: run the benchmarks (numbers recorded in README.md)
+bench: $(VENV)/.dev
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV)
