@@ -1,0 +1,49 @@
+"""Wiring: one Settings, one ModelHolder, one PredictionService, one Router per instance.
+
+``instance()`` builds them on first call and starts the model load right away, so the
+load overlaps whatever the platform does between importing ``main.py`` and the first
+request. Adapters (HTTP, events, Lambda) all reach the core through this object.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+from functions.loader import ModelHolder
+from functions.routes import Router, prediction_routes
+from functions.service import PredictionService
+from functions.settings import Settings, get_settings
+
+
+@dataclass
+class Instance:
+    """Everything one serving instance owns."""
+
+    settings: Settings
+    holder: ModelHolder
+    service: PredictionService
+    router: Router
+
+
+def _configure_logging(level: str) -> None:
+    pkg = logging.getLogger("functions")
+    pkg.setLevel(level.upper())
+    if not logging.getLogger().handlers and not pkg.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        pkg.addHandler(handler)
+
+
+@lru_cache(maxsize=1)
+def instance() -> Instance:
+    """The instance's wiring; the first call starts the model load in the background."""
+    settings = get_settings()
+    _configure_logging(settings.log_level)
+    holder = ModelHolder(settings)
+    holder.start()
+    service = PredictionService(holder, settings)
+    router = Router()
+    prediction_routes(router, holder, service, settings)
+    return Instance(settings, holder, service, router)

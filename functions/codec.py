@@ -1,0 +1,126 @@
+"""Instances (JSON rows) -> a numpy matrix, and model outputs -> predictions.
+
+An instance is a list in feature order or an object keyed by feature name. The fast path
+hands the whole list to numpy at once; only when that fails (or finds non-finite values)
+do we walk rows to say which instance and which field is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from functions.errors import Problem
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What a row must look like: ordered feature names, numeric dtype, NaN policy."""
+
+    feature_names: tuple[str, ...]
+    dtype: np.dtype
+    allow_nan: bool = False
+    optional: frozenset[str] = frozenset()
+    """Features that may be absent from an instance (filled later, e.g. by lookups)."""
+
+    @property
+    def width(self) -> int:
+        return len(self.feature_names)
+
+
+@dataclass
+class Decoded:
+    """A matrix with one row per instance; ``problems`` maps bad row index -> what is wrong."""
+
+    matrix: np.ndarray
+    problems: dict[int, list[Problem]]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _cell(value: Any, index: int, name: str, schema: Schema, out: list[Problem]) -> float:
+    if value is None and schema.allow_nan:
+        return math.nan
+    if not _is_number(value):
+        out.append(Problem(f"expected a number, got {type(value).__name__}", index, name))
+        return math.nan
+    if not schema.allow_nan and not math.isfinite(value):
+        out.append(Problem(f"{value} is not allowed (the model needs finite values)", index, name))
+        return math.nan
+    return float(value)
+
+
+def _decode_row(row: Any, index: int, schema: Schema) -> tuple[list[float], list[Problem]]:
+    problems: list[Problem] = []
+    names = schema.feature_names
+    if isinstance(row, dict):
+        unknown = [k for k in row if k not in schema.feature_names]
+        for key in unknown[:5]:
+            problems.append(Problem("unknown feature", index, key))
+        values = []
+        for name in names:
+            if name not in row:
+                if name not in schema.optional:
+                    problems.append(Problem("missing feature", index, name))
+                values.append(math.nan)
+            else:
+                values.append(_cell(row[name], index, name, schema, problems))
+        return values, problems
+    if isinstance(row, list):
+        if len(row) != schema.width:
+            msg = f"expected {schema.width} features in order {list(names)}, got {len(row)}"
+            return [math.nan] * schema.width, [Problem(msg, index, "instances")]
+        return [_cell(v, index, n, schema, problems) for v, n in zip(row, names)], problems
+    kind = type(row).__name__
+    return [math.nan] * schema.width, [
+        Problem(f"an instance must be a list or an object, got {kind}", index, "instances")]
+
+
+def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.ndarray | None:
+    """The whole batch in one numpy call when every row is a well-formed list of numbers.
+
+    numpy would quietly turn ``true`` into 1.0, so a caller that cannot rule booleans out
+    (``may_hold_bools``) pays for a scan; the HTTP adapter rules them out on the raw bytes.
+    """
+    if not instances or not isinstance(instances[0], list):
+        return None
+    try:
+        arr = np.asarray(instances)
+    except (ValueError, TypeError):
+        return None
+    if arr.dtype.kind not in "fi" or arr.ndim != 2 or arr.shape[1] != schema.width:
+        return None
+    if arr.dtype.kind == "f" and not schema.allow_nan and not np.isfinite(arr).all():
+        return None
+    if may_hold_bools and any(type(v) is bool for row in instances for v in row):
+        return None
+    return arr.astype(schema.dtype, copy=False)
+
+
+def decode_instances(instances: Sequence[Any], schema: Schema,
+                     may_hold_bools: bool = True) -> Decoded:
+    """Decode every instance; never raises for bad content, reports it per index instead."""
+    fast = _fast(instances, schema, may_hold_bools)
+    if fast is not None:
+        return Decoded(fast, {})
+    rows: list[list[float]] = []
+    problems: dict[int, list[Problem]] = {}
+    for i, row in enumerate(instances):
+        values, found = _decode_row(row, i, schema)
+        rows.append(values)
+        if found:
+            problems[i] = found
+    matrix = np.asarray(rows, dtype=np.float64).reshape(len(rows), schema.width)
+    return Decoded(matrix.astype(schema.dtype, copy=False), problems)
+
+
+def to_python(values: np.ndarray) -> list[Any]:
+    """Array -> JSON-ready Python values (strings decoded, numpy scalars unboxed)."""
+    if values.dtype.kind in "SO":
+        return [v.decode() if isinstance(v, bytes) else v for v in values.tolist()]
+    return values.tolist()

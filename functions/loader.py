@@ -1,0 +1,162 @@
+"""Load the model once per instance, in the background, and say when it is ready.
+
+Contract:
+- ``start()`` begins the load (fetch card -> download to cache -> verify sha256 -> build the
+  session -> warm up) in a daemon thread and returns at once; calling it again is a no-op,
+  so concurrent first requests trigger exactly one load.
+- ``await get()`` returns the model, waiting at most ``load_wait_seconds`` for a load in
+  progress; it raises ModelNotReady (503) on time-out or when the load failed.
+- ``swap(model)`` replaces the served model atomically: requests that already hold the old
+  model finish on it (they keep their reference).
+- Fork safety: gunicorn (functions-framework's production server) imports ``main.py`` in
+  the arbiter and then forks the worker. A session's thread pool does not survive a fork, so
+  the fork waits for any session build in progress, and the child starts its own load (the
+  download is already in the local cache, verified by sha256).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from functions.card import ModelCard
+from functions.errors import ModelLoadError, ModelNotReady
+from functions.model import OnnxModel
+from functions.settings import Settings
+from functions.storage import FetchError, download, read_bytes, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+def fetch_model(settings: Settings, model_uri: str, card_uri: str) -> tuple[Path, ModelCard]:
+    """Card and verified local model file for ``model_uri`` (cached by sha256)."""
+    try:
+        card = ModelCard.from_json(read_bytes(card_uri))
+    except FetchError as exc:
+        raise ModelLoadError(f"model card: {exc}") from exc
+    except ValueError as exc:
+        raise ModelLoadError(f"model card {card_uri} is not a valid card: {exc}") from exc
+    if not card.sha256 and settings.require_sha256:
+        raise ModelLoadError(f"model card {card_uri} has no sha256 (REQUIRE_SHA256=true)")
+    name = f"{card.sha256}.onnx" if card.sha256 else f"{card.name}-{card.version}.onnx"
+    path = settings.model_cache_dir / name
+    if card.sha256 and path.exists() and sha256_file(path) == card.sha256:
+        return path, card
+    try:
+        download(model_uri, path)
+    except FetchError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    actual = sha256_file(path)
+    if card.sha256 and actual != card.sha256:
+        path.unlink(missing_ok=True)
+        raise ModelLoadError(f"sha256 mismatch for {model_uri}: card says {card.sha256}, "
+                             f"download is {actual}; refusing to serve it")
+    return path, card
+
+
+class ModelHolder:
+    """The instance's one model, its load state, and the waiters for it."""
+
+    def __init__(self, settings: Settings,
+                 build: Callable[[Path, ModelCard, Settings], OnnxModel] = OnnxModel) -> None:
+        self.settings = settings
+        self._build = build
+        self._model: OnnxModel | None = None
+        self._error: str | None = None
+        self._started = False
+        self._lock = threading.Lock()
+        self._session_guard = threading.Lock()
+        self._done = threading.Event()
+        self._inherited: list[OnnxModel] = []  # sessions copied by fork: never destroyed
+        self.load_seconds: float | None = None
+        self.loads = 0
+        os.register_at_fork(before=self._session_guard.acquire,
+                            after_in_parent=self._session_guard.release,
+                            after_in_child=self._after_fork_child)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        """Begin the load in the background unless it already began."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._load, name="model-load", daemon=True).start()
+
+    def _load(self) -> None:
+        t0 = time.perf_counter()
+        s = self.settings
+        try:
+            path, card = fetch_model(s, s.model_uri, s.card_uri())
+            with self._session_guard:
+                model = self._build(path, card, s)
+                if s.warmup:
+                    model.warmup()
+            self._model, self.load_seconds = model, time.perf_counter() - t0
+            self.loads += 1
+            log.info("model ready in %.3fs (providers %s)", self.load_seconds, model.providers)
+        except ModelLoadError as exc:
+            self._error = exc.message
+            log.error("model load failed: %s", exc.message)
+        except Exception as exc:  # a bug or an unexpected SDK error: report, never hang
+            self._error = f"{type(exc).__name__}: {exc}"
+            log.exception("model load failed")
+        finally:
+            self._done.set()
+
+    def _after_fork_child(self) -> None:
+        self._session_guard = threading.Lock()
+        self._lock = threading.Lock()
+        if self._model is not None:
+            self._inherited.append(self._model)
+        self._model, self._error, self._started = None, None, False
+        self._done = threading.Event()
+        self.start()
+
+    # -- access ----------------------------------------------------------------------
+    @property
+    def model(self) -> OnnxModel | None:
+        """The served model, or None while loading / after a failed load."""
+        return self._model
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, reason) for /readyz."""
+        if self._model is not None:
+            return True, "ready"
+        if self._error is not None:
+            return False, f"model load failed: {self._error}"
+        return False, "model is loading"
+
+    async def get(self) -> OnnxModel:
+        """The model, waiting (bounded) for a load in progress."""
+        model = self._model
+        if model is not None:
+            return model
+        self.start()
+        if self._error is None:
+            loop = asyncio.get_running_loop()
+            await asyncio.wait_for(loop.run_in_executor(None, self._done.wait,
+                                                        self.settings.load_wait_seconds),
+                                   self.settings.load_wait_seconds + 1)
+        return self.require()
+
+    def require(self) -> OnnxModel:
+        """The model now, or ModelNotReady naming why not."""
+        model = self._model
+        if model is not None:
+            return model
+        if self._error is not None:
+            raise ModelNotReady(f"model load failed: {self._error}")
+        raise ModelNotReady(f"model is still loading after {self.settings.load_wait_seconds:g}s",
+                            headers={"Retry-After": "5"})
+
+    def swap(self, model: OnnxModel) -> OnnxModel | None:
+        """Serve ``model`` from now on; returns the previous one."""
+        old, self._model, self._error = self._model, model, None
+        self._done.set()
+        return old

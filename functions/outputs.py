@@ -1,0 +1,51 @@
+"""Model outputs (arrays for the unique rows) -> one prediction object per row.
+
+Classifiers answer ``{"label", "probabilities": {label: p}}``, regressors ``{"value"}``
+(a list when the model predicts several values per row); a model whose card names no
+outputs answers every output by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from functions.card import ModelCard
+from functions.codec import to_python
+
+
+def _labels_for(raw: np.ndarray, labels: list[str] | None) -> list[Any]:
+    if labels and raw.dtype.kind in "iu":
+        table = np.asarray(labels, dtype=object)
+        return table[raw.reshape(-1)].tolist()
+    return to_python(raw.reshape(-1))
+
+
+def shape_predictions(card: ModelCard, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
+    """``n`` prediction objects, row i built from row i of every output."""
+    if card.task == "classification" and (card.label_output or card.probability_output):
+        return _classifications(card, outputs, n)
+    if card.value_output:
+        values = outputs[card.value_output]
+        flat = values.reshape(n, -1) if values.ndim > 1 else values.reshape(n, 1)
+        if flat.shape[1] == 1:
+            return [{"value": v} for v in flat[:, 0].tolist()]
+        return [{"value": row} for row in flat.tolist()]
+    columns = {name: to_python(arr) for name, arr in outputs.items()}
+    return [{name: col[i] for name, col in columns.items()} for i in range(n)]
+
+
+def _classifications(card: ModelCard, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
+    probs = outputs.get(card.probability_output) if card.probability_output else None
+    if card.label_output and card.label_output in outputs:
+        labels = _labels_for(outputs[card.label_output], card.labels)
+    elif probs is not None:
+        labels = _labels_for(probs.argmax(axis=1), card.labels)
+    else:  # pragma: no cover - card validated against the graph at load
+        labels = [None] * n
+    if probs is None:
+        return [{"label": lab} for lab in labels]
+    names = card.labels or [str(i) for i in range(probs.shape[1])]
+    rows = probs.tolist()
+    return [{"label": lab, "probabilities": dict(zip(names, row))} for lab, row in zip(labels, rows)]

@@ -1,0 +1,149 @@
+"""The transport-neutral core: validate -> dedupe -> enrich -> one model call -> expand.
+
+Every adapter (HTTP rows, Open Inference Protocol, events, Lambda) calls this. A single
+prediction is a batch of one. ``strict`` batches are all-or-nothing (any bad instance fails
+the call with 422); non-strict batches report bad items per index and score the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from functions import metrics
+from functions.codec import Decoded, Schema, decode_instances
+from functions.errors import ItemError, Problem, ValidationFailed
+from functions.loader import ModelHolder
+from functions.model import OnnxModel
+from functions.outputs import shape_predictions
+from functions.settings import Settings
+
+MAX_REPORTED_PROBLEMS = 50
+
+
+class Enricher(Protocol):
+    """Fills features that come from elsewhere (external lookups) into decoded rows.
+
+    It writes the fetched values into ``decoded.matrix`` for rows it can serve and adds a
+    Problem (with a status in ItemError) to ``failures`` for rows it cannot.
+    """
+
+    def optional_features(self) -> frozenset[str]: ...
+
+    async def enrich(self, instances: Sequence[Any], decoded: Decoded, schema: Schema,
+                     rows: np.ndarray, failures: dict[int, ItemError]) -> None: ...
+
+
+@dataclass
+class BatchResult:
+    """Per-instance outcome in request order: a prediction dict, or an ItemError."""
+
+    items: list[dict[str, Any] | ItemError]
+    unique_rows: int = 0
+    failures: dict[int, ItemError] = field(default_factory=dict)
+
+
+def dedupe(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unique rows, inverse) so that ``unique[inverse] == matrix`` (bytewise row identity)."""
+    if len(matrix) < 2:
+        return matrix, np.zeros(len(matrix), dtype=np.intp)
+    contiguous = np.ascontiguousarray(matrix)
+    keys = contiguous.view(np.dtype((np.void, contiguous.dtype.itemsize * contiguous.shape[1])))
+    _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+    return contiguous[first], inverse.reshape(-1)
+
+
+def schema_for(model: OnnxModel) -> Schema:
+    """The row schema of a model (cached on the model object)."""
+    cached = getattr(model, "_row_schema", None)
+    if cached is not None:
+        return cached
+    row = model.row_input
+    if row is None:
+        raise ValidationFailed(
+            "this model has no single 2-D numeric input, so it takes no row-format instances; "
+            "use the Open Inference Protocol route /v2/models/{name}/infer",
+            [Problem("row format unsupported for this model", None, "instances")])
+    names = tuple(model.card.feature_names) or tuple(f"f{i}" for i in range(row.n_features or 0))
+    schema = Schema(names, row.dtype, model.card.allow_nan)
+    model._row_schema = schema  # type: ignore[attr-defined]
+    return schema
+
+
+class PredictionService:
+    """Scores instances with the holder's current model."""
+
+    def __init__(self, holder: ModelHolder, settings: Settings, enricher: Enricher | None = None):
+        self.holder = holder
+        self.settings = settings
+        self.enricher = enricher
+
+    async def run_rows(self, model: OnnxModel, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        """One model call on a 2-D batch; big batches leave the event loop."""
+        feeds = {model.row_input.name: matrix}  # type: ignore[union-attr]
+        if len(matrix) <= self.settings.inline_rows:
+            return model.run(feeds)
+        return await asyncio.to_thread(model.run, feeds)
+
+    async def predict(self, instances: Sequence[Any], *, strict: bool,
+                      may_hold_bools: bool = True) -> BatchResult:
+        """Score ``instances``; see the module docstring for strict vs per-item errors."""
+        model = await self.holder.get()
+        schema = schema_for(model)
+        if self.enricher is not None:
+            schema = Schema(schema.feature_names, schema.dtype, schema.allow_nan,
+                            self.enricher.optional_features())
+        decoded = decode_instances(instances, schema, may_hold_bools)
+        failures = {i: ItemError(p) for i, p in decoded.problems.items()}
+        if strict and failures:
+            raise _validation_error(failures)
+        n = len(instances)
+        if failures:
+            ok_rows = np.setdiff1d(np.arange(n), np.fromiter(failures, dtype=np.intp))
+        else:
+            ok_rows = np.arange(n)
+        if self.enricher is not None and len(ok_rows):
+            await self.enricher.enrich(instances, decoded, schema, ok_rows, failures)
+            if strict and failures:
+                raise _first_failure(failures)
+            ok_rows = np.setdiff1d(ok_rows, np.fromiter(failures, dtype=np.intp))
+        items: list[dict[str, Any] | ItemError] = [None] * n  # type: ignore[list-item]
+        for i, err in failures.items():
+            items[i] = err
+        if len(ok_rows) == 0:
+            return BatchResult(items, 0, failures)
+        valid = decoded.matrix if len(ok_rows) == n else decoded.matrix[ok_rows]
+        unique, inverse = dedupe(valid)
+        outputs = await self.run_rows(model, unique)
+        preds = shape_predictions(model.card, outputs, len(unique))
+        if len(ok_rows) == n and len(unique) == n:
+            items = preds  # type: ignore[assignment]
+        else:
+            for row, u in zip(ok_rows.tolist(), inverse.tolist()):
+                items[row] = preds[u]
+        metrics.inc("predict_rows_total", n, "instances received")
+        metrics.inc("predict_model_rows_total", len(unique), "rows sent to the model after dedupe")
+        return BatchResult(items, len(unique), failures)
+
+
+def _validation_error(failures: dict[int, ItemError]) -> ValidationFailed:
+    problems = [p for i in sorted(failures) for p in failures[i].problems]
+    shown = problems[:MAX_REPORTED_PROBLEMS]
+    first = shown[0]
+    where = f"instances[{first.index}]" + (f".{first.field}" if first.field else "")
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return ValidationFailed(f"{where}: {first.message}{more}", shown)
+
+
+def _first_failure(failures: dict[int, ItemError]) -> Exception:
+    from functions.errors import DependencyFailed, ServingError
+
+    i = min(failures)
+    err = failures[i]
+    cls = DependencyFailed if err.status == 424 else ServingError
+    exc = cls(f"instances[{i}]: {err.problems[0].message}", err.problems)
+    exc.status, exc.code = err.status, err.code
+    return exc
