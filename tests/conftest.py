@@ -1,0 +1,114 @@
+"""Shared fixtures: real servers only (see tests/servers.py).
+
+- ``serve(env, **kw)``: the function over HTTP under functions-framework (subprocess).
+- ``gcs_server``: gcp-storage-emulator, in-process; value is ``http://127.0.0.1:PORT``,
+  to be set as STORAGE_EMULATOR_HOST (``gcs_env`` gives the env dict for subprocesses).
+- ``s3_server``: moto's server; value is its endpoint URL (``s3_env`` gives the env dict).
+- ``file_server``: a plain HTTP server over a directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from tests.servers import ROOT, Served, free_port, start_file_server, start_function
+
+DEMO_MODEL = ROOT / "models" / "iris.onnx"
+DEMO_CARD = ROOT / "models" / "iris.card.json"
+AWS_FAKE = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing"}
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    """Factory: ``serve({"MODEL_URI": ...}, wait="/readyz")`` -> Served; all stopped after."""
+    started: list[Served] = []
+
+    def _serve(env: dict[str, str] | None = None, **kw) -> Served:
+        served = start_function(env or {}, tmp_path, **kw)
+        started.append(served)
+        return served
+
+    yield _serve
+    for served in started:
+        served.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_function(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One function serving the bundled demo model for the whole session (read-only use)."""
+    served = start_function({}, tmp_path_factory.mktemp("demo"))
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[str]:
+    """gcp-storage-emulator on a free port (in memory)."""
+    from gcp_storage_emulator.server import create_server
+
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    host = f"http://127.0.0.1:{port}"
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = host  # the in-process SDK client reads it
+    yield host
+    if previous is None:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    else:
+        os.environ["STORAGE_EMULATOR_HOST"] = previous
+    server.stop()
+
+
+@pytest.fixture
+def gcs_env(gcs_server: str) -> dict[str, str]:
+    """Environment for a subprocess that talks to the GCS emulator."""
+    return {"STORAGE_EMULATOR_HOST": gcs_server, "GOOGLE_CLOUD_PROJECT": "test-project"}
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server: str, request: pytest.FixtureRequest):
+    """A fresh bucket on the emulator, named after the test."""
+    from google.cloud import storage
+
+    client = storage.Client(project="test-project")
+    name = "b-" + request.node.name.lower().replace("_", "-")[:40].strip("-[]") + f"-{free_port()}"
+    return client.create_bucket(name)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's server (S3, SQS, Lambda, ...) on a free port."""
+    from moto.server import ThreadedMotoServer
+
+    for key, value in AWS_FAKE.items():
+        os.environ.setdefault(key, value)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: str) -> dict[str, str]:
+    """Environment for a subprocess that talks to moto (boto3 reads AWS_ENDPOINT_URL)."""
+    return {**AWS_FAKE, "AWS_ENDPOINT_URL": s3_server}
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """(directory, base URL) of a local HTTP server; the demo model is copied in."""
+    root = tmp_path / "www"
+    root.mkdir()
+    shutil.copy(DEMO_MODEL, root / "iris.onnx")
+    shutil.copy(DEMO_CARD, root / "iris.card.json")
+    server, url = start_file_server(root)
+    yield root, url
+    server.shutdown()

@@ -1,0 +1,112 @@
+"""Real servers for the tests: the function under functions-framework, storage emulators,
+and a plain HTTP file server. Each starts on a free loopback port and stops by itself."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+FF = Path(sys.executable).parent / "functions-framework"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Served:
+    """A function served over HTTP by functions-framework in a subprocess."""
+
+    url: str
+    proc: subprocess.Popen
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return requests.get(self.url + path, timeout=kw.pop("timeout", 30), **kw)
+
+    def post(self, path: str, **kw: Any) -> requests.Response:
+        return requests.post(self.url + path, timeout=kw.pop("timeout", 60), **kw)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def wait_http(url: str, timeout: float = 60.0, want: tuple[int, ...] = (200,),
+              proc: subprocess.Popen | None = None) -> requests.Response:
+    """Poll ``url`` until it answers a status in ``want``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} while waiting for {url}")
+        try:
+            resp = requests.get(url, timeout=5)
+            if resp.status_code in want:
+                return resp
+            last = resp.status_code
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not answering {want} after {timeout}s (last: {last})")
+
+
+def start_function(env: dict[str, str], tmp: Path, target: str = "predict",
+                   asgi: bool = True, signature_type: str | None = None,
+                   wait: str | None = "/readyz", timeout: float = 60.0) -> Served:
+    """functions-framework serving ``main.py:target`` with ``env`` on a free port."""
+    port = free_port()
+    full_env = {**os.environ, "MODEL_CACHE_DIR": str(tmp / "model-cache"),
+                "PYTHONUNBUFFERED": "1", **env, "PORT": str(port)}
+    cmd = [str(FF), "--target", target, "--source", str(ROOT / "main.py"),
+           "--host", "127.0.0.1", "--port", str(port)]
+    if asgi:
+        cmd.append("--asgi")
+    if signature_type:
+        cmd += ["--signature-type", signature_type]
+    log_path = tmp / f"function-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    served = Served(f"http://127.0.0.1:{port}", proc, log_path, env)
+    try:
+        wait_http(served.url + (wait or "/healthz"), timeout,
+                  (200,) if wait == "/readyz" else (200, 404, 405, 503), proc)
+    except Exception as exc:
+        served.stop()
+        raise RuntimeError(f"{exc}\n--- function log ---\n{served.log()}") from exc
+    return served
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def start_file_server(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A local HTTP server for ``directory`` (stands in for an https:// model host)."""
+    handler = lambda *a, **kw: _QuietHandler(*a, directory=str(directory), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
