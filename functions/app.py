@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from functions.loader import ModelHolder
+from functions.oip_routes import oip_routes
 from functions.routes import Router, prediction_routes
 from functions.service import PredictionService
 from functions.settings import Settings, get_settings
@@ -46,4 +47,5 @@ def instance() -> Instance:
     service = PredictionService(holder, settings)
     router = Router()
     prediction_routes(router, holder, service, settings)
+    oip_routes(router, holder, service, settings)  # /v2: Open Inference Protocol
     return Instance(settings, holder, service, router)

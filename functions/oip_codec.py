@@ -1,0 +1,190 @@
+"""Open Inference Protocol inference bodies: request bytes -> feeds, outputs -> response bytes.
+
+Request body: a JSON header, optionally followed by raw tensors (binary tensor data
+extension). With ``Inference-Header-Content-Length: n`` the first ``n`` bytes are the JSON
+header and the rest are the binary inputs, in input order, each ``binary_data_size`` long.
+
+``decode_request`` checks the request against the model's signature before touching any
+data (names, datatypes, ranks, static dims) and raises RequestError (400) naming the input.
+``encode_response`` writes outputs as JSON ``data`` or, when asked (``binary_data`` on an
+output, ``binary_data_output`` on the request), as raw bytes after the JSON header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from functions.card import TensorSpec
+from functions.errors import MalformedJSON, RequestError
+from functions.http_io import parse_json
+from functions.model import OnnxModel
+from functions.oip_tensors import (
+    from_binary,
+    from_json,
+    to_binary,
+    to_json,
+    v2_datatype,
+)
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
+
+
+@dataclass
+class InferRequest:
+    """A decoded inference request: feeds match the model's inputs by name and signature."""
+
+    feeds: dict[str, np.ndarray]
+    outputs: dict[str, bool] = field(default_factory=dict)
+    """Requested output name -> send as binary; empty means every output."""
+    binary_output: bool = False
+    id: str | None = None
+
+
+def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
+    """(JSON header, binary section); 400 when the declared header length cannot be right."""
+    if header_length is None:
+        return body, memoryview(b"")
+    if not header_length.strip().isdigit():
+        raise RequestError(f"{HEADER_LENGTH} must be a byte count, got {header_length!r}")
+    n = int(header_length)
+    if n == 0 or n > len(body):
+        raise RequestError(f"{HEADER_LENGTH} is {n} but the body is {len(body)} bytes")
+    return body[:n], memoryview(body)[n:]
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RequestError(f"{where} must be a JSON object")
+    return value
+
+
+def _shape(item: dict[str, Any], where: str) -> list[int]:
+    shape = item.get("shape")
+    if not isinstance(shape, list) or not all(
+            type(d) is int and d >= 0 for d in shape):
+        raise RequestError(f"{where}: 'shape' must be a list of non-negative integers")
+    return shape
+
+
+def _check_signature(spec: TensorSpec, datatype: Any, shape: list[int], where: str,
+                     width: int | None) -> None:
+    want = v2_datatype(spec.dtype)
+    if datatype != want:
+        raise RequestError(f"{where}: datatype {datatype} does not match the model's {want}")
+    dims = [d if isinstance(d, int) else -1 for d in spec.shape]
+    if len(shape) != len(dims):
+        raise RequestError(f"{where}: shape {shape} has {len(shape)} dims; the model takes {dims}")
+    if width is not None and dims[-1] == -1:
+        dims[-1] = width  # the card's feature count pins a dynamic row width
+    for axis, (got, need) in enumerate(zip(shape, dims)):
+        if need >= 0 and got != need:
+            raise RequestError(f"{where}: shape {shape} does not fit the model's {dims} "
+                               f"(dim {axis} must be {need})")
+
+
+def decode_request(body: bytes, header_length: str | None, model: OnnxModel) -> InferRequest:
+    """Parse, check against ``model`` and decode every input (binary ones without copying)."""
+    header, binary = split_body(body, header_length)
+    try:
+        req = parse_json(header)
+    except MalformedJSON as exc:
+        if header_length is None:
+            raise
+        raise RequestError(f"the first {len(header)} bytes ({HEADER_LENGTH}) are not the JSON "
+                           f"header: {exc.message}") from None
+    if not isinstance(req, dict) or not isinstance(req.get("inputs"), list):
+        raise RequestError('the request must be a JSON object with an "inputs" list')
+    rid = req.get("id")
+    if rid is not None and not isinstance(rid, str):
+        raise RequestError("'id' must be a string")
+    params = _object(req.get("parameters"), "'parameters'")
+    specs = {s.name: s for s in model.inputs}
+    row = model.row_input
+    may_hold_bools = b"true" in header or b"false" in header
+    feeds: dict[str, np.ndarray] = {}
+    offset = 0
+    for i, item in enumerate(req["inputs"]):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise RequestError(f"inputs[{i}] must be an object with a 'name'")
+        name = item["name"]
+        where = f"input '{name}' (inputs[{i}])"
+        if name not in specs:
+            raise RequestError(f"{where}: the model has no such input; it takes {list(specs)}")
+        if name in feeds:
+            raise RequestError(f"{where}: given twice")
+        shape, datatype = _shape(item, where), item.get("datatype")
+        width = row.n_features if row is not None and row.name == name else None
+        _check_signature(specs[name], datatype, shape, where, width)
+        size = _object(item.get("parameters"), f"{where} 'parameters'").get("binary_data_size")
+        if size is None:
+            feeds[name] = from_json(where, datatype, shape, item.get("data"), may_hold_bools)
+            continue
+        if type(size) is not int or size < 0 or offset + size > len(binary):
+            raise RequestError(f"{where}: binary_data_size {size!r} runs past the "
+                               f"{len(binary)} bytes of binary data after the JSON header")
+        feeds[name] = from_binary(where, datatype, shape, binary[offset: offset + size])
+        offset += size
+    if offset != len(binary):
+        raise RequestError(f"{len(binary)} bytes follow the JSON header but the inputs' "
+                           f"binary_data_size add up to {offset}")
+    missing = [n for n in specs if n not in feeds]
+    if missing:
+        raise RequestError(f"missing inputs {missing}; the model takes {list(specs)}")
+    binary_default = params.get("binary_data_output") is True
+    return InferRequest(feeds, _requested(req.get("outputs"), model, binary_default),
+                        binary_default, rid)
+
+
+def _requested(outputs: Any, model: OnnxModel, binary_default: bool) -> dict[str, bool]:
+    if outputs is None:
+        return {}
+    if not isinstance(outputs, list):
+        raise RequestError("'outputs' must be a list")
+    wanted: dict[str, bool] = {}
+    for i, item in enumerate(outputs):
+        name = item.get("name") if isinstance(item, dict) else None
+        if name not in model.output_names:
+            raise RequestError(f"outputs[{i}]: the model has no output {name!r}; "
+                               f"it has {model.output_names}")
+        params = _object(item.get("parameters"), f"output '{name}' 'parameters'")
+        if "classification" in params:
+            raise RequestError(f"output '{name}': the classification extension is not "
+                               "supported; request the output tensor itself")
+        wanted[name] = bool(params.get("binary_data", binary_default))
+    return wanted
+
+
+def encode_response(model: OnnxModel, request: InferRequest,
+                    results: dict[str, np.ndarray]) -> tuple[bytes, dict[str, str]]:
+    """(body, extra headers): the JSON header, then any binary outputs in output order."""
+    chosen = request.outputs or dict.fromkeys(model.output_names, request.binary_output)
+    entries: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for name, binary in chosen.items():
+        arr = results[name]
+        if not isinstance(arr, np.ndarray):
+            raise RequestError(f"output '{name}' is not a tensor and cannot be sent over the "
+                               "Open Inference Protocol; request the other outputs by name")
+        datatype = "BYTES" if arr.dtype.kind in "OSU" else v2_datatype(arr.dtype.name)
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(arr.shape)}
+        if binary:
+            raw = to_binary(arr)
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            entry["data"] = to_json(arr)
+        entries.append(entry)
+    head: dict[str, Any] = {"model_name": model.card.name, "model_version": model.card.version}
+    if request.id is not None:
+        head["id"] = request.id
+    head["outputs"] = entries
+    header = orjson.dumps(head, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not chunks:
+        return header, {}
+    return header + b"".join(chunks), {HEADER_LENGTH: str(len(header))}

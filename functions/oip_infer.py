@@ -1,0 +1,56 @@
+"""Run decoded Open Inference Protocol feeds through the same core as /predict.
+
+A model with one row-shaped input ([batch, n_features]) takes the core's path: the NaN
+policy of the card, ``dedupe`` (identical rows scored once), ``PredictionService.run_rows``
+(one model call; big batches off the event loop), outputs expanded back to request order,
+and the same row counters in /metrics. Any other model gets its tensors fed as they are.
+
+Feature lookups do not apply here: a v2 tensor carries every feature the graph takes, and
+has no key field to look anything up by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from functions import metrics
+from functions.errors import RequestError
+from functions.model import OnnxModel
+from functions.service import PredictionService, dedupe
+
+
+def _check_finite(model: OnnxModel, name: str, matrix: np.ndarray) -> None:
+    """The card's NaN policy, as /predict applies it, naming the first bad row and feature."""
+    if model.card.allow_nan or matrix.dtype.kind != "f":
+        return
+    finite = np.isfinite(matrix)
+    if finite.all():
+        return
+    row, col = (int(i) for i in np.argwhere(~finite)[0])
+    names = model.card.feature_names
+    feature = names[col] if col < len(names) else f"column {col}"
+    raise RequestError(f"input '{name}' row {row}, {feature}: {matrix[row, col]} is not allowed "
+                       "(the model needs finite values)")
+
+
+async def run_feeds(service: PredictionService, model: OnnxModel,
+                    feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every model output for ``feeds``, batch dimension in request order."""
+    row = model.row_input
+    if row is None or row.name not in feeds:
+        first = next(iter(feeds.values()), None)
+        big = first is not None and first.ndim and len(first) > service.settings.inline_rows
+        return await asyncio.to_thread(model.run, feeds) if big else model.run(feeds)
+    matrix = feeds[row.name]
+    _check_finite(model, row.name, matrix)
+    unique, inverse = dedupe(matrix)
+    outputs = await service.run_rows(model, unique)
+    metrics.inc("predict_rows_total", len(matrix), "instances received")
+    metrics.inc("predict_model_rows_total", len(unique), "rows sent to the model after dedupe")
+    if unique is matrix:
+        return outputs
+    n = len(unique)
+    return {name: out[inverse] if isinstance(out, np.ndarray) and out.ndim and len(out) == n
+            else out for name, out in outputs.items()}

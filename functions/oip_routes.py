@@ -1,0 +1,133 @@
+"""The Open Inference Protocol (KServe v2 / Triton) REST routes under /v2.
+
+    GET  /v2                                          server metadata and extensions
+    GET  /v2/health/live | /v2/health/ready           200, or 503 while the model is not ready
+    GET  /v2/models/{name}[/versions/{v}]             model metadata (-1 for dynamic dims)
+    GET  /v2/models/{name}[/versions/{v}]/ready       200, or 503 while the model is not ready
+    GET  /v2/models/{name}[/versions/{v}]/config      Triton-style model config (for tools)
+    POST /v2/models/{name}[/versions/{v}]/infer       inference, JSON and binary tensors
+
+Errors use the protocol's shape ``{"error": "message"}`` rather than the package's: 400 for
+bad input (the core's 422 included), 404 for an unknown model, version or route, 503 when
+the model is not ready. The model's name and version are the card's.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.errors import MethodNotAllowed, NotFound, ServingError
+from functions.http_io import json_response, read_body
+from functions.loader import ModelHolder
+from functions.model import OnnxModel
+from functions.oip_codec import HEADER_LENGTH, decode_request, encode_response
+from functions.oip_infer import run_feeds
+from functions.oip_tensors import v2_datatype
+from functions.service import PredictionService
+from functions.settings import Settings
+
+log = logging.getLogger(__name__)
+SERVER = {"name": "onnx-serverless", "version": "1", "extensions": ["binary_tensor_data"]}
+PLATFORM = "onnxruntime_onnx"
+
+
+def error_json(exc: BaseException) -> Response:
+    """The protocol's error body; anything not a ServingError is a bug (logged, 500)."""
+    if not isinstance(exc, ServingError):
+        log.exception("unhandled error on /v2", exc_info=exc)
+        return json_response({"error": "internal error (logged)"}, 500)
+    status = 400 if exc.status == 422 else exc.status  # the protocol has no 422
+    return json_response({"error": exc.message}, status, exc.headers)
+
+
+def _tensor_meta(spec: Any) -> dict[str, Any]:
+    return {"name": spec.name, "datatype": v2_datatype(spec.dtype),
+            "shape": [d if isinstance(d, int) else -1 for d in spec.shape]}
+
+
+def model_metadata(model: OnnxModel) -> dict[str, Any]:
+    """$metadata_model_response for the served model."""
+    return {"name": model.card.name, "versions": [model.card.version], "platform": PLATFORM,
+            "inputs": [_tensor_meta(s) for s in model.inputs],
+            "outputs": [_tensor_meta(s) for s in model.outputs]}
+
+
+def model_config(model: OnnxModel) -> dict[str, Any]:
+    """A minimal Triton model configuration (tools such as perf_analyzer read it)."""
+    def dims(spec: Any) -> dict[str, Any]:
+        meta = _tensor_meta(spec)
+        kind = "STRING" if meta["datatype"] == "BYTES" else meta["datatype"]
+        return {"name": meta["name"], "data_type": f"TYPE_{kind}", "dims": meta["shape"]}
+    return {"name": model.card.name, "platform": PLATFORM, "max_batch_size": 0,
+            "input": [dims(s) for s in model.inputs], "output": [dims(s) for s in model.outputs]}
+
+
+def _route(path: str) -> tuple[str, str | None, str | None]:
+    """(action, model name, version) for a /v2 path; NotFound for anything else."""
+    parts = [p for p in path.split("/") if p][1:]  # drop "v2"
+    if not parts:
+        return "server", None, None
+    if parts in (["health", "live"], ["health", "ready"]):
+        return parts[1], None, None
+    if parts[0] == "models" and len(parts) >= 2:
+        name, rest, version = parts[1], parts[2:], None
+        if rest[:1] == ["versions"] and len(rest) >= 2:
+            version, rest = rest[1], rest[2:]
+        if not rest:
+            return "metadata", name, version
+        if len(rest) == 1 and rest[0] in ("ready", "infer", "config"):
+            return rest[0], name, version
+    raise NotFound(f"no Open Inference Protocol route {path}")
+
+
+def oip_routes(router: Any, holder: ModelHolder, service: PredictionService,
+               settings: Settings) -> None:
+    """Register the /v2 prefix on ``router``."""
+
+    def served(name: str | None, version: str | None, model: OnnxModel) -> OnnxModel:
+        card = model.card
+        if name != card.name:
+            raise NotFound(f"unknown model '{name}'; this function serves '{card.name}'")
+        if version is not None and version != card.version:
+            raise NotFound(f"model '{name}' has no version '{version}'; "
+                           f"it has ['{card.version}']")
+        return model
+
+    async def infer(request: Request, name: str | None, version: str | None) -> Response:
+        model = served(name, version, await holder.get())
+        body = await read_body(request, settings.max_body_bytes)
+        decoded = decode_request(body, request.headers.get(HEADER_LENGTH), model)
+        results = await run_feeds(service, model, decoded.feeds)
+        payload, headers = encode_response(model, decoded, results)
+        media = "application/octet-stream" if headers else "application/json"
+        return Response(payload, 200, headers=headers, media_type=media)
+
+    async def dispatch(request: Request) -> Response:
+        action, name, version = _route(request.url.path)
+        wanted = "POST" if action == "infer" else "GET"
+        if request.method != wanted:
+            raise MethodNotAllowed(f"{request.method} is not allowed here; use {wanted}")
+        if action == "infer":
+            return await infer(request, name, version)
+        if action == "server":
+            return json_response(SERVER)
+        if action == "live":
+            return Response(status_code=200)
+        model = holder.require()  # 503 with the reason while loading or after a failed load
+        if name is not None:
+            model = served(name, version, model)
+        if action == "ready":
+            return Response(status_code=200)
+        return json_response(model_config(model) if action == "config" else model_metadata(model))
+
+    async def handler(request: Request) -> Response:
+        try:
+            return await dispatch(request)
+        except Exception as exc:  # noqa: BLE001 - v2 renders its own error shape
+            return error_json(exc)
+
+    router.add_prefix("/v2", handler)
