@@ -6,6 +6,7 @@ with anonymous credentials by itself, and boto3 honours ``AWS_ENDPOINT_URL``.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Any
 
@@ -24,3 +25,26 @@ def s3_client() -> Any:
     import boto3
 
     return boto3.client("s3")
+
+
+def import_sdk(scheme: str) -> None:
+    """Import the SDK a scheme needs, so a caller can do it while fork is held off.
+
+    A fork in the middle of an import leaves a half-initialised module in the child's
+    ``sys.modules``; the model loader imports under its fork guard for that reason.
+    """
+    if scheme == "gs":
+        import google.cloud.storage  # noqa: F401
+    elif scheme == "s3":
+        import boto3  # noqa: F401
+    elif scheme in ("http", "https"):
+        import requests  # noqa: F401
+
+
+def _forget_clients() -> None:
+    # A forked child must not share the parent's pooled connections (and sockets).
+    gcs_client.cache_clear()
+    s3_client.cache_clear()
+
+
+os.register_at_fork(after_in_child=_forget_clients)

@@ -8,8 +8,9 @@ do we walk rows to say which instance and which field is wrong.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,8 @@ class Schema:
     allow_nan: bool = False
     optional: frozenset[str] = frozenset()
     """Features that may be absent from an instance (filled later, e.g. by lookups)."""
+    extra_fields: frozenset[str] = frozenset()
+    """Object keys that are not features but allowed (and ignored here), e.g. lookup keys."""
 
     @property
     def width(self) -> int:
@@ -59,7 +62,7 @@ def _decode_row(row: Any, index: int, schema: Schema) -> tuple[list[float], list
     problems: list[Problem] = []
     names = schema.feature_names
     if isinstance(row, dict):
-        unknown = [k for k in row if k not in schema.feature_names]
+        unknown = [k for k in row if k not in names and k not in schema.extra_fields]
         for key in unknown[:5]:
             problems.append(Problem("unknown feature", index, key))
         values = []

@@ -17,14 +17,17 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from urllib.parse import urlparse
 
 from functions.card import ModelCard
+from functions.clients import import_sdk
 from functions.errors import ModelLoadError, ModelNotReady
 from functions.model import OnnxModel
 from functions.settings import Settings
@@ -45,12 +48,17 @@ def fetch_model(settings: Settings, model_uri: str, card_uri: str) -> tuple[Path
         raise ModelLoadError(f"model card {card_uri} has no sha256 (REQUIRE_SHA256=true)")
     name = f"{card.sha256}.onnx" if card.sha256 else f"{card.name}-{card.version}.onnx"
     path = settings.model_cache_dir / name
-    if card.sha256 and path.exists() and sha256_file(path) == card.sha256:
-        return path, card
-    try:
-        download(model_uri, path)
-    except FetchError as exc:
-        raise ModelLoadError(str(exc)) from exc
+    settings.model_cache_dir.mkdir(parents=True, exist_ok=True)
+    # One download per cache file across processes (a forked worker waits for the
+    # arbiter's download instead of starting its own).
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if card.sha256 and path.exists() and sha256_file(path) == card.sha256:
+            return path, card
+        try:
+            download(model_uri, path)
+        except FetchError as exc:
+            raise ModelLoadError(str(exc)) from exc
     actual = sha256_file(path)
     if card.sha256 and actual != card.sha256:
         path.unlink(missing_ok=True)
@@ -75,8 +83,9 @@ class ModelHolder:
         self._inherited: list[OnnxModel] = []  # sessions copied by fork: never destroyed
         self.load_seconds: float | None = None
         self.loads = 0
+        self._forked = False  # set in a process that has forked a worker: it never serves
         os.register_at_fork(before=self._session_guard.acquire,
-                            after_in_parent=self._session_guard.release,
+                            after_in_parent=self._after_fork_parent,
                             after_in_child=self._after_fork_child)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -92,8 +101,14 @@ class ModelHolder:
         t0 = time.perf_counter()
         s = self.settings
         try:
+            with self._session_guard:  # no fork mid-import (see clients.import_sdk)
+                for uri in {s.model_uri, s.card_uri()}:
+                    import_sdk(urlparse(uri).scheme)
             path, card = fetch_model(s, s.model_uri, s.card_uri())
             with self._session_guard:
+                if self._forked:  # the worker builds its own session; skip the arbiter's
+                    log.debug("arbiter forked a worker; leaving the session to it")
+                    return
                 model = self._build(path, card, s)
                 if s.warmup:
                     model.warmup()
@@ -109,12 +124,17 @@ class ModelHolder:
         finally:
             self._done.set()
 
+    def _after_fork_parent(self) -> None:
+        self._forked = True
+        self._session_guard.release()
+
     def _after_fork_child(self) -> None:
         self._session_guard = threading.Lock()
         self._lock = threading.Lock()
         if self._model is not None:
             self._inherited.append(self._model)
         self._model, self._error, self._started = None, None, False
+        self._forked = False
         self._done = threading.Event()
         self.start()
 

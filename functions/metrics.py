@@ -7,7 +7,7 @@ Other parts (feature lookups, events) register their own names with ``inc``/``ob
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 _counters: dict[str, float] = defaultdict(float)
 _help: dict[str, str] = {}

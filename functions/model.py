@@ -117,7 +117,8 @@ class OnnxModel:
             width = len(self.card.feature_names)
         return RowInput(spec.name, np.dtype(spec.dtype), width)
 
-    def run(self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray],
+            outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         """One session call. ``feeds`` must match the graph's inputs (name -> array)."""
         names = outputs or self.output_names
         return dict(zip(names, self.session.run(names, feeds)))

@@ -22,7 +22,8 @@ def _labels_for(raw: np.ndarray, labels: list[str] | None) -> list[Any]:
     return to_python(raw.reshape(-1))
 
 
-def shape_predictions(card: ModelCard, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
+def shape_predictions(card: ModelCard, outputs: dict[str, np.ndarray],
+                      n: int) -> list[dict[str, Any]]:
     """``n`` prediction objects, row i built from row i of every output."""
     if card.task == "classification" and (card.label_output or card.probability_output):
         return _classifications(card, outputs, n)
@@ -36,7 +37,8 @@ def shape_predictions(card: ModelCard, outputs: dict[str, np.ndarray], n: int) -
     return [{name: col[i] for name, col in columns.items()} for i in range(n)]
 
 
-def _classifications(card: ModelCard, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
+def _classifications(card: ModelCard, outputs: dict[str, np.ndarray],
+                     n: int) -> list[dict[str, Any]]:
     probs = outputs.get(card.probability_output) if card.probability_output else None
     if card.label_output and card.label_output in outputs:
         labels = _labels_for(outputs[card.label_output], card.labels)
@@ -48,4 +50,5 @@ def _classifications(card: ModelCard, outputs: dict[str, np.ndarray], n: int) ->
         return [{"label": lab} for lab in labels]
     names = card.labels or [str(i) for i in range(probs.shape[1])]
     rows = probs.tolist()
-    return [{"label": lab, "probabilities": dict(zip(names, row))} for lab, row in zip(labels, rows)]
+    return [{"label": lab, "probabilities": dict(zip(names, row))}
+            for lab, row in zip(labels, rows)]

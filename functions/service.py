@@ -8,8 +8,9 @@ the call with 422); non-strict batches report bad items per index and score the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,6 +34,8 @@ class Enricher(Protocol):
 
     def optional_features(self) -> frozenset[str]: ...
 
+    def extra_fields(self) -> frozenset[str]: ...
+
     async def enrich(self, instances: Sequence[Any], decoded: Decoded, schema: Schema,
                      rows: np.ndarray, failures: dict[int, ItemError]) -> None: ...
 
@@ -53,6 +56,8 @@ def dedupe(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     contiguous = np.ascontiguousarray(matrix)
     keys = contiguous.view(np.dtype((np.void, contiguous.dtype.itemsize * contiguous.shape[1])))
     _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+    if len(first) == len(matrix):  # all distinct: keep request order, no copy
+        return matrix, np.arange(len(matrix))
     return contiguous[first], inverse.reshape(-1)
 
 
@@ -95,7 +100,7 @@ class PredictionService:
         schema = schema_for(model)
         if self.enricher is not None:
             schema = Schema(schema.feature_names, schema.dtype, schema.allow_nan,
-                            self.enricher.optional_features())
+                            self.enricher.optional_features(), self.enricher.extra_fields())
         decoded = decode_instances(instances, schema, may_hold_bools)
         failures = {i: ItemError(p) for i, p in decoded.problems.items()}
         if strict and failures:

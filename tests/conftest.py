@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -102,13 +102,24 @@ def s3_env(s3_server: str) -> dict[str, str]:
     return {**AWS_FAKE, "AWS_ENDPOINT_URL": s3_server}
 
 
-@pytest.fixture
-def file_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """(directory, base URL) of a local HTTP server; the demo model is copied in."""
-    root = tmp_path / "www"
+def _demo_host(root: Path):  # -> (server, url)
     root.mkdir()
     shutil.copy(DEMO_MODEL, root / "iris.onnx")
     shutil.copy(DEMO_CARD, root / "iris.card.json")
-    server, url = start_file_server(root)
-    yield root, url
+    return start_file_server(root)
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """(directory, base URL) of a local HTTP server; the demo model is copied in."""
+    server, url = _demo_host(tmp_path / "www")
+    yield tmp_path / "www", url
+    server.shutdown()
+
+
+@pytest.fixture
+def model_host(tmp_path: Path) -> Iterator[tuple[object, str]]:
+    """(server, base URL) serving the demo model; ``server.hits`` / ``server.delay`` exposed."""
+    server, url = _demo_host(tmp_path / "host")
+    yield server, url
     server.shutdown()

@@ -99,14 +99,28 @@ def start_function(env: dict[str, str], tmp: Path, target: str = "predict",
     return served
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _FileHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files, counting GETs per path and optionally answering slowly."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        server = self.server
+        server.hits[self.path] = server.hits.get(self.path, 0) + 1  # type: ignore[attr-defined]
+        time.sleep(server.delay)  # type: ignore[attr-defined]
+        super().do_GET()
+
     def log_message(self, *args: Any) -> None:
         pass
 
 
-def start_file_server(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    """A local HTTP server for ``directory`` (stands in for an https:// model host)."""
-    handler = lambda *a, **kw: _QuietHandler(*a, directory=str(directory), **kw)  # noqa: E731
+def start_file_server(directory: Path,
+                      delay: float = 0.0) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A local HTTP server for ``directory`` (stands in for an https:// model host).
+
+    ``server.hits`` counts GETs per path; ``server.delay`` slows every answer.
+    """
+    handler = lambda *a, **kw: _FileHandler(*a, directory=str(directory), **kw)  # noqa: E731
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.hits = {}  # type: ignore[attr-defined]
+    server.delay = delay  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
