@@ -48,16 +48,20 @@ fi
 build_image "$DEPLOY_DIR/Dockerfile.lambda" "$IMAGE"
 
 # --- execution role ----------------------------------------------------------------------
+# One inline policy, scoped to this function's log group, queue and buckets (least privilege
+# instead of the broad AWSLambdaBasicExecutionRole / AWSLambdaSQSQueueExecutionRole).
+queue_arn="arn:aws:sqs:$AWS_REGION:$ACCOUNT:$AWS_SQS_QUEUE"
+model_object="arn:aws:s3:::${AWS_MODEL_URI#s3://}"
 trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
-s3_read="{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":[\"s3:GetObject\",\"s3:PutObject\"],\"Resource\":[\"arn:aws:s3:::$AWS_S3_BUCKET/*\",\"arn:aws:s3:::${AWS_MODEL_URI#s3://}\"]}]}"
+permissions="{\"Version\":\"2012-10-17\",\"Statement\":[\
+{\"Effect\":\"Allow\",\"Action\":[\"logs:CreateLogGroup\",\"logs:CreateLogStream\",\"logs:PutLogEvents\"],\"Resource\":\"arn:aws:logs:$AWS_REGION:$ACCOUNT:log-group:/aws/lambda/$fn:*\"},\
+{\"Effect\":\"Allow\",\"Action\":[\"sqs:ReceiveMessage\",\"sqs:DeleteMessage\",\"sqs:GetQueueAttributes\",\"sqs:ChangeMessageVisibility\"],\"Resource\":\"$queue_arn\"},\
+{\"Effect\":\"Allow\",\"Action\":[\"s3:GetObject\"],\"Resource\":[\"$model_object\",\"${model_object%.onnx}.card.json\",\"arn:aws:s3:::$AWS_S3_BUCKET/*\"]},\
+{\"Effect\":\"Allow\",\"Action\":[\"s3:PutObject\"],\"Resource\":\"arn:aws:s3:::$AWS_S3_BUCKET/*\"}]}"
 ensure "${aws_cli[@]}" iam get-role --role-name "$AWS_ROLE_NAME" \
   -- "${aws_cli[@]}" iam create-role --role-name "$AWS_ROLE_NAME" --assume-role-policy-document "$trust"
-for policy in AWSLambdaBasicExecutionRole AWSLambdaSQSQueueExecutionRole; do
-  aws_run iam attach-role-policy --role-name "$AWS_ROLE_NAME" \
-    --policy-arn "arn:aws:iam::aws:policy/service-role/$policy"
-done
-aws_run iam put-role-policy --role-name "$AWS_ROLE_NAME" --policy-name onnx-predict-s3 \
-  --policy-document "$s3_read"
+aws_run iam put-role-policy --role-name "$AWS_ROLE_NAME" --policy-name "$fn-runtime" \
+  --policy-document "$permissions"
 role_arn="arn:aws:iam::$ACCOUNT:role/$AWS_ROLE_NAME"
 
 # --- function ----------------------------------------------------------------------------
@@ -131,7 +135,6 @@ ensure "${aws_cli[@]}" sqs get-queue-url --queue-name "$AWS_SQS_QUEUE" \
 capture QUEUE_URL "https://sqs.$AWS_REGION.amazonaws.com/$ACCOUNT/$AWS_SQS_QUEUE" \
   "${aws_cli[@]}" sqs get-queue-url --queue-name "$AWS_SQS_QUEUE" --query QueueUrl --output text
 aws_run sqs set-queue-attributes --queue-url "$QUEUE_URL" --attributes "$visibility"
-queue_arn="arn:aws:sqs:$AWS_REGION:$ACCOUNT:$AWS_SQS_QUEUE"
 capture MAPPING "" "${aws_cli[@]}" lambda list-event-source-mappings --function-name "$fn" \
   --event-source-arn "$queue_arn" --query 'EventSourceMappings[0].UUID' --output text
 if [[ -n "$MAPPING" && "$MAPPING" != None ]]; then

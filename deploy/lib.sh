@@ -5,7 +5,8 @@
 # Contract for a script:  source lib.sh; parse_args "$@"; load_config; ...; run CMD... / ensure ...
 # In --dry-run every command that would run is printed to stdout as one shell-quoted line
 # starting with "+ " (read back with shlex.split), and nothing runs. Otherwise each command is
-# echoed to stderr before it runs, and the script prints what it made (URL or name) on stdout.
+# echoed to stderr before it runs (its output goes to stderr too), and stdout carries only
+# what the script made (URL or name).
 
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$DEPLOY_DIR/.." && pwd)"
@@ -88,7 +89,7 @@ run() {
     show "$@"
   else
     show "$@" >&2
-    "$@"
+    "$@" >&2
   fi
 }
 
