@@ -56,6 +56,12 @@ def _has_bool(data: Any) -> bool:
     return isinstance(data, bool)
 
 
+def _all_ints(data: Any) -> bool:
+    if isinstance(data, list):
+        return all(_all_ints(v) for v in data)
+    return type(data) is int
+
+
 def from_json(where: str, datatype: str, shape: list[int], data: Any,
               may_hold_bools: bool) -> np.ndarray:
     """The tensor given inline as a JSON array (flat or nested, row-major)."""
@@ -72,6 +78,8 @@ def from_json(where: str, datatype: str, shape: list[int], data: Any,
         raise RequestError(f"{where}: shape {shape} holds {element_count(shape)} elements "
                            f"but 'data' has {arr.size}")
     if arr.size and arr.dtype.kind not in _ACCEPTS[dtype.kind]:
+        if dtype.kind in "iu" and _all_ints(data):  # numpy fell back to float/object
+            raise RequestError(f"{where}: values out of range for {datatype}")
         got = {"U": "strings", "O": "nulls or mixed values", "b": "booleans",
                "f": "non-integers"}.get(arr.dtype.kind, arr.dtype.name)
         raise RequestError(f"{where}: datatype {datatype} cannot hold {got}")
