@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from functions.loader import ModelHolder
+from functions.lookups import LookupEnricher
 from functions.oip_routes import oip_routes
 from functions.routes import Router, prediction_routes
 from functions.service import PredictionService
@@ -44,7 +45,7 @@ def instance() -> Instance:
     _configure_logging(settings.log_level)
     holder = ModelHolder(settings)
     holder.start()
-    service = PredictionService(holder, settings)
+    service = PredictionService(holder, settings, LookupEnricher(holder, settings))
     router = Router()
     prediction_routes(router, holder, service, settings)
     oip_routes(router, holder, service, settings)  # /v2: Open Inference Protocol

@@ -16,6 +16,7 @@ from functions import metrics
 from functions.errors import ItemError, MethodNotAllowed, NotFound, Problem, ValidationFailed
 from functions.http_io import error_response, json_response, parse_json, read_body, require_json
 from functions.loader import ModelHolder
+from functions.lookups import effective_specs, lookup_config
 from functions.service import PredictionService
 from functions.settings import Settings
 
@@ -150,6 +151,7 @@ def describe(holder: ModelHolder) -> dict[str, Any]:
         "feature_names": card.feature_names, "labels": card.labels,
         "allow_nan": card.allow_nan, "providers": model.providers,
         "load_seconds": holder.load_seconds,
-        "lookups": [lk.model_dump() for lk in card.lookups],
+        "lookups": [lk.model_dump() for lk in effective_specs(card, holder.settings)],
+        "lookup_settings": lookup_config(holder.settings),
         "card": card.model_dump(exclude={"inputs", "outputs"}, exclude_none=True),
     }

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from functions.card import LookupSpec
+
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "iris.onnx"
 
 
@@ -76,6 +78,33 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     """Python logging level for the package's loggers."""
+
+    lookup_specs: list[LookupSpec] | None = None
+    """JSON list of feature lookups (the card's `lookups` shape); when set, replaces the card's."""
+
+    lookup_concurrency: int = Field(default=64, ge=1)
+    """Most feature-service calls in flight at once per instance (one thread each)."""
+
+    lookup_connect_timeout: float = 1.0
+    """Seconds to open a connection to the feature service (per attempt)."""
+
+    lookup_read_timeout: float = 2.0
+    """Seconds to wait for the feature service's answer (per attempt; not retried)."""
+
+    lookup_deadline_seconds: float = 5.0
+    """Budget for the whole lookup step of one request; keys still unanswered then fail."""
+
+    lookup_retries: int = Field(default=2, ge=0)
+    """Extra attempts after a connection error or a 5xx/429 answer (never after a 4xx)."""
+
+    lookup_backoff_seconds: float = 0.05
+    """First retry delay, doubled for each further retry (a larger Retry-After wins)."""
+
+    lookup_cache_size: int = Field(default=100_000, ge=1)
+    """Most looked-up keys kept in memory (least recently used evicted first)."""
+
+    lookup_cache_ttl_seconds: float = 0.0
+    """Longest a cached lookup is reused, in seconds; 0 keeps entries until evicted."""
 
     def card_uri(self) -> str:
         """The model card URI: explicit, or the sidecar next to the model."""
