@@ -17,8 +17,7 @@ from functions.codec import to_python
 
 def _labels_for(raw: np.ndarray, labels: list[str] | None) -> list[Any]:
     if labels and raw.dtype.kind in "iu":
-        table = np.asarray(labels, dtype=object)
-        return table[raw.reshape(-1)].tolist()
+        return [labels[i] for i in raw.reshape(-1).tolist()]
     return to_python(raw.reshape(-1))
 
 

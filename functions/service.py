@@ -93,45 +93,58 @@ class PredictionService:
             return model.run(feeds)
         return await asyncio.to_thread(model.run, feeds)
 
+    def _schema(self, model: OnnxModel) -> Schema:
+        """Row schema, widened by the enricher's optional features and key fields (cached)."""
+        cached = getattr(model, "_service_schema", None)
+        if cached is None:
+            cached = schema_for(model)
+            if self.enricher is not None:
+                cached = Schema(cached.feature_names, cached.dtype, cached.allow_nan,
+                                self.enricher.optional_features(), self.enricher.extra_fields())
+            model._service_schema = cached  # type: ignore[attr-defined]
+        return cached
+
     async def predict(self, instances: Sequence[Any], *, strict: bool,
                       may_hold_bools: bool = True) -> BatchResult:
         """Score ``instances``; see the module docstring for strict vs per-item errors."""
         model = await self.holder.get()
-        schema = schema_for(model)
-        if self.enricher is not None:
-            schema = Schema(schema.feature_names, schema.dtype, schema.allow_nan,
-                            self.enricher.optional_features(), self.enricher.extra_fields())
+        schema = self._schema(model)
         decoded = decode_instances(instances, schema, may_hold_bools)
         failures = {i: ItemError(p) for i, p in decoded.problems.items()}
         if strict and failures:
             raise _validation_error(failures)
         n = len(instances)
-        if failures:
-            ok_rows = np.setdiff1d(np.arange(n), np.fromiter(failures, dtype=np.intp))
-        else:
-            ok_rows = np.arange(n)
+        ok_rows = _without(n, failures)
         if self.enricher is not None and len(ok_rows):
+            known = len(failures)
             await self.enricher.enrich(instances, decoded, schema, ok_rows, failures)
             if strict and failures:
                 raise _first_failure(failures)
-            ok_rows = np.setdiff1d(ok_rows, np.fromiter(failures, dtype=np.intp))
-        items: list[dict[str, Any] | ItemError] = [None] * n  # type: ignore[list-item]
-        for i, err in failures.items():
-            items[i] = err
+            if len(failures) != known:
+                ok_rows = _without(n, failures)
+        metrics.inc("predict_rows_total", n, "instances received")
         if len(ok_rows) == 0:
-            return BatchResult(items, 0, failures)
+            return BatchResult(list(failures[i] for i in range(n)), 0, failures)
         valid = decoded.matrix if len(ok_rows) == n else decoded.matrix[ok_rows]
         unique, inverse = dedupe(valid)
         outputs = await self.run_rows(model, unique)
         preds = shape_predictions(model.card, outputs, len(unique))
-        if len(ok_rows) == n and len(unique) == n:
-            items = preds  # type: ignore[assignment]
-        else:
-            for row, u in zip(ok_rows.tolist(), inverse.tolist()):
-                items[row] = preds[u]
-        metrics.inc("predict_rows_total", n, "instances received")
         metrics.inc("predict_model_rows_total", len(unique), "rows sent to the model after dedupe")
+        if not failures and len(unique) == n:
+            return BatchResult(preds, n, failures)  # type: ignore[arg-type]
+        items: list[dict[str, Any] | ItemError] = list(failures.get(i) for i in range(n))
+        for row, u in zip(ok_rows.tolist(), inverse.tolist()):
+            items[row] = preds[u]
         return BatchResult(items, len(unique), failures)
+
+
+def _without(n: int, failures: dict[int, ItemError]) -> np.ndarray:
+    """Indices 0..n-1 that have no failure, ascending."""
+    if not failures:
+        return np.arange(n)
+    keep = np.ones(n, dtype=bool)
+    keep[list(failures)] = False
+    return np.flatnonzero(keep)
 
 
 def _validation_error(failures: dict[int, ItemError]) -> ValidationFailed:

@@ -1,0 +1,111 @@
+"""Shared benchmark plumbing: start a function, drive it with wrk, time cold starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+FF = str(Path(sys.executable).parent / "functions-framework")
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn(source: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """functions-framework (ASGI, production server) serving ``source:predict``."""
+    port = free_port()
+    full_env = {**os.environ, "PORT": str(port), **(env or {})}
+    proc = subprocess.Popen([FF, "--target", "predict", "--source", source, "--asgi",
+                             "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                            env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def first_200(url: str, body: bytes, proc: subprocess.Popen, timeout: float = 60.0) -> float:
+    """Seconds until POST ``url`` first answers 200 (polling every 5 ms)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode}")
+        try:
+            r = requests.post(url, data=body, headers={"content-type": "application/json"},
+                              timeout=5)
+            if r.status_code == 200:
+                return time.perf_counter() - t0
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.005)
+    raise TimeoutError(url)
+
+
+def cold_start(source: str, env: dict[str, str], path: str, runs: int) -> list[float]:
+    """Process spawn -> first 200 from ``path``, ``runs`` times (fresh model cache each)."""
+    body = json.dumps({"instances": [SETOSA]}).encode()
+    times = []
+    for _ in range(runs):
+        cache = tempfile.mkdtemp(prefix="bench-cache-")
+        t0 = time.perf_counter()
+        proc, url = spawn(source, {**env, "MODEL_CACHE_DIR": cache})
+        try:
+            first_200(url + path, body, proc)
+            times.append(time.perf_counter() - t0)
+        finally:
+            stop(proc)
+            shutil.rmtree(cache, ignore_errors=True)
+    return times
+
+
+def wrk(url: str, body: bytes, seconds: int, connections: int = 8) -> float:
+    """Requests/s from wrk (POST ``body`` as JSON); raises if any answer was not 2xx."""
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk (see README, Benchmarks)")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                  f"wrk.body = {json.dumps(body.decode())}\n")
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", lua.name,
+                          url], capture_output=True, text=True, check=True).stdout
+    os.unlink(lua.name)
+    if "Non-2xx" in out:
+        raise RuntimeError(f"non-2xx answers during the run:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def wait_ready(url: str, proc: subprocess.Popen, body: bytes) -> None:
+    first_200(url, body, proc)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def save(name: str, data: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2))
+    return path
