@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     """Runtime configuration; every field maps to an upper-case environment variable."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore",
-                                      protected_namespaces=())
+                                      protected_namespaces=(), use_attribute_docstrings=True)
 
     model_uri: str = str(BUNDLED_MODEL)
     """Where the ONNX model lives: gs://bucket/key, s3://bucket/key, https://..., or a path."""
@@ -78,6 +78,43 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     """Python logging level for the package's loggers."""
+
+    # -- events: storage / Pub/Sub / SQS triggers, batch job (functions/events/) ------------
+    models_prefix: str = "models/"
+    """Object prefix watched for model uploads (`NAME.onnx` + `NAME.card.json`): roll-out."""
+
+    inputs_prefix: str = "inputs/"
+    """Object prefix watched for data files (.jsonl, .csv, .npy) to score."""
+
+    outputs_prefix: str = "outputs/"
+    """Prefix (same bucket as the input) for predictions: `<input>.<generation>.jsonl`."""
+
+    errors_prefix: str = "errors/"
+    """Prefix (same bucket as the input) for invalid rows with their line numbers."""
+
+    watch_bucket: str | None = None
+    """Act only on objects in this bucket (events from others are acknowledged, ignored)."""
+
+    message_output_uri: str | None = None
+    """gs:// or s3:// prefix for Pub/Sub / SQS message results, one object per message id."""
+
+    chunk_rows: int = Field(default=1_000, ge=1)
+    """Rows scored per model call when scoring a file (bounds memory with the block size)."""
+
+    read_block_bytes: int = Field(default=1 << 20, ge=1024)
+    """Bytes fetched per read when streaming an input file."""
+
+    event_routes: bool = False
+    """Mount POST /events in the HTTP app (CloudEvents, legacy events, Pub/Sub push)."""
+
+    batch_input_uri: str | None = None
+    """`python -m functions.batch_job`: the gs:// or s3:// prefix whose files it scores."""
+
+    cloud_run_task_index: int = Field(default=0, ge=0)
+    """This task's shard (set by Cloud Run Jobs)."""
+
+    cloud_run_task_count: int = Field(default=1, ge=1)
+    """Number of shards (set by Cloud Run Jobs)."""
 
     lookup_specs: list[LookupSpec] | None = None
     """JSON list of feature lookups (the card's `lookups` shape); when set, replaces the card's."""
