@@ -6,12 +6,14 @@ header and the rest are the binary inputs, in input order, each ``binary_data_si
 
 ``decode_request`` checks the request against the model's signature before touching any
 data (names, datatypes, ranks, static dims) and raises RequestError (400) naming the input.
-``encode_response`` writes outputs as JSON ``data`` or, when asked (``binary_data`` on an
-output, ``binary_data_output`` on the request), as raw bytes after the JSON header.
+``inflate`` undoes a gzip/deflate Content-Encoding first. ``encode_response`` writes
+outputs as JSON ``data`` or, when asked (``binary_data`` on an output,
+``binary_data_output`` on the request), as raw bytes after the JSON header.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +21,7 @@ import numpy as np
 import orjson
 
 from functions.card import TensorSpec
-from functions.errors import MalformedJSON, RequestError
+from functions.errors import MalformedJSON, PayloadTooLarge, RequestError, UnsupportedMediaType
 from functions.http_io import parse_json
 from functions.model import OnnxModel
 from functions.oip_tensors import (
@@ -42,6 +44,27 @@ class InferRequest:
     """Requested output name -> send as binary; empty means every output."""
     binary_output: bool = False
     id: str | None = None
+
+
+def inflate(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body without its Content-Encoding (gzip or zlib "deflate", as tritonclient sends).
+
+    Decompresses at most ``limit`` bytes (413 beyond), so a small bomb cannot fill memory.
+    """
+    kind = (encoding or "identity").strip().lower()
+    if kind == "identity":
+        return body
+    if kind not in ("gzip", "deflate"):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; "
+                                   "use gzip, deflate or none")
+    inflater = zlib.decompressobj(31 if kind == "gzip" else 15)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise RequestError(f"body is not valid {kind} data: {exc}") from None
+    if len(out) > limit:
+        raise PayloadTooLarge(f"the {kind} body inflates past the {limit}-byte limit")
+    return out
 
 
 def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:

@@ -24,7 +24,7 @@ from functions.errors import MethodNotAllowed, NotFound, ServingError
 from functions.http_io import json_response, read_body
 from functions.loader import ModelHolder
 from functions.model import OnnxModel
-from functions.oip_codec import HEADER_LENGTH, decode_request, encode_response
+from functions.oip_codec import HEADER_LENGTH, decode_request, encode_response, inflate
 from functions.oip_infer import run_feeds
 from functions.oip_tensors import v2_datatype
 from functions.service import PredictionService
@@ -99,7 +99,8 @@ def oip_routes(router: Any, holder: ModelHolder, service: PredictionService,
 
     async def infer(request: Request, name: str | None, version: str | None) -> Response:
         model = served(name, version, await holder.get())
-        body = await read_body(request, settings.max_body_bytes)
+        body = inflate(await read_body(request, settings.max_body_bytes),
+                       request.headers.get("content-encoding"), settings.max_body_bytes)
         decoded = decode_request(body, request.headers.get(HEADER_LENGTH), model)
         results = await run_feeds(service, model, decoded.feeds)
         payload, headers = encode_response(model, decoded, results)

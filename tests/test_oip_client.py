@@ -69,6 +69,13 @@ def test_infer_versioned_all_outputs_binary_by_default(
     assert result.as_numpy("label").dtype == np.int64
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_compressed_requests(client: triton.InferenceServerClient, algorithm: str) -> None:
+    result = client.infer("iris", [_input(ROWS, True)],
+                          request_compression_algorithm=algorithm)
+    assert result.as_numpy("label").tolist() == [0, 2, 0, 1]
+
+
 @pytest.mark.parametrize(("model", "version", "tensor", "status", "needle"), [
     ("iris", "", _input(np.zeros((2, 5), np.float32), True), "400",
      "input 'input' (inputs[0]): shape [2, 5] does not fit the model's [-1, 4]"),

@@ -6,6 +6,7 @@ small multi-input model built below (INT64, BOOL, BYTES and FP16 inputs, fed as 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import struct
@@ -210,6 +211,18 @@ def test_typed_inputs_refuse_values_their_datatype_cannot_hold(typed_function: S
 def test_body_over_the_limit_is_413(typed_function: Served) -> None:
     header = _typed_header(words={"shape": [1], "data": ["x" * 70_000]})
     assert "limit" in error_of(infer(typed_function, header, model="typed"), 413)
+
+
+@pytest.mark.parametrize(("encoding", "body", "status", "needle"), [
+    ("gzip", gzip.compress(b" " * 70_000), 413, "inflates past the 65536-byte limit"),
+    ("gzip", b"not gzip", 400, "body is not valid gzip data"),
+    ("br", b"{}", 415, "Content-Encoding 'br' is not supported"),
+], ids=["bomb", "corrupt", "brotli"])
+def test_content_encoding_is_bounded(typed_function: Served, encoding: str, body: bytes,
+                                     status: int, needle: str) -> None:
+    resp = typed_function.post("/v2/models/typed/infer", data=body,
+                               headers={"Content-Encoding": encoding})
+    assert needle in error_of(resp, status)
 
 
 def test_not_ready_is_503_in_the_protocol_shape(serve, tmp_path: Path) -> None:
