@@ -1,15 +1,21 @@
 """Entry points the platforms call; nothing else lives here.
 
     predict             HTTP (functions-framework ASGI path): /predict, /batch-predict, ...
+    on_storage_event    CloudEvent google.cloud.storage.object.v1.finalized (Flask path)
+    on_pubsub_message   CloudEvent google.cloud.pubsub.topic.v1.messagePublished (Flask path)
+    lambda_handler      AWS Lambda: API Gateway v1/v2, Function URL, S3 and SQS events
 """
 
 from __future__ import annotations
 
+import functions_framework
 import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.app import instance
+from functions.events.dispatch import handle_cloud_event
+from functions.events.lambda_adapter import lambda_handler  # noqa: F401  (entry point)
 
 _app = instance()  # starts the model load now, at instance start, not at first request
 
@@ -18,3 +24,18 @@ _app = instance()  # starts the model load now, at instance start, not at first 
 async def predict(request: Request) -> Response:
     """Every HTTP route of the function (see functions/routes.py)."""
     return await _app.router(request)
+
+
+@functions_framework.cloud_event
+def on_storage_event(event) -> None:  # noqa: ANN001 - a cloudevents CloudEvent
+    """An object was finalized: roll out a model, score a data file, or ignore it.
+
+    Returning acknowledges the event; raising (transient failures) makes it redelivered.
+    """
+    handle_cloud_event(event, _app)
+
+
+@functions_framework.cloud_event
+def on_pubsub_message(event) -> None:  # noqa: ANN001 - a cloudevents CloudEvent
+    """A Pub/Sub message (CloudEvent or raw push body): score what it asks for."""
+    handle_cloud_event(event, _app)

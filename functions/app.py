@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
+from functions.events.routes import event_routes
 from functions.loader import ModelHolder
 from functions.lookups import LookupEnricher
 from functions.oip_routes import oip_routes
@@ -49,4 +50,6 @@ def instance() -> Instance:
     router = Router()
     prediction_routes(router, holder, service, settings)
     oip_routes(router, holder, service, settings)  # /v2: Open Inference Protocol
-    return Instance(settings, holder, service, router)
+    inst = Instance(settings, holder, service, router)
+    event_routes(router, inst)  # POST /events when EVENT_ROUTES=true (functions/events/)
+    return inst

@@ -30,6 +30,7 @@ from functions.card import ModelCard
 from functions.clients import import_sdk
 from functions.errors import ModelLoadError, ModelNotReady
 from functions.model import OnnxModel
+from functions.pointer import resolve_model_uris
 from functions.settings import Settings
 from functions.storage import FetchError, download, read_bytes, sha256_file
 
@@ -104,7 +105,7 @@ class ModelHolder:
             with self._session_guard:  # no fork mid-import (see clients.import_sdk)
                 for uri in {s.model_uri, s.card_uri()}:
                     import_sdk(urlparse(uri).scheme)
-            path, card = fetch_model(s, s.model_uri, s.card_uri())
+            path, card = fetch_model(s, *resolve_model_uris(s))  # MODEL_URI may be a pointer
             with self._session_guard:
                 if self._forked:  # the worker builds its own session; skip the arbiter's
                     log.debug("arbiter forked a worker; leaving the session to it")

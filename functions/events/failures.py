@@ -1,0 +1,71 @@
+"""How an event handler failed decides what the platform does with the event.
+
+- ``Poison``: the event itself is unusable (undecodable, schema-invalid, names an input
+  object that does not exist: ``is_missing``, checked where inputs are opened, never where
+  outputs are written). It is logged and acknowledged; retrying would fail forever.
+- Anything else raises out of the handler so the platform redelivers (Pub/Sub push
+  answers 500, SQS reports the record in ``batchItemFailures``, a Cloud Run Job task
+  exits non-zero). When in doubt we retry: a dead-letter policy bounds retries, a lost
+  event cannot be recovered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+class Poison(Exception):
+    """The event can never succeed: log it, acknowledge it, move on."""
+
+
+_TRANSIENT_NAMES = {
+    # google-api-core / requests / urllib3 / botocore: named, not imported (they are heavy
+    # and optional: a GCP deployment has no botocore and vice versa)
+    "ServerError", "ServiceUnavailable", "InternalServerError", "BadGateway",
+    "GatewayTimeout", "TooManyRequests", "RetryError", "ConnectionError", "Timeout",
+    "ReadTimeout", "ConnectTimeout", "ProtocolError", "EndpointConnectionError",
+    "ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError",
+}
+_MISSING_NAMES = {"NotFound", "Forbidden", "NoSuchKey", "NoSuchBucket"}
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+def _names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def _s3_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Somewhere in the cause chain the network or the far service failed (5xx, 429, I/O)."""
+    for cur in _chain(exc):
+        if isinstance(cur, (ConnectionError, TimeoutError)) or _names(cur) & _TRANSIENT_NAMES:
+            return True
+        code = _s3_code(cur)
+        if code.isdigit() and (int(code) >= 500 or int(code) == 429) or code in (
+                "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"):
+            return True
+    return False
+
+
+def is_missing(exc: BaseException) -> bool:
+    """The object (or bucket) does not exist or may not be read: a retry will not help."""
+    for cur in _chain(exc):
+        if isinstance(cur, FileNotFoundError) or _names(cur) & _MISSING_NAMES:
+            return True
+        if _s3_code(cur) in ("404", "403", "NoSuchKey", "NoSuchBucket", "AccessDenied"):
+            return True
+    return False

@@ -1,0 +1,95 @@
+"""Model roll-out on upload: download, verify, load, check, warm up, then swap atomically.
+
+A version is two objects under MODELS_PREFIX: ``NAME.onnx`` and its card ``NAME.card.json``
+(which carries the sha256). Whichever lands second starts the roll-out; the first answers
+``waiting``. A version that fails any step is *refused*: logged with its reason, the event
+acknowledged (retrying a bad model cannot help), the old model keeps serving. Requests in
+flight keep the model object they already hold (``ModelHolder.swap``), so they finish on
+the old version. Only after the new version warmed up is the pointer
+``MODELS_PREFIX/NAME/LATEST`` rewritten, so cold starts (MODEL_URI=.../LATEST) only ever
+find versions that served.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from functions import metrics
+from functions.errors import ModelLoadError
+from functions.events import objects
+from functions.events.compat import incompatibilities
+from functions.events.envelopes import ObjectRef
+from functions.events.failures import is_transient
+from functions.events.outcome import Outcome
+from functions.loader import fetch_model
+from functions.model import OnnxModel
+from functions.pointer import POINTER_NAME, is_pointer, pointer_body, sidecar_card
+
+if TYPE_CHECKING:
+    from functions.app import Instance
+
+CARD_SUFFIX = ".card.json"
+_one_at_a_time = threading.Lock()  # two uploads racing: the second waits, then compares
+
+
+def model_pair(ref: ObjectRef) -> tuple[str, str] | None:
+    """(model URI, card URI) of the version ``ref`` belongs to; None if not a model file."""
+    if ref.name.endswith(".onnx"):
+        return ref.uri, sidecar_card(ref.uri)
+    if ref.name.endswith(CARD_SUFFIX):
+        return ref.uri[: -len(CARD_SUFFIX)] + ".onnx", ref.uri
+    return None
+
+
+def on_model_object(ref: ObjectRef, inst: Instance) -> Outcome:
+    """Handle one object landing under MODELS_PREFIX."""
+    pair = model_pair(ref)
+    if pair is None:  # pointers we wrote ourselves land here too
+        return Outcome("ignored", "not a model file (.onnx / .card.json)")
+    other = pair[1] if ref.uri == pair[0] else pair[0]
+    if not objects.exists(other):
+        return Outcome("waiting", f"{other} is not there yet; its upload starts the roll-out")
+    with _one_at_a_time:
+        return roll_out(inst, *pair, f"{ref.scheme}://{ref.bucket}/{inst.settings.models_prefix}")
+
+
+def roll_out(inst: Instance, model_uri: str, card_uri: str, models_root: str) -> Outcome:
+    """Load ``model_uri`` beside the served model and swap it in if it is fit to serve.
+
+    The pointer written is MODEL_URI when that is a pointer, else ``models_root/NAME/LATEST``.
+    """
+    settings, holder = inst.settings, inst.holder
+    try:
+        path, card = fetch_model(settings, model_uri, card_uri)  # sha256 verified here
+    except ModelLoadError as exc:
+        if is_transient(exc):
+            raise  # the download failed, not the model: let the platform redeliver
+        return _refused(exc.message)
+    served = holder.model
+    if served is not None and served.card.sha256 == card.sha256 \
+            and served.card.version == card.version:
+        return Outcome("unchanged", f"{card.name}:{card.version} is already serving")
+    try:
+        model = OnnxModel(path, card, settings)
+        problems = incompatibilities(served, model)
+        if problems:
+            return _refused("incompatible with the served model: " + "; ".join(problems))
+        model.warmup()  # always: the first request after the swap must not pay for it
+    except ModelLoadError as exc:
+        return _refused(exc.message)
+    except Exception as exc:  # onnxruntime raises its own types on a graph it cannot run
+        return _refused(f"warm-up failed: {type(exc).__name__}: {exc}")
+    pointer_uri = (settings.model_uri if is_pointer(settings.model_uri)
+                   else f"{models_root}{card.name}/{POINTER_NAME}")
+    objects.write_bytes(pointer_uri, pointer_body(model_uri, card_uri, card))
+    old = holder.swap(model)
+    metrics.inc("model_rollouts_total", 1, "model versions swapped in by upload events")
+    was = f"{old.card.name}:{old.card.version}" if old is not None else "nothing"
+    return Outcome("rolled_out", f"{card.name}:{card.version} replaced {was}",
+                   {"version": card.version, "pointer": pointer_uri})
+
+
+def _refused(reason: str) -> Outcome:
+    metrics.inc("model_rollouts_refused_total", 1, "model uploads refused (old model kept)")
+    return Outcome("refused", reason)

@@ -1,0 +1,80 @@
+"""POST /events in the HTTP app: the serving process handles events itself.
+
+Why: on Cloud Run one service can both serve /predict and receive the storage trigger
+(Eventarc pushes to ``/events``), so a roll-out swaps the model of the process that serves.
+Enabled by EVENT_ROUTES=true; protect it like any push endpoint (IAM / OIDC on Cloud Run).
+
+Accepted bodies are exactly those functions-framework's ``@cloud_event`` accepts: binary
+and structured CloudEvents, legacy background events and raw Pub/Sub push bodies (the last
+two through functions-framework's own converter). Answers: 200 with the outcome for
+everything acknowledged (poison included, so push delivery stops), 503 when the platform
+should redeliver, 400 for a body that is no event at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from cloudevents.exceptions import GenericException
+from cloudevents.http import from_http
+from functions_framework import event_conversion
+from functions_framework.exceptions import EventConversionException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.errors import RequestError
+from functions.events.dispatch import handle_cloud_event
+from functions.events.failures import is_transient
+from functions.http_io import json_response, read_body
+
+if TYPE_CHECKING:
+    from functions.app import Instance
+    from functions.routes import Router
+
+
+class _PushRequest:
+    """The two things functions-framework's legacy converter reads from a Flask request."""
+
+    def __init__(self, body: bytes, path: str) -> None:
+        self._body, self.path = body, path
+
+    def get_json(self) -> Any:
+        try:
+            return orjson.loads(self._body)
+        except orjson.JSONDecodeError:
+            return None
+
+
+def cloud_event_from_http(headers: dict[str, str], body: bytes, path: str) -> Any:
+    """A CloudEvent from an HTTP request (RequestError when it is not any kind of event)."""
+    try:
+        return from_http(headers, body)
+    except GenericException as ce_error:
+        try:
+            return event_conversion.background_event_to_cloud_event(_PushRequest(body, path))
+        except (EventConversionException, AttributeError, KeyError, TypeError) as exc:
+            raise RequestError(f"not a CloudEvent ({ce_error}) "
+                               f"nor a legacy event ({exc})") from None
+
+
+def event_routes(router: Router, inst: Instance) -> None:
+    """Register POST /events when EVENT_ROUTES is on."""
+    if not inst.settings.event_routes:
+        return
+
+    async def events(request: Request) -> Response:
+        body = await read_body(request, inst.settings.max_body_bytes)
+        event = cloud_event_from_http(dict(request.headers), body, request.url.path)
+        try:  # handlers block (downloads, model builds): keep them off the event loop
+            outcome = await asyncio.to_thread(handle_cloud_event, event, inst)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise  # a bug: the router answers 500 and logs it
+            return json_response({"outcome": "retry", "detail": str(exc)}, 503,
+                                 {"Retry-After": "10"})
+        return json_response({"outcome": outcome.action, "detail": outcome.detail,
+                              **outcome.facts})
+
+    router.add("POST", "/events", events)

@@ -1,0 +1,69 @@
+"""Model pointer objects: ``.../models/NAME/LATEST`` names the latest good model version.
+
+A roll-out (functions/events/rollout.py) rewrites the pointer only after the new version
+downloaded, verified, loaded, passed the compatibility check and warmed up; so an instance
+that cold-starts with ``MODEL_URI`` set to a pointer always finds a version that served.
+
+Pointer content is JSON: ``{"model_uri", "card_uri", "name", "version", "sha256"}``; a
+pointer holding a single URI line (written by hand) is accepted too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+
+from functions.card import ModelCard
+from functions.errors import ModelLoadError
+from functions.settings import Settings
+from functions.storage import FetchError, read_bytes
+
+POINTER_NAME = "LATEST"
+
+
+def is_pointer(uri: str) -> bool:
+    """Whether ``uri`` names a pointer object rather than a model."""
+    return uri.rstrip("/").rsplit("/", 1)[-1] == POINTER_NAME
+
+
+def sidecar_card(model_uri: str) -> str:
+    """The card that travels beside ``model_uri`` (``x.onnx`` -> ``x.card.json``)."""
+    base = model_uri[: -len(".onnx")] if model_uri.endswith(".onnx") else model_uri
+    return base + ".card.json"
+
+
+def parse_pointer(raw: bytes, where: str) -> tuple[str, str]:
+    """(model URI, card URI) from pointer content; ValueError naming ``where`` if unusable."""
+    text = raw.decode("utf-8", errors="replace").strip()
+    if text.startswith("{"):
+        body: Any = orjson.loads(text)
+        model_uri = body.get("model_uri") if isinstance(body, dict) else None
+        if not isinstance(model_uri, str) or not model_uri:
+            raise ValueError(f"pointer {where} has no model_uri")
+        return model_uri, str(body.get("card_uri") or sidecar_card(model_uri))
+    if not text or "\n" in text:
+        raise ValueError(f"pointer {where} must hold JSON or a single URI")
+    return text, sidecar_card(text)
+
+
+def resolve_model_uris(settings: Settings) -> tuple[str, str]:
+    """(model URI, card URI) to load: MODEL_URI itself, or what the pointer it names says."""
+    if not is_pointer(settings.model_uri):
+        return settings.model_uri, settings.card_uri()
+    try:
+        return parse_pointer(read_bytes(settings.model_uri), settings.model_uri)
+    except FetchError as exc:
+        raise ModelLoadError(f"model pointer: {exc}") from exc
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+
+def pointer_body(model_uri: str, card_uri: str, card: ModelCard) -> bytes:
+    """Pointer content for a version that just rolled out."""
+    return orjson.dumps({
+        "model_uri": model_uri, "card_uri": card_uri, "name": card.name,
+        "version": card.version, "sha256": card.sha256,
+        "updated_at": dt.datetime.now(dt.UTC).isoformat(),
+    }, option=orjson.OPT_INDENT_2)

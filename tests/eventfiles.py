@@ -1,0 +1,78 @@
+"""Recorded event bodies (tests/events/*.json), filled in for one test, and ways to post them.
+
+The JSON files follow the samples Google and AWS document; a test only swaps in its own
+bucket, object name, generation (a *string*, as in real storage events) or message data.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import requests
+
+EVENTS = Path(__file__).resolve().parent / "events"
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def storage_cloud_event(bucket: str, name: str, generation: int | str | None) -> dict[str, Any]:
+    """A structured-mode google.cloud.storage.object.v1.finalized CloudEvent."""
+    event = load("storage_finalized.json")
+    gen = str(generation)
+    event["source"] = f"//storage.googleapis.com/projects/_/buckets/{bucket}"
+    event["subject"] = f"objects/{name}"
+    event["id"] = f"{bucket}-{name}-{gen}"
+    event["data"].update(bucket=bucket, name=name, generation=gen,
+                         id=f"{bucket}/{name}/{gen}")
+    return event
+
+
+def legacy_storage_event(bucket: str, name: str, generation: int | str) -> dict[str, Any]:
+    """A legacy (background function) google.storage.object.finalize event."""
+    event = load("storage_legacy.json")
+    event["context"]["resource"]["name"] = f"projects/_/buckets/{bucket}/objects/{name}"
+    event["data"].update(bucket=bucket, name=name, generation=str(generation),
+                         id=f"{bucket}/{name}/{generation}")
+    return event
+
+
+def pubsub_push(data: bytes, message_id: str) -> dict[str, Any]:
+    """A raw Pub/Sub push body carrying ``data``."""
+    body = load("pubsub_push.json")
+    msg = body["message"]
+    msg["data"] = base64.b64encode(data).decode()
+    msg["messageId"] = msg["message_id"] = message_id
+    return body
+
+
+def pubsub_cloud_event(data: bytes, message_id: str) -> dict[str, Any]:
+    """A structured-mode messagePublished CloudEvent carrying ``data``."""
+    event = load("pubsub_published.json")
+    event["id"] = message_id
+    event["data"]["message"].update(data=base64.b64encode(data).decode(), messageId=message_id)
+    return event
+
+
+def post_structured(url: str, event: dict[str, Any]) -> requests.Response:
+    return requests.post(url, data=json.dumps(event), timeout=60,
+                         headers={"Content-Type": "application/cloudevents+json"})
+
+
+def post_binary(url: str, event: dict[str, Any]) -> requests.Response:
+    """The same CloudEvent in binary mode: attributes as ce-* headers, data as the body."""
+    attrs = copy.deepcopy(event)
+    data = attrs.pop("data")
+    headers = {f"ce-{k}": str(v) for k, v in attrs.items() if k != "datacontenttype"}
+    headers["Content-Type"] = attrs.get("datacontenttype", "application/json")
+    return requests.post(url, data=json.dumps(data), headers=headers, timeout=60)
+
+
+def post_json(url: str, body: dict[str, Any]) -> requests.Response:
+    """A legacy event or a raw push body: plain JSON."""
+    return requests.post(url, json=body, timeout=60)

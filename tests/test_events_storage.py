@@ -1,0 +1,154 @@
+"""on_storage_event served by functions-framework (Flask path) over real HTTP, storage in
+the GCS emulator: data files scored in chunks, redelivery, ignored objects, roll-out and
+the LATEST pointer that a cold start follows."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import DEMO_CARD, DEMO_MODEL
+from tests.eventfiles import (
+    legacy_storage_event,
+    post_binary,
+    post_json,
+    post_structured,
+    storage_cloud_event,
+)
+from tests.servers import Served, start_function
+
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+VIRGINICA = [6.7, 3.0, 5.2, 2.3]
+
+
+@pytest.fixture(scope="module")
+def storage_fn(gcs_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    env = {"STORAGE_EMULATOR_HOST": gcs_server, "GOOGLE_CLOUD_PROJECT": "test-project",
+           "CHUNK_ROWS": "7", "READ_BLOCK_BYTES": "1024"}
+    served = start_function(env, tmp_path_factory.mktemp("storage-fn"), target="on_storage_event",
+                            asgi=False, signature_type="cloudevent", wait=None)
+    yield served
+    served.stop()
+
+
+def _upload(bucket, name: str, data: bytes) -> int:
+    blob = bucket.blob(name)
+    blob.upload_from_string(data)
+    return blob.generation
+
+
+def _jsonl(bucket, name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in bucket.blob(name).download_as_bytes().splitlines()]
+
+
+def _names(bucket, prefix: str) -> list[str]:
+    return sorted(b.name for b in bucket.client.list_blobs(bucket.name, prefix=prefix))
+
+
+def test_jsonl_upload_is_scored_in_order_with_bad_rows_in_errors(storage_fn: Served,
+                                                                  gcs_bucket) -> None:
+    named = dict(zip(["sepal_length", "sepal_width", "petal_length", "petal_width"], VIRGINICA))
+    lines = [json.dumps(SETOSA), json.dumps(named), "{not json", "", "[1, 2, 3]"]
+    lines += [json.dumps([5.0 + i / 10, 3.0, 1.5, 0.2]) for i in range(20)]
+    name = "inputs/day1/batch.jsonl"
+    gen = _upload(gcs_bucket, name, "\n".join(lines).encode() + b"\n")
+
+    resp = post_binary(storage_fn.url, storage_cloud_event(gcs_bucket.name, name, gen))
+    assert resp.status_code == 200, storage_fn.log()
+
+    out = _jsonl(gcs_bucket, f"outputs/day1/batch.jsonl.{gen}.jsonl")
+    assert [o["row"] for o in out] == [0, 1] + list(range(4, 24))  # input order, bad rows absent
+    assert out[0]["prediction"]["label"] == "setosa"
+    assert out[1]["prediction"]["label"] == "virginica"
+    errors = _jsonl(gcs_bucket, f"errors/day1/batch.jsonl.{gen}.errors.jsonl")
+    assert [(e["row"], e["line"], e["error"]["code"]) for e in errors] == [
+        (2, 3, "unparseable_row"), (3, 5, "invalid_instance")]
+    assert "expected 4 features" in errors[1]["error"]["message"]
+
+    # redelivery of the same generation: same object, not rewritten, no duplicate
+    before = gcs_bucket.get_blob(f"outputs/day1/batch.jsonl.{gen}.jsonl").generation
+    assert post_binary(storage_fn.url, storage_cloud_event(
+        gcs_bucket.name, "inputs/day1/batch.jsonl", gen)).status_code == 200
+    assert _names(gcs_bucket, "outputs/") == [f"outputs/day1/batch.jsonl.{gen}.jsonl"]
+    assert gcs_bucket.get_blob(f"outputs/day1/batch.jsonl.{gen}.jsonl").generation == before
+
+
+def test_csv_in_structured_mode_names_the_bad_field(storage_fn: Served, gcs_bucket) -> None:
+    csv = ("sepal_width,sepal_length,petal_length,petal_width\n"  # any column order
+           "3.5,5.1,1.4,0.2\nabc,5.1,1.4,0.2\n3.0,6.7,5.2\n3.0,6.7,5.2,2.3\n")
+    gen = _upload(gcs_bucket, "inputs/a.csv", csv.encode())
+    event = storage_cloud_event(gcs_bucket.name, "inputs/a.csv", gen)
+    resp = post_structured(storage_fn.url, event)
+    assert resp.status_code == 200, storage_fn.log()
+    out = _jsonl(gcs_bucket, f"outputs/a.csv.{gen}.jsonl")
+    assert [(o["row"], o["prediction"]["label"]) for o in out] == [(0, "setosa"), (3, "virginica")]
+    errors = _jsonl(gcs_bucket, f"errors/a.csv.{gen}.errors.jsonl")
+    assert [(e["row"], e["line"]) for e in errors] == [(1, 3), (2, 4)]
+    assert errors[0]["error"]["details"][0]["field"] == "sepal_width"
+
+
+def test_npy_from_a_legacy_event(storage_fn: Served, gcs_bucket) -> None:
+    rows = np.array([SETOSA] * 9 + [VIRGINICA], dtype=np.float32)
+    rows[4, 2] = np.nan
+    buf = io.BytesIO()
+    np.save(buf, rows)
+    gen = _upload(gcs_bucket, "inputs/x.npy", buf.getvalue())
+    resp = post_json(storage_fn.url, legacy_storage_event(gcs_bucket.name, "inputs/x.npy", gen))
+    assert resp.status_code == 200, storage_fn.log()
+    out = _jsonl(gcs_bucket, f"outputs/x.npy.{gen}.jsonl")
+    assert [o["row"] for o in out] == [0, 1, 2, 3, 5, 6, 7, 8, 9]
+    assert out[-1]["prediction"]["label"] == "virginica"
+    [error] = _jsonl(gcs_bucket, f"errors/x.npy.{gen}.errors.jsonl")
+    assert error["row"] == 4 and error["error"]["details"][0]["field"] == "petal_length"
+
+
+def test_objects_outside_the_watched_prefixes_are_acknowledged_and_ignored(
+        storage_fn: Served, gcs_bucket) -> None:
+    for name in ("misc/readme.jsonl", "inputs/notes.txt", "outputs/x.jsonl"):
+        gen = _upload(gcs_bucket, name, b"[1, 2, 3, 4]\n")
+        event = storage_cloud_event(gcs_bucket.name, name, gen)
+        assert post_binary(storage_fn.url, event).status_code == 200
+    # an input deleted before its event arrived: acknowledged, not retried forever
+    missing = storage_cloud_event(gcs_bucket.name, "inputs/gone.jsonl", "123")
+    assert post_structured(storage_fn.url, missing).status_code == 200
+    deleted = storage_cloud_event(gcs_bucket.name, "inputs/gone.jsonl", "123")
+    deleted["type"] = "google.cloud.storage.object.v1.deleted"
+    assert post_structured(storage_fn.url, deleted).status_code == 200
+    assert _names(gcs_bucket, "outputs/") == ["outputs/x.jsonl"]  # only what we put there
+    assert _names(gcs_bucket, "errors/") == []
+    log = storage_fn.log()
+    assert "outside the watched prefixes" in log and "does not exist" in log
+
+
+def _card(version: str, **changes: Any) -> bytes:
+    card = json.loads(Path(DEMO_CARD).read_text())
+    card.update(version=version, **changes)
+    return json.dumps(card).encode()
+
+
+def test_upload_rolls_out_and_a_cold_start_follows_the_pointer(
+        storage_fn: Served, gcs_bucket, serve, gcs_env: dict[str, str]) -> None:
+    onnx = "models/iris/v2/iris.onnx"
+    gen = _upload(gcs_bucket, onnx, Path(DEMO_MODEL).read_bytes())
+    resp = post_binary(storage_fn.url, storage_cloud_event(gcs_bucket.name, onnx, gen))
+    assert resp.status_code == 200  # the card is not there yet: waiting, acknowledged
+    assert not gcs_bucket.blob("models/iris/LATEST").exists()
+
+    card = "models/iris/v2/iris.card.json"
+    gen = _upload(gcs_bucket, card, _card("2"))
+    event = storage_cloud_event(gcs_bucket.name, card, gen)
+    assert post_binary(storage_fn.url, event).status_code == 200
+    pointer = json.loads(gcs_bucket.blob("models/iris/LATEST").download_as_bytes())
+    assert pointer["version"] == "2"
+    assert pointer["model_uri"] == f"gs://{gcs_bucket.name}/{onnx}"
+    assert "rolled_out" in storage_fn.log()
+
+    fresh = serve({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/models/iris/LATEST"})
+    assert fresh.get("/model").json()["version"] == "2"
+    assert fresh.post("/predict", json={"instances": [SETOSA]}).json()["model_version"] == "2"
