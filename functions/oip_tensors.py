@@ -50,10 +50,11 @@ def element_count(shape: list[int]) -> int:
     return math.prod(shape)
 
 
-def _has_bool(data: Any) -> bool:
-    if isinstance(data, list):
-        return any(_has_bool(v) for v in data)
-    return isinstance(data, bool)
+def _has_bool(data: list[Any]) -> bool:
+    """Whether a (nested) list holds a bool; numpy would have turned it into 1 or 0."""
+    kinds = set(map(type, data))  # one C-speed pass per level, no per-element Python
+    return bool in kinds or (list in kinds and any(_has_bool(v) for v in data
+                                                   if type(v) is list))
 
 
 def _all_ints(data: Any) -> bool:

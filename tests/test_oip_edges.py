@@ -126,13 +126,15 @@ def test_a_lying_header_length_is_a_400(demo_function: Served, header_length: An
     ([fp32([1, 2, 3], [1, 4])], b"", "shape [1, 4] holds 4 elements but 'data' has 3"),
     ([fp32([[1, 2], [3]], [1, 4])], b"", "'data' is ragged"),
     ([fp32([1, True, 3, 4], [1, 4])], b"", "FP32 cannot hold booleans"),
+    ([fp32([[1, 2], [3, False]], [1, 4])], b"", "FP32 cannot hold booleans"),
     ([fp32(["1", "2", "3", "4"], [1, 4])], b"", "FP32 cannot hold strings"),
     ([fp32([1, None, 3, 4], [1, 4])], b"", "FP32 cannot hold nulls"),
     ([fp32([1, 2, 3, 4], [1, 4]), fp32([1, 2, 3, 4], [1, 4])], b"", "given twice"),
     ([fp32([1, 2, 3, 4], [4])], b"", "shape [4] has 1 dims; the model takes [-1, 4]"),
     ([fp32([1, 2, 3, 4], [1, -4])], b"", "'shape' must be a list of non-negative integers"),
     ([], b"", "missing inputs ['input']"),
-], ids=["size-vs-shape", "extra-bytes", "past-end", "count", "ragged", "bool", "str", "null",
+], ids=["size-vs-shape", "extra-bytes", "past-end", "count", "ragged", "bool", "nested-bool",
+        "str", "null",
         "twice", "rank", "negative-dim", "missing"])
 def test_bad_tensors_are_400s_naming_the_input(demo_function: Served, inputs: list[Any],
                                                raw: bytes, needle: str) -> None:
