@@ -87,6 +87,9 @@ class FeatureClient:
 
         self.settings = settings
         self.session = requests.Session()
+        # Off by default: reading proxy variables and ~/.netrc on every call costs more
+        # CPU than the call itself on a 1-2 vCPU instance (see docs/feature_lookups.md).
+        self.session.trust_env = settings.lookup_trust_env
         # Pool as many connections as calls may run at once, so none waits for a socket.
         size = max(1, settings.lookup_concurrency)
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size, max_retries=0)

@@ -119,8 +119,8 @@ class Settings(BaseSettings):
     lookup_specs: list[LookupSpec] | None = None
     """JSON list of feature lookups (the card's `lookups` shape); when set, replaces the card's."""
 
-    lookup_concurrency: int = Field(default=64, ge=1)
-    """Most feature-service calls in flight at once per instance (one thread each)."""
+    lookup_concurrency: int = Field(default=100, ge=1)
+    """Most feature-service calls in flight at once per instance (one thread and socket each)."""
 
     lookup_connect_timeout: float = 1.0
     """Seconds to open a connection to the feature service (per attempt)."""
@@ -142,6 +142,9 @@ class Settings(BaseSettings):
 
     lookup_cache_ttl_seconds: float = 0.0
     """Longest a cached lookup is reused, in seconds; 0 keeps entries until evicted."""
+
+    lookup_trust_env: bool = False
+    """Let lookups honour HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE and ~/.netrc."""
 
     def card_uri(self) -> str:
         """The model card URI: explicit, or the sidecar next to the model."""
