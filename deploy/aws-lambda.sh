@@ -13,9 +13,7 @@
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-parse_args "$@"
-no_extra_args
-load_config
+setup "$@"
 require AWS_REGION AWS_FUNCTION_NAME AWS_ECR_REPOSITORY AWS_ROLE_NAME AWS_MEMORY_MB AWS_TIMEOUT_S \
   AWS_ARCHITECTURE AWS_URL_AUTH AWS_MODEL_URI AWS_S3_BUCKET AWS_SQS_QUEUE AWS_SQS_BATCH_SIZE
 # shellcheck disable=SC2034  # read by env_lines (lib.sh)

@@ -11,13 +11,10 @@
 ##   --dry-run      print the commands, run nothing
 ##   --skip-build   deploy the image already pushed for IMAGE_TAG
 set -euo pipefail
+SCRIPT_FLAGS=(--execute)
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-parse_args "$@"
-EXECUTE=0
-take_flag --execute && EXECUTE=1
-no_extra_args
-load_config
+setup "$@"
 require PROJECT REGION SERVICE_ACCOUNT MODEL_URI SERVICE_NAME JOB_NAME JOB_TASKS JOB_PARALLELISM \
   JOB_TASK_TIMEOUT JOB_MAX_RETRIES JOB_CPU JOB_MEMORY
 ((JOB_PARALLELISM <= JOB_TASKS)) || die "JOB_PARALLELISM must not exceed JOB_TASKS"
@@ -31,7 +28,7 @@ run gcloud run jobs deploy "$JOB_NAME" --image="$IMAGE" --project="$PROJECT" --r
   --service-account="$SERVICE_ACCOUNT" --command=python --args=-m,functions.batch_job \
   --set-env-vars="$(gcloud_env "${JOB_ENV_VARS[@]}")"
 
-if ((EXECUTE)); then
+if has_flag --execute; then
   run gcloud run jobs execute "$JOB_NAME" --project="$PROJECT" --region="$REGION" --wait
 fi
 echo "cloud run job: $JOB_NAME ($JOB_TASKS tasks, $JOB_PARALLELISM in parallel, $REGION)"

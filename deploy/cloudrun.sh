@@ -11,16 +11,13 @@
 ##   --dry-run      print the commands, run nothing
 ##   --skip-build   deploy the image already pushed for IMAGE_TAG
 set -euo pipefail
+SCRIPT_FLAGS=(--gpu)
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-parse_args "$@"
-GPU=0
-take_flag --gpu && GPU=1
-no_extra_args
-load_config
+setup "$@"
 require PROJECT REGION SERVICE_ACCOUNT MODEL_URI SERVICE_NAME
 
-if ((GPU)); then
+if has_flag --gpu; then
   require GPU_REGION GPU_SERVICE_NAME GPU_CPU GPU_MEMORY GPU_CONCURRENCY GPU_MIN_INSTANCES GPU_MAX_INSTANCES
   in_list "$GPU_REGION" "${L4_REGIONS[@]}" ||
     die "GPU_REGION=$GPU_REGION has no Cloud Run L4 GPUs; use one of: ${L4_REGIONS[*]}"

@@ -13,9 +13,7 @@
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-parse_args "$@"
-no_extra_args
-load_config
+setup "$@"
 require PROJECT SERVICE_ACCOUNT MODEL_URI GPU_SERVICE_NAME VM_NAME VM_ZONE VM_MACHINE_TYPE \
   VM_BOOT_DISK_SIZE VM_COUNT VM_PORT VM_NETWORK
 vm_region="${VM_ZONE%-*}"

@@ -2,7 +2,7 @@
 # Shared by every deploy script (sourced, never executed): argument parsing, config loading,
 # run-or-print, create-if-missing, and the environment-variable list every platform gets.
 #
-# Contract for a script:  source lib.sh; parse_args "$@"; load_config; ...; run CMD... / ensure ...
+# Contract for a script:  SCRIPT_FLAGS=(...); source lib.sh; setup "$@"; require ...; run / ensure
 # In --dry-run every command that would run is printed to stdout as one shell-quoted line
 # starting with "+ " (read back with shlex.split), and nothing runs. Otherwise each command is
 # echoed to stderr before it runs (its output goes to stderr too), and stdout carries only
@@ -14,6 +14,7 @@ CONFIG="${DEPLOY_CONFIG:-$DEPLOY_DIR/config.env}"
 DRY_RUN=0
 SKIP_BUILD=0
 EXTRA_ARGS=()
+declare -a SCRIPT_FLAGS # the script's own options, declared before sourcing this file
 ENV_VARS=()
 # shellcheck disable=SC2034  # set by the config, read by scripts
 JOB_ENV_VARS=()
@@ -43,22 +44,19 @@ parse_args() {
   done
 }
 
-# take_flag FLAG: succeed (and consume FLAG) when it was given.
-take_flag() {
-  local i
-  for i in "${!EXTRA_ARGS[@]}"; do
-    if [[ "${EXTRA_ARGS[i]}" == "$1" ]]; then
-      unset 'EXTRA_ARGS[i]'
-      EXTRA_ARGS=("${EXTRA_ARGS[@]}")
-      return 0
-    fi
+# setup "$@": the common options, the script's own (declared in SCRIPT_FLAGS), the config.
+setup() {
+  parse_args "$@"
+  local arg
+  for arg in "${EXTRA_ARGS[@]}"; do
+    in_list "$arg" "${SCRIPT_FLAGS[@]}" || die "unknown option: $arg (see --help)"
   done
-  return 1
+  load_config
 }
 
-# Fail on options the script did not consume.
-no_extra_args() {
-  ((${#EXTRA_ARGS[@]} == 0)) || die "unknown option: ${EXTRA_ARGS[0]} (see --help)"
+# has_flag FLAG: the script's own FLAG was given.
+has_flag() {
+  in_list "$1" "${EXTRA_ARGS[@]}"
 }
 
 load_config() {
@@ -107,44 +105,46 @@ capture() {
   fi
 }
 
+# split_check CHECK... -- REST...: CHECK_CMD=(CHECK...), REST_ARGS=(REST...).
+split_check() {
+  CHECK_CMD=()
+  while (($#)) && [[ "$1" != "--" ]]; do
+    CHECK_CMD+=("$1")
+    shift
+  done
+  REST_ARGS=("${@:2}")
+}
+
 # ensure CHECK... -- CREATE...: run CREATE only when CHECK fails (the thing does not exist).
 # In dry-run both are printed: the check, then what would create the thing if it is missing.
 ensure() {
-  local check=()
-  while (($#)) && [[ "$1" != "--" ]]; do
-    check+=("$1")
-    shift
-  done
-  shift
+  split_check "$@"
   if ((DRY_RUN)); then
-    show "${check[@]}"
-    run "$@"
-  elif "${check[@]}" >/dev/null 2>&1; then
-    log "exists: ${check[*]}"
+    show "${CHECK_CMD[@]}"
+    run "${REST_ARGS[@]}"
+  elif "${CHECK_CMD[@]}" >/dev/null 2>&1; then
+    log "exists: ${CHECK_CMD[*]}"
   else
-    run "$@"
+    run "${REST_ARGS[@]}"
   fi
 }
 
 # upsert CHECK... -- CREATE_FN UPDATE_FN: call UPDATE_FN when CHECK succeeds (the thing exists),
 # else CREATE_FN. In dry-run the check is printed, then both paths, each under a comment.
 upsert() {
-  local check=()
-  while (($#)) && [[ "$1" != "--" ]]; do
-    check+=("$1")
-    shift
-  done
+  split_check "$@"
+  local create="${REST_ARGS[0]}" update="${REST_ARGS[1]}"
   if ((DRY_RUN)); then
-    show "${check[@]}"
+    show "${CHECK_CMD[@]}"
     echo "# if missing:"
-    "$2"
+    "$create"
     echo "# if it exists:"
-    "$3"
-  elif "${check[@]}" >/dev/null 2>&1; then
-    log "exists, updating: ${check[*]}"
-    "$3"
+    "$update"
+  elif "${CHECK_CMD[@]}" >/dev/null 2>&1; then
+    log "exists, updating: ${CHECK_CMD[*]}"
+    "$update"
   else
-    "$2"
+    "$create"
   fi
 }
 

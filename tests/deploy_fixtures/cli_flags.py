@@ -14,105 +14,122 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-GCLOUD_WIDE = frozenset({"--project", "--quiet", "--format", "--verbosity", "--account",
-                         "--configuration", "--billing-project", "--impersonate-service-account"})
 
-_RUN_SHARED = {"--region", "--image", "--cpu", "--memory", "--command", "--args",
-               "--set-env-vars", "--env-vars-file", "--update-env-vars", "--service-account",
-               "--gpu", "--gpu-type", "--labels", "--async", "--source"}
+def _flags(*groups: str) -> frozenset[str]:
+    """A flag set written as space-separated groups."""
+    return frozenset(flag for group in groups for flag in group.split())
+
+
+GCLOUD_WIDE = _flags(
+    "--project --quiet --format --verbosity --account --configuration --billing-project",
+    "--impersonate-service-account",
+)
+_RUN_SHARED = (
+    "--region --image --cpu --memory --command --args --set-env-vars --env-vars-file",
+    "--update-env-vars --service-account --gpu --gpu-type --labels --async --source --set-secrets",
+    "--add-volume --add-volume-mount",
+)
 
 GCLOUD: dict[tuple[str, ...], frozenset[str]] = {
-    # .../functions/deploy
-    ("functions", "deploy"): frozenset({
-        "--region", "--gen2", "--runtime", "--source", "--ignore-file", "--entry-point",
-        "--allow-unauthenticated", "--no-allow-unauthenticated", "--concurrency", "--memory",
-        "--cpu", "--min-instances", "--max-instances", "--clear-min-instances",
-        "--clear-max-instances", "--timeout", "--run-service-account", "--service-account",
-        "--set-env-vars", "--env-vars-file", "--update-env-vars", "--remove-env-vars",
-        "--trigger-http", "--trigger-topic", "--trigger-bucket", "--trigger-event-filters",
-        "--trigger-event-filters-path-pattern", "--trigger-location",
-        "--trigger-service-account", "--retry", "--ingress-settings", "--egress-settings",
-        "--set-secrets", "--docker-repository", "--stage-bucket", "--security-level",
-        "--serve-all-traffic-latest-revision", "--update-labels", "--vpc-connector"}),
-    ("functions", "describe"): frozenset({"--region", "--v2"}),
-    # .../run/deploy
-    ("run", "deploy"): frozenset(_RUN_SHARED | {
-        "--allow-unauthenticated", "--no-allow-unauthenticated", "--concurrency",
-        "--container", "--cpu-boost", "--no-cpu-boost", "--cpu-throttling",
-        "--no-cpu-throttling", "--description", "--execution-environment",
-        "--gpu-zonal-redundancy", "--no-gpu-zonal-redundancy", "--ingress", "--max",
-        "--max-instances", "--min", "--min-instances", "--port", "--timeout", "--tag",
-        "--no-traffic", "--add-volume", "--add-volume-mount", "--liveness-probe",
-        "--startup-probe", "--set-secrets", "--use-http2", "--no-use-http2",
-        "--session-affinity", "--no-session-affinity"}),
-    ("run", "services", "describe"): frozenset({"--region"}),
+    # .../functions/deploy, .../functions/describe
+    ("functions", "deploy"): _flags(
+        "--region --gen2 --runtime --source --ignore-file --entry-point --allow-unauthenticated",
+        "--no-allow-unauthenticated --concurrency --memory --cpu --min-instances --max-instances",
+        "--clear-min-instances --clear-max-instances --timeout --run-service-account",
+        "--service-account --set-env-vars --env-vars-file --update-env-vars --remove-env-vars",
+        "--trigger-http --trigger-topic --trigger-bucket --trigger-event-filters",
+        "--trigger-event-filters-path-pattern --trigger-location --trigger-service-account",
+        "--retry --ingress-settings --egress-settings --set-secrets --docker-repository",
+        "--stage-bucket --security-level --serve-all-traffic-latest-revision --update-labels",
+        "--vpc-connector",
+    ),
+    ("functions", "describe"): _flags("--region --v2"),
+    # .../run/deploy, .../run/services/describe
+    ("run", "deploy"): _flags(
+        *_RUN_SHARED,
+        "--allow-unauthenticated --no-allow-unauthenticated --concurrency --container",
+        "--cpu-boost --no-cpu-boost --cpu-throttling --no-cpu-throttling --description",
+        "--execution-environment --gpu-zonal-redundancy --no-gpu-zonal-redundancy --ingress",
+        "--max --max-instances --min --min-instances --port --timeout --tag --no-traffic",
+        "--liveness-probe --startup-probe --use-http2 --no-use-http2 --session-affinity",
+        "--no-session-affinity",
+    ),
+    ("run", "services", "describe"): _flags("--region"),
     # .../run/jobs/deploy, .../run/jobs/execute
-    ("run", "jobs", "deploy"): frozenset(_RUN_SHARED | {
-        "--tasks", "--parallelism", "--task-timeout", "--max-retries", "--execute-now",
-        "--wait", "--set-secrets", "--add-volume", "--add-volume-mount"}),
-    ("run", "jobs", "execute"): frozenset({"--region", "--wait", "--async", "--args",
-                                          "--tasks", "--task-timeout", "--update-env-vars"}),
+    ("run", "jobs", "deploy"): _flags(
+        *_RUN_SHARED,
+        "--tasks --parallelism --task-timeout --max-retries --execute-now --wait",
+    ),
+    ("run", "jobs", "execute"): _flags(
+        "--region --wait --async --args --tasks --task-timeout --update-env-vars"
+    ),
     # .../services/enable
-    ("services", "enable"): frozenset({"--async"}),
+    ("services", "enable"): _flags("--async"),
     # .../storage/buckets/{describe,create,add-iam-policy-binding}, .../storage/service-agent
-    ("storage", "buckets", "describe"): frozenset({"--raw"}),
-    ("storage", "buckets", "create"): frozenset({
-        "--location", "--uniform-bucket-level-access", "--default-storage-class",
-        "--public-access-prevention"}),
-    ("storage", "buckets", "add-iam-policy-binding"): frozenset({
-        "--member", "--role", "--condition", "--condition-from-file"}),
-    ("storage", "service-agent"): frozenset({"--authorize-cmek"}),
+    ("storage", "buckets", "describe"): _flags("--raw"),
+    ("storage", "buckets", "create"): _flags(
+        "--location --uniform-bucket-level-access --default-storage-class",
+        "--public-access-prevention",
+    ),
+    ("storage", "buckets", "add-iam-policy-binding"): _flags(
+        "--member --role --condition --condition-from-file"
+    ),
+    ("storage", "service-agent"): _flags("--authorize-cmek"),
     # .../pubsub/topics/{describe,create}
-    ("pubsub", "topics", "describe"): frozenset(),
-    ("pubsub", "topics", "create"): frozenset({"--labels", "--message-retention-duration"}),
+    ("pubsub", "topics", "describe"): _flags(),
+    ("pubsub", "topics", "create"): _flags("--labels --message-retention-duration"),
     # .../projects/{describe,add-iam-policy-binding}
-    ("projects", "describe"): frozenset(),
-    ("projects", "add-iam-policy-binding"): frozenset({
-        "--member", "--role", "--condition", "--condition-from-file"}),
+    ("projects", "describe"): _flags(),
+    ("projects", "add-iam-policy-binding"): _flags(
+        "--member --role --condition --condition-from-file"
+    ),
     # .../artifacts/repositories/{describe,create}, .../auth/configure-docker
-    ("artifacts", "repositories", "describe"): frozenset({"--location"}),
-    ("artifacts", "repositories", "create"): frozenset({
-        "--repository-format", "--location", "--description", "--labels"}),
-    ("auth", "configure-docker"): frozenset(),
+    ("artifacts", "repositories", "describe"): _flags("--location"),
+    ("artifacts", "repositories", "create"): _flags(
+        "--repository-format --location --description --labels"
+    ),
+    ("auth", "configure-docker"): _flags(),
     # .../compute/firewall-rules/{describe,create}
-    ("compute", "firewall-rules", "describe"): frozenset(),
-    ("compute", "firewall-rules", "create"): frozenset({
-        "--network", "--direction", "--allow", "--source-ranges", "--target-tags",
-        "--priority", "--description"}),
+    ("compute", "firewall-rules", "describe"): _flags(),
+    ("compute", "firewall-rules", "create"): _flags(
+        "--network --direction --allow --source-ranges --target-tags --priority --description"
+    ),
     # .../compute/health-checks/{describe,create/http}
-    ("compute", "health-checks", "describe"): frozenset({"--global", "--region"}),
-    ("compute", "health-checks", "create", "http"): frozenset({
-        "--global", "--region", "--port", "--request-path", "--check-interval", "--timeout",
-        "--healthy-threshold", "--unhealthy-threshold", "--description"}),
+    ("compute", "health-checks", "describe"): _flags("--global --region"),
+    ("compute", "health-checks", "create", "http"): _flags(
+        "--global --region --port --request-path --check-interval --timeout",
+        "--healthy-threshold --unhealthy-threshold --description",
+    ),
     # .../compute/instance-templates/{describe,create}
-    ("compute", "instance-templates", "describe"): frozenset({"--region"}),
-    ("compute", "instance-templates", "create"): frozenset({
-        "--machine-type", "--accelerator", "--maintenance-policy", "--image-family",
-        "--image-project", "--image", "--boot-disk-size", "--boot-disk-type", "--network",
-        "--subnet", "--tags", "--service-account", "--scopes", "--metadata",
-        "--metadata-from-file", "--provisioning-model", "--labels", "--region"}),
+    ("compute", "instance-templates", "describe"): _flags("--region"),
+    ("compute", "instance-templates", "create"): _flags(
+        "--machine-type --accelerator --maintenance-policy --image-family --image-project",
+        "--image --boot-disk-size --boot-disk-type --network --subnet --tags --service-account",
+        "--scopes --metadata --metadata-from-file --provisioning-model --labels --region",
+    ),
     # .../compute/instance-groups/managed/{describe,create,update,resize,rolling-action/...}
-    ("compute", "instance-groups", "managed", "describe"): frozenset({"--zone", "--region"}),
-    ("compute", "instance-groups", "managed", "create"): frozenset({
-        "--zone", "--region", "--template", "--size", "--health-check", "--initial-delay",
-        "--base-instance-name"}),
-    ("compute", "instance-groups", "managed", "update"): frozenset({
-        "--zone", "--region", "--health-check", "--initial-delay", "--clear-autohealing"}),
-    ("compute", "instance-groups", "managed", "resize"): frozenset({"--zone", "--region", "--size"}),
-    ("compute", "instance-groups", "managed", "rolling-action", "start-update"): frozenset({
-        "--zone", "--region", "--version", "--max-surge", "--max-unavailable", "--type"}),
+    ("compute", "instance-groups", "managed", "describe"): _flags("--zone --region"),
+    ("compute", "instance-groups", "managed", "create"): _flags(
+        "--zone --region --template --size --health-check --initial-delay --base-instance-name"
+    ),
+    ("compute", "instance-groups", "managed", "update"): _flags(
+        "--zone --region --health-check --initial-delay --clear-autohealing"
+    ),
+    ("compute", "instance-groups", "managed", "resize"): _flags("--zone --region --size"),
+    ("compute", "instance-groups", "managed", "rolling-action", "start-update"): _flags(
+        "--zone --region --version --max-surge --max-unavailable --type"
+    ),
     # .../compute/instances/list
-    ("compute", "instances", "list"): frozenset({"--filter", "--zones", "--limit", "--sort-by"}),
+    ("compute", "instances", "list"): _flags("--filter --zones --limit --sort-by"),
 }
 
 DOCKER: dict[tuple[str, ...], frozenset[str]] = {
-    ("build",): frozenset({"--file", "--tag", "--build-arg", "--platform", "--target"}),
-    ("push",): frozenset(),
-    ("login",): frozenset({"--username", "--password-stdin"}),
+    ("build",): _flags("--file --tag --build-arg --platform --target"),
+    ("push",): _flags(),
+    ("login",): _flags("--username --password-stdin"),
 }
 
-AWS_WIDE = frozenset({"--region", "--endpoint-url", "--output", "--query", "--profile",
-                      "--no-paginate", "--debug"})
+AWS_WIDE = _flags("--region --endpoint-url --output --query --profile --no-paginate --debug")
 
 
 def flags(argv: list[str]) -> list[str]:
@@ -133,7 +150,9 @@ def positionals(argv: list[str], valued: frozenset[str] = frozenset()) -> list[s
     return words
 
 
-def _longest_key(table: dict[tuple[str, ...], frozenset[str]], words: list[str]) -> tuple[str, ...] | None:
+def _longest_key(
+    table: dict[tuple[str, ...], frozenset[str]], words: list[str]
+) -> tuple[str, ...] | None:
     keys = [k for k in table if tuple(words[: len(k)]) == k]
     return max(keys, key=len) if keys else None
 
@@ -181,4 +200,6 @@ def check_command(argv: list[str]) -> list[str]:
         return [f"unexpected tool: {argv}"]
     if allowed is None:
         return [f"no documented command for: {' '.join(argv)}"]
-    return [f"{tool} {' '.join(key)}: undocumented flag {flag}" for flag in used if flag not in allowed]
+    return [
+        f"{tool} {' '.join(key)}: undocumented flag {flag}" for flag in used if flag not in allowed
+    ]

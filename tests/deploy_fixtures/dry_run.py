@@ -36,18 +36,30 @@ def script_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PATH": path, "IMAGE_TAG": "test", **extra}
 
 
-def run_script(script: str, *args: str, config: Path = EXAMPLE_CONFIG, timeout: float = 120,
-               env: dict[str, str] | None = None) -> Result:
+def run_script(
+    script: str,
+    *args: str,
+    config: Path = EXAMPLE_CONFIG,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> Result:
     """``deploy/SCRIPT --config CONFIG ARGS...`` from the repository root."""
-    proc = subprocess.run(["bash", str(DEPLOY / script), "--config", str(config), *args],
-                          cwd=ROOT, env=env or script_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        ["bash", str(DEPLOY / script), "--config", str(config), *args],
+        cwd=ROOT,
+        env=env or script_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
 def config_with(tmp: Path, **overrides: str) -> Path:
     """The example config with some settings replaced (appended: the last one wins)."""
-    lines = [EXAMPLE_CONFIG.read_text()] + [f"{key}={shlex.quote(value)}" for key, value in overrides.items()]
+    lines = [EXAMPLE_CONFIG.read_text()] + [
+        f"{key}={shlex.quote(value)}" for key, value in overrides.items()
+    ]
     path = tmp / "config.env"
     path.write_text("\n".join(lines) + "\n")
     return path
