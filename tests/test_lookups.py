@@ -7,6 +7,7 @@ defaults). Every test uses its own keys, so the shared cache never couples tests
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -225,10 +226,12 @@ def test_concurrency_is_bounded_and_the_deadline_ends_the_step(tmp_path: Path) -
     """3 threads, 0.5 s deadline: 6 keys at 0.1 s all arrive, never more than 3 at once;
     15 keys at 0.2 s cannot all be done in time: those queued past the deadline never go out."""
     features = FeatureService()  # its own: no hanging call from another test in flight
-    card = lookup_card(tmp_path / "card.json", [sepal_lookup(features.url)])
-    served = start_function({"MODEL_CARD_URI": str(card), "LOOKUP_CONCURRENCY": "3",
+    # Declared by the LOOKUP_SPECS setting this time; the bundled card has no lookups.
+    specs = json.dumps([sepal_lookup(features.url)])
+    served = start_function({"LOOKUP_SPECS": specs, "LOOKUP_CONCURRENCY": "3",
                              "LOOKUP_DEADLINE_SECONDS": "0.5"}, tmp_path)
     try:
+        assert served.get("/model").json()["lookups"][0]["key_field"] == "user_id"
         bounded = [f"bound-{i}" for i in range(6)]
         late = [f"late-{i}" for i in range(15)]
         for key in bounded:
