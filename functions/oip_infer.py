@@ -11,14 +11,13 @@ has no key field to look anything up by.
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 
 from functions import metrics
+from functions.dedupe import dedupe
 from functions.errors import RequestError
 from functions.model import OnnxModel
-from functions.service import PredictionService, dedupe
+from functions.service import PredictionService
 
 
 def _check_finite(model: OnnxModel, name: str, matrix: np.ndarray) -> None:
@@ -40,9 +39,7 @@ async def run_feeds(service: PredictionService, model: OnnxModel,
     """Every model output for ``feeds``, batch dimension in request order."""
     row = model.row_input
     if row is None or row.name not in feeds:
-        first = next(iter(feeds.values()), None)
-        big = first is not None and first.ndim and len(first) > service.settings.inline_rows
-        return await asyncio.to_thread(model.run, feeds) if big else model.run(feeds)
+        return await service.run_feeds(model, feeds)
     matrix = feeds[row.name]
     _check_finite(model, row.name, matrix)
     unique, inverse = dedupe(matrix)

@@ -8,6 +8,7 @@ the call with 422); non-strict batches report bad items per index and score the 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ import numpy as np
 
 from functions import metrics
 from functions.codec import Decoded, Schema, decode_instances
+from functions.dedupe import dedupe
 from functions.errors import ItemError, Problem, ValidationFailed
 from functions.loader import ModelHolder
 from functions.model import OnnxModel
@@ -49,18 +51,6 @@ class BatchResult:
     failures: dict[int, ItemError] = field(default_factory=dict)
 
 
-def dedupe(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(unique rows, inverse) so that ``unique[inverse] == matrix`` (bytewise row identity)."""
-    if len(matrix) < 2:
-        return matrix, np.zeros(len(matrix), dtype=np.intp)
-    contiguous = np.ascontiguousarray(matrix)
-    keys = contiguous.view(np.dtype((np.void, contiguous.dtype.itemsize * contiguous.shape[1])))
-    _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
-    if len(first) == len(matrix):  # all distinct: keep request order, no copy
-        return matrix, np.arange(len(matrix))
-    return contiguous[first], inverse.reshape(-1)
-
-
 def schema_for(model: OnnxModel) -> Schema:
     """The row schema of a model (cached on the model object)."""
     cached = getattr(model, "_row_schema", None)
@@ -86,12 +76,31 @@ class PredictionService:
         self.settings = settings
         self.enricher = enricher
 
+    async def run_feeds(self, model: OnnxModel,
+                        feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One model call.
+
+        Calls expected to finish within ``inline_budget_ms`` run on the event loop (a thread
+        hop costs ~0.1 ms, more than a small model's whole batch); longer ones run in a
+        worker thread so other requests keep flowing. The expectation is the model's
+        measured cost per row (a moving average over batches of 16 rows or more).
+        """
+        first = next(iter(feeds.values()), None)
+        n = len(first) if first is not None and first.ndim else 1
+        per_row = getattr(model, "_seconds_per_row", None)
+        budget = self.settings.inline_budget_ms / 1000.0
+        inline = n <= 16 or (per_row is not None and per_row * n <= budget)
+        started = time.perf_counter()
+        out = model.run(feeds) if inline else await asyncio.to_thread(model.run, feeds)
+        if n >= 16:
+            cost = (time.perf_counter() - started) / n
+            model._seconds_per_row = (  # type: ignore[attr-defined]
+                cost if per_row is None else 0.8 * per_row + 0.2 * cost)
+        return out
+
     async def run_rows(self, model: OnnxModel, matrix: np.ndarray) -> dict[str, np.ndarray]:
-        """One model call on a 2-D batch; big batches leave the event loop."""
-        feeds = {model.row_input.name: matrix}  # type: ignore[union-attr]
-        if len(matrix) <= self.settings.inline_rows:
-            return model.run(feeds)
-        return await asyncio.to_thread(model.run, feeds)
+        """One model call on a 2-D batch of rows (see ``run_feeds``)."""
+        return await self.run_feeds(model, {model.row_input.name: matrix})  # type: ignore[union-attr]
 
     def _schema(self, model: OnnxModel) -> Schema:
         """Row schema, widened by the enricher's optional features and key fields (cached)."""

@@ -1,0 +1,53 @@
+"""Identical rows computed once: ``dedupe`` finds them, ``inverse`` puts answers back.
+
+Rows are compared byte for byte (so NaN equals NaN and -0.0 differs from 0.0; both are
+safe: the second only costs one extra row). A 64-bit hash of each row is sorted instead
+of the rows themselves, and the result is verified against the bytes; on a collision the
+exact (slower) row sort decides.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2**63, size=64, dtype=np.uint64) | 1
+
+
+def _row_words(matrix: np.ndarray) -> np.ndarray:
+    """Rows as (n, k) uint64 words (zero-padded bytes)."""
+    raw = np.ascontiguousarray(matrix).view(np.uint8).reshape(len(matrix), -1)
+    pad = (-raw.shape[1]) % 8
+    if pad:
+        raw = np.pad(raw, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(raw).view(np.uint64)
+
+
+def _exact(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.ascontiguousarray(matrix)
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def dedupe(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unique rows, inverse) with ``unique[inverse]`` equal to ``matrix`` row for row.
+
+    When every row is distinct the matrix itself comes back with an identity inverse, so
+    callers keep request order at no cost.
+    """
+    n = len(matrix)
+    if n < 2:
+        return matrix, np.zeros(n, dtype=np.intp)
+    words = _row_words(matrix)
+    if words.shape[1] <= len(_MULTIPLIERS):
+        hashes = (words * _MULTIPLIERS[: words.shape[1]]).sum(axis=1, dtype=np.uint64)
+        _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        if len(first) == n:
+            return matrix, np.arange(n)
+        if not np.array_equal(words[first][inverse], words):  # a hash collision
+            first, inverse = _exact(matrix)
+    else:  # very wide rows: sort the bytes themselves
+        first, inverse = _exact(matrix)
+        if len(first) == n:
+            return matrix, np.arange(n)
+    return np.ascontiguousarray(matrix)[first], inverse.reshape(-1)
