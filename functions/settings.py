@@ -73,8 +73,9 @@ class Settings(BaseSettings):
     max_batch_instances: int = 20_000
     """Most instances accepted by POST /batch-predict (per-item errors)."""
 
-    inline_rows: int = 256
-    """Batches up to this many rows run on the event loop; larger ones in a worker thread."""
+    inline_budget_ms: float = 2.0
+    """Model calls expected to take less than this run on the event loop, longer ones in a
+    worker thread (the expectation is measured per model as it serves)."""
 
     log_level: str = "INFO"
     """Python logging level for the package's loggers."""
@@ -103,6 +104,9 @@ class Settings(BaseSettings):
 
     read_block_bytes: int = Field(default=1 << 20, ge=1024)
     """Bytes fetched per read when streaming an input file."""
+
+    storage_retry_seconds: float = Field(default=30.0, gt=0)
+    """How long event handlers retry a failing GCS call before handing the event back."""
 
     event_routes: bool = False
     """Mount POST /events in the HTTP app (CloudEvents, legacy events, Pub/Sub push)."""
