@@ -13,15 +13,24 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any
 
 from functions.clients import gcs_client, s3_client
 from functions.events.envelopes import ObjectRef
 from functions.events.failures import Poison, is_missing, is_transient
+from functions.settings import get_settings
 from functions.storage import split_bucket_uri
 
 UPLOAD_BLOCK = 1 << 20  # GCS resumable chunks must be multiples of 256 KiB
 SPOOL_BYTES = 8 << 20
+
+
+def _retry() -> Any:
+    """GCS retry policy for event handlers: short, because the platform redelivers anyway
+    and a push subscription's ack deadline runs while we retry."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return DEFAULT_RETRY.with_timeout(get_settings().storage_retry_seconds)
 
 
 def _scheme(uri: str) -> str:
@@ -35,8 +44,8 @@ def _open(ref: ObjectRef, block: int) -> IO[bytes]:
     if _scheme(ref.uri) == "gs":
         generation = int(ref.generation) if ref.generation and ref.generation.isdigit() else None
         blob = gcs_client().bucket(ref.bucket).blob(ref.name, generation=generation)
-        blob.reload()  # fail here, before any output is opened, if the object is gone
-        return blob.open("rb", chunk_size=block)
+        blob.reload(retry=_retry())  # fail here, before any output opens, if it is gone
+        return blob.open("rb", chunk_size=block, retry=_retry())
     kwargs = {"VersionId": ref.version_id} if ref.version_id else {}
     return s3_client().get_object(Bucket=ref.bucket, Key=ref.name, **kwargs)["Body"]
 
@@ -68,7 +77,7 @@ def open_write(uri: str, content_type: str = "application/x-ndjson") -> Iterator
         blob = gcs_client().bucket(bucket).blob(key)
         # BlobWriter.__exit__ cancels the resumable upload on an exception: nothing is committed
         with blob.open("wb", chunk_size=UPLOAD_BLOCK, content_type=content_type,
-                       ignore_flush=True) as sink:
+                       ignore_flush=True, retry=_retry()) as sink:
             yield sink
         return
     with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as spool:
@@ -81,7 +90,8 @@ def write_bytes(uri: str, data: bytes, content_type: str = "application/json") -
     """Create or replace a small object in one request."""
     bucket, key = split_bucket_uri(uri)
     if _scheme(uri) == "gs":
-        gcs_client().bucket(bucket).blob(key).upload_from_string(data, content_type=content_type)
+        blob = gcs_client().bucket(bucket).blob(key)
+        blob.upload_from_string(data, content_type=content_type, retry=_retry())
     else:
         s3_client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
 
@@ -90,7 +100,7 @@ def exists(uri: str) -> bool:
     """Whether the object exists now."""
     bucket, key = split_bucket_uri(uri)
     if _scheme(uri) == "gs":
-        return bool(gcs_client().bucket(bucket).blob(key).exists())
+        return bool(gcs_client().bucket(bucket).blob(key).exists(retry=_retry()))
     try:
         s3_client().head_object(Bucket=bucket, Key=key)
     except Exception as exc:  # botocore ClientError: only "not found" means False
@@ -104,7 +114,7 @@ def list_objects(prefix_uri: str) -> Iterator[ObjectRef]:
     """Every object under ``gs://bucket/prefix`` or ``s3://bucket/prefix``, with its version."""
     bucket, prefix = split_bucket_uri(prefix_uri)
     if _scheme(prefix_uri) == "gs":
-        for blob in gcs_client().list_blobs(bucket, prefix=prefix):
+        for blob in gcs_client().list_blobs(bucket, prefix=prefix, retry=_retry()):
             yield ObjectRef("gs", bucket, blob.name, str(blob.generation))
         return
     pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
