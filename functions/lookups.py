@@ -215,6 +215,7 @@ class LookupEnricher:
         if not isinstance(got, LookupFailure) and not schema.allow_nan \
                 and any(math.isnan(v) for v in got.values()):
             got = LookupFailure("answer has null features and the model needs numbers", "null")
+            metrics.inc('lookup_errors_total{reason="null"}', 1, "lookups failed for good")
         if isinstance(got, LookupFailure):
             if spec.defaults is None or not set(spec.features) <= set(spec.defaults):
                 for i in targets:
