@@ -73,9 +73,12 @@ class ModelCard(BaseModel):
     lookups: list[LookupSpec] = Field(default_factory=list)
     verify: dict[str, Any] | None = None
     """The parity report written by ``model_export verify``."""
+    variants: list[dict[str, Any]] = Field(default_factory=list)
+    """Steps that derived this file from the exported model, in order (``optimize``,
+    ``quantize``, ``prune``): each with ``kind``, ``parent_sha256``, its settings and report."""
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> "ModelCard":
+    def from_json(cls, raw: bytes | str) -> ModelCard:
         """Parse and validate card JSON (raises pydantic.ValidationError)."""
         return cls.model_validate_json(raw)
 

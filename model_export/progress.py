@@ -1,8 +1,7 @@
 """Progress for long steps (verify over many rows, quantise, uploads), written to stderr.
 
 On a terminal it redraws one line; elsewhere (CI logs, pipes) it prints at most one line per
-25% so logs stay short. Quiet mode (``MODEL_EXPORT_QUIET`` is not read: pass ``quiet``)
-prints nothing.
+25% so logs stay short. ``quiet=True`` prints nothing.
 """
 
 from __future__ import annotations

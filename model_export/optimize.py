@@ -1,0 +1,62 @@
+"""The ``optimize`` subcommand: onnxruntime graph optimisations applied once, offline.
+
+onnxruntime rewrites the graph (constant folding, node fusions) every time a session is
+created, i.e. at every cold start. Saving the optimised graph lets the function load it
+with optimisations off (``OPTIMIZED_MODEL=true``). The default level is ``extended``:
+``all`` adds layout rewrites tied to this machine's CPU, which a different serverless
+host may not share. The report times session creation before (original graph, default
+level ``all``, as the function would) and after (optimised graph, optimisations off) on
+this machine, and checks the optimised graph still answers what the original answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from model_export import cards, options, runtime, variants
+from model_export.errors import ParityFailed
+from model_export.parity import compare
+from model_export.progress import note
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("optimize", help="apply onnxruntime graph optimisations offline",
+                       description=__doc__)
+    p.add_argument("model", type=Path, help="the .onnx file (its card must be beside it)")
+    p.add_argument("--out", type=Path, help="default: MODEL.opt.onnx")
+    p.add_argument("--level", choices=("basic", "extended", "all"), default="extended")
+    p.add_argument("--repeat", type=int, default=10,
+                   help="session creations timed for each median (default 10)")
+    options.add_rows(p)
+    options.add_tolerance(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    cards.load_onnx(args.model)
+    card = cards.read_card(args.model)
+    out = variants.out_path(args, "opt")
+    with tempfile.TemporaryDirectory() as tmp:
+        optimised = Path(tmp) / "model.onnx"
+        runtime.session(args.model, args.level, save_to=optimised)
+        data = optimised.read_bytes()
+        note(f"timing session creation ({args.repeat} times each)")
+        before = runtime.session_ms(args.model, "all", args.repeat)
+        after = runtime.session_ms(optimised, "disabled", args.repeat)
+    sample = options.sample_rows(args, card)
+    ref = runtime.OnnxModel(args.model).predict(sample.X)
+    got = runtime.OnnxModel(data, level="disabled").predict(sample.X)
+    parity = compare(ref, got, card, options.tolerance(args))
+    report = {"level": args.level, "session_ms_before": before, "session_ms_after": after,
+              "size_bytes_before": args.model.stat().st_size, "size_bytes_after": len(data),
+              "passed": parity["passed"], "parity": parity}
+    print(f"session creation: {before:.2f} ms (original, level all) -> {after:.2f} ms "
+          f"(optimised at level {args.level}, loaded with optimisations off); "
+          f"median of {args.repeat} on this machine")
+    if not parity["passed"]:
+        raise ParityFailed("the optimised graph answers differently: "
+                           + "; ".join(parity["failures"]))
+    card = variants.write(data, out, card, "optimize", report)
+    print(f"wrote {out} and {cards.card_path(out)}; serve it with OPTIMIZED_MODEL=true")

@@ -1,0 +1,94 @@
+"""Argument groups that several subcommands share, and what they turn into.
+
+One definition per option: the model identity (``--name``/``--version``), the sample rows
+(``--sample-rows``/``--target``/``--rows``), the parity tolerance, and the PyTorch source
+(``--module``/``--module-kwargs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from functions.card import ModelCard
+from model_export import rows
+from model_export.errors import InputError
+from model_export.parity import Tolerance
+
+DEFAULT_OPSET = 17
+
+
+def csv_list(text: str) -> list[str]:
+    """``a,b,c`` -> ["a", "b", "c"] (argparse type)."""
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def add_identity(p: argparse.ArgumentParser, what: str) -> None:
+    g = p.add_argument_group("model identity")
+    g.add_argument("--out", type=Path, help=f"ONNX file to write (default: the {what} "
+                   "with .onnx suffix); the card goes beside it as NAME.card.json")
+    g.add_argument("--name", help="model name in the card (default: the output file's stem)")
+    g.add_argument("--version", default="1", help="model version in the card (default: 1)")
+    g.add_argument("--description", help="free text for the card")
+    g.add_argument("--feature-names", type=csv_list, metavar="A,B,...",
+                   help="input column names, in order")
+    g.add_argument("--labels", type=csv_list, metavar="A,B,...",
+                   help="class names, in the order of the probability columns")
+    g.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                   help=f"ONNX opset (default {DEFAULT_OPSET})")
+
+
+def add_rows(p: argparse.ArgumentParser, held_out: bool = False) -> None:
+    g = p.add_argument_group("rows" if not held_out else "held-out rows")
+    g.add_argument("--sample-rows", type=Path, metavar="FILE",
+                   help="rows to run: .csv with header, .npy, or .npz with X (and y)"
+                   + ("; targets give accuracy" if held_out else
+                      "; default: drawn from the card's feature ranges"))
+    g.add_argument("--target", metavar="COLUMN",
+                   help="CSV column holding the true label/value (not a feature)")
+    g.add_argument("--rows", type=int, default=256, metavar="N",
+                   help="rows to draw when no --sample-rows is given (default 256)")
+    g.add_argument("--seed", type=int, default=0, help="seed for drawn rows (default 0)")
+
+
+def add_tolerance(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("parity tolerance")
+    g.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (1e-4)")
+    g.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance (1e-3)")
+    g.add_argument("--min-label-agreement", type=float, default=1.0, metavar="SHARE",
+                   help="least share of rows whose labels must agree (1.0; ties excused)")
+
+
+def add_torch_source(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("PyTorch source")
+    g.add_argument("--module", metavar="PKG.MOD:CLASS",
+                   help="the nn.Module class (or FILE.py:CLASS) the state dict belongs to")
+    g.add_argument("--module-kwargs", type=json.loads, default={}, metavar="JSON",
+                   help="keyword arguments for the class, as a JSON object")
+
+
+def tolerance(args: argparse.Namespace) -> Tolerance:
+    return Tolerance(args.atol, args.rtol, args.min_label_agreement)
+
+
+def sample_rows(args: argparse.Namespace, card: ModelCard) -> rows.Rows:
+    """The ``--sample-rows`` file, or ``--rows`` rows drawn from the card."""
+    if args.sample_rows is not None:
+        return rows.load(args.sample_rows, card.feature_names, args.target)
+    if args.rows < 1:
+        raise InputError("--rows must be at least 1")
+    return rows.draw(card, args.rows, args.seed)
+
+
+def output_path(args: argparse.Namespace, source: Path) -> Path:
+    out: Path = args.out or source.with_suffix(".onnx")
+    if out.suffix != ".onnx":
+        raise InputError(f"--out {out}: the model file must end in .onnx")
+    return out
+
+
+def card_identity(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    return {"name": args.name or out.stem, "version": args.version,
+            "description": args.description}

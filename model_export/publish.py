@@ -1,0 +1,87 @@
+"""The ``publish`` subcommand: upload model + card under NAME/VERSION/, never overwriting.
+
+Layout: ``PREFIX/NAME/VERSION/model.onnx`` and ``PREFIX/NAME/VERSION/model.card.json`` (the
+card is the model's sidecar, as the function expects). Published versions are immutable:
+if either object exists the command refuses (exit 7) and uploads nothing. Only a model
+whose card describes it (same sha256) and whose parity report passed is published. The
+last line printed is ``MODEL_URI=...``, ready for the deploy scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+from pathlib import Path
+
+from functions.card import ModelCard
+from functions.storage import sha256_file
+from model_export import buckets, cards
+from model_export.errors import (
+    BudgetExceeded,
+    ExportError,
+    InputError,
+    ParityFailed,
+    VersionExists,
+)
+
+SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("publish", help="upload model + card to gs:// or s3:// as NAME/VERSION/",
+                       description=__doc__)
+    p.add_argument("model", type=Path, help="the .onnx file (its card must be beside it)")
+    p.add_argument("--to", required=True, metavar="URI",
+                   help="gs://BUCKET[/PREFIX] or s3://BUCKET[/PREFIX]")
+    p.add_argument("--name", help="default: the card's name")
+    p.add_argument("--version", help="default: the card's version")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=run)
+
+
+def check_publishable(model: Path, card: ModelCard) -> None:
+    """Refuse a card that does not describe ``model`` or records a failed check."""
+    digest = sha256_file(model)
+    if card.sha256 != digest:
+        raise InputError(f"{model.name}: its card's sha256 ({card.sha256}) is not the file's "
+                         f"({digest}); re-export or re-run the step that wrote it")
+    if card.verify is None:
+        raise ParityFailed(f"{model.name} was never verified: run `python -m model_export "
+                           "verify` first")
+    if not card.verify.get("passed"):
+        raise ParityFailed(f"{model.name} failed its parity check; not publishing it")
+    failed = [v.get("kind", "?") for v in card.variants if not v.get("passed", False)]
+    if failed:
+        raise BudgetExceeded(f"{model.name}: step(s) {', '.join(failed)} failed their budget")
+
+
+def run(args: argparse.Namespace) -> None:
+    cards.load_onnx(args.model)
+    card = cards.read_card(args.model)
+    check_publishable(args.model, card)
+    name, version = args.name or card.name, args.version or card.version
+    for what, value in (("name", name), ("version", version)):
+        if not SEGMENT.match(value):
+            raise InputError(f"{what} {value!r}: use letters, digits, '.', '_' and '-'")
+    card = card.model_copy(update={"name": name, "version": version})
+    bucket, prefix = buckets.open_bucket(args.to)
+    base = "/".join(p for p in (prefix, name, version) if p)
+    root = f"{args.to.split('://')[0]}://{bucket.name}/{base}"
+    keys = {"model": f"{base}/model.onnx", "card": f"{base}/model.card.json"}
+    try:
+        taken = [k.rsplit("/", 1)[1] for k in keys.values() if bucket.exists(k)]
+        if taken:
+            raise VersionExists(f"{root}/ already holds {', '.join(taken)}: versions are "
+                                "immutable, publish as a new --version")
+        with tempfile.TemporaryDirectory() as tmp:
+            card_file = Path(tmp) / "model.card.json"
+            card_file.write_text(card.to_json() + "\n")
+            bucket.upload(args.model, keys["model"], "application/octet-stream", args.quiet)
+            bucket.upload(card_file, keys["card"], "application/json", True)
+    except ExportError:
+        raise
+    except Exception as exc:  # SDK errors differ per cloud; name the URI and the cause
+        raise buckets.sdk_error(root, exc) from exc
+    print(f"published {name} version {version} to {root}/")
+    print(f"MODEL_URI={root}/model.onnx")

@@ -1,0 +1,76 @@
+"""Running ONNX models with onnxruntime, and timing them, the way the function will.
+
+Sessions are single-input (the card's one input tensor); outputs come back as a dict keyed
+by graph output name, the same shape every source model's ``predict`` returns.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+LEVELS = {
+    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def session(model: Path | bytes, level: str = "all", threads: int | None = None,
+            save_to: Path | None = None) -> ort.InferenceSession:
+    """A CPU session at optimisation ``level``; ``save_to`` writes the optimised graph."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = LEVELS[level]
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    if save_to is not None:
+        opts.optimized_model_filepath = str(save_to)
+    src = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(src, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxModel:
+    """An ONNX model run on numpy rows; ``predict(X) -> {output name: array}``."""
+
+    def __init__(self, model: Path | bytes, level: str = "all") -> None:
+        self.session = session(model, level)
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        outs = self.session.run(None, {self.input_name: X})
+        return {name: np.asarray(v) for name, v in zip(self.output_names, outs, strict=True)}
+
+
+def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` over ``repeat`` calls, in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 3)
+
+
+def session_ms(model: Path, level: str, repeat: int) -> float:
+    """Median time to create a session for ``model`` at ``level`` (what a cold start pays)."""
+    data = model.read_bytes()  # time the graph work, not the disk
+    return median_ms(lambda: session(data, level), repeat)
+
+
+def latency_ms(model: OnnxModel, X: np.ndarray, repeat: int) -> float:
+    """Median time of one ``predict`` on the batch ``X``."""
+    return median_ms(lambda: model.predict(X), repeat)
+
+
+def version() -> str:
+    return ort.__version__

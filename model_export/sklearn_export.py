@@ -1,0 +1,166 @@
+"""scikit-learn estimators and Pipelines (preprocessing included) to ONNX with skl2onnx.
+
+The graph has one float32 input ``input`` [N, F] (dynamic batch). Classifiers answer
+``label`` [N] and, when they have ``predict_proba``, ``probabilities`` [N, C] as a plain
+tensor (no ZipMap); regressors answer ``value``. Integer labels are class indices into the
+card's ``labels`` (rewritten to an argmax when the classes are not 0..K-1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from functions.card import ModelCard
+from model_export import cards, graph_edits
+from model_export.errors import InputError, NotAModel, UnsupportedModel
+
+NAN_HANDLERS = ("SimpleImputer", "KNNImputer", "IterativeImputer",
+                "HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
+
+
+def load(path: Path) -> Any:
+    """The fitted estimator in a joblib/pickle file, or NotAModel saying what is wrong."""
+    import joblib
+    from sklearn.base import BaseEstimator
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        obj = joblib.load(path)
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise InputError(f"{path} refers to code that is not importable here: {exc} "
+                         "(install it or add it to PYTHONPATH)") from exc
+    except Exception as exc:  # unpickling garbage raises many types; the verdict is one
+        raise NotAModel(f"{path} is not a scikit-learn model (joblib/pickle): "
+                        f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(obj, BaseEstimator) or not hasattr(obj, "predict"):
+        raise NotAModel(f"{path} holds a {type(obj).__name__}, not a scikit-learn estimator")
+    try:
+        check_is_fitted(obj)
+    except NotFittedError as exc:
+        raise NotAModel(f"{path}: the {type(obj).__name__} in it is not fitted") from exc
+    return obj
+
+
+class SklearnSource:
+    """The estimator answering with the ONNX graph's output names (see ``verify``)."""
+
+    def __init__(self, est: Any) -> None:
+        from sklearn import __version__
+        from sklearn.base import is_classifier
+
+        self.est = est
+        self.description = f"scikit-learn {__version__} {type(est).__name__}"
+        self.classifier = is_classifier(est)
+        self.has_proba = self.classifier and hasattr(est, "predict_proba")
+        classes = getattr(est, "classes_", None)
+        self.index_labels = needs_index_labels(classes)
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        if not self.classifier:
+            return {"value": np.asarray(self.est.predict(X))}
+        label = np.asarray(self.est.predict(X))
+        if self.index_labels:
+            label = np.searchsorted(self.est.classes_, label)
+        out = {"label": label}
+        if self.has_proba:
+            out["probabilities"] = np.asarray(self.est.predict_proba(X))
+        return out
+
+
+def needs_index_labels(classes: Any) -> bool:
+    """Integer classes other than 0..K-1 (their label output must become an index)."""
+    if classes is None or np.asarray(classes).dtype.kind not in "iu":
+        return False
+    return not np.array_equal(np.asarray(classes), np.arange(len(classes)))
+
+
+def convert(est: Any, n_features: int, opset: int, name: str) -> onnx.ModelProto:
+    """The ONNX graph of ``est`` (see module docstring); UnsupportedModel names the culprit."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    source = SklearnSource(est)
+    types = [("input", FloatTensorType([None, n_features]))]
+    final = est.steps[-1][1] if hasattr(est, "steps") else est
+    options = {id(final): {"zipmap": False}} if source.classifier else None
+    try:
+        try:
+            proto = convert_sklearn(est, name=name, initial_types=types, options=options,
+                                    target_opset=opset)
+        except NameError as exc:  # classifiers without ZipMap refuse the option itself
+            if "zipmap" not in str(exc):
+                raise
+            proto = convert_sklearn(est, name=name, initial_types=types, target_opset=opset)
+    except Exception as exc:  # converter errors have no common base; name what failed
+        raise UnsupportedModel(_unsupported_message(est, exc)) from exc
+    graph_edits.dedupe_opsets(proto)
+    outputs = [o.name for o in proto.graph.output]
+    if not source.classifier:
+        graph_edits.rename_output(proto, outputs[0], "value")
+    elif not source.has_proba and len(outputs) > 1:
+        graph_edits.rename_output(proto, outputs[1], "scores")
+    elif source.index_labels:
+        graph_edits.label_as_index(proto)
+    return proto
+
+
+def _walk(est: Any, path: str) -> Iterator[tuple[str, Any]]:
+    yield path, est
+    for key, value in est.get_params(deep=False).items():
+        if hasattr(value, "fit"):
+            yield from _walk(value, f"{path}.{key}")
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, tuple) and len(item) > 1 and hasattr(item[1], "fit"):
+                    yield from _walk(item[1], f"{path}[{item[0]!r}]")
+
+
+def _unsupported_message(est: Any, exc: Exception) -> str:
+    from skl2onnx import __version__
+
+    text = str(exc).strip()
+    culprit = next((f"{p} ({type(e).__name__})" for p, e in reversed(list(_walk(est, "model")))
+                    if f".{type(e).__name__}'" in text), f"model ({type(est).__name__})")
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"{culprit} cannot be converted by skl2onnx {__version__}: {first}"
+
+
+def make_card(est: Any, name: str, version: str, feature_names: list[str],
+              labels: list[str] | None, description: str | None) -> ModelCard:
+    """The card fields that come from the estimator (signature and sha come on write)."""
+    source = SklearnSource(est)
+    classes = getattr(est, "classes_", None)
+    if source.classifier:
+        labels = labels or [str(c) for c in classes]
+        if len(labels) != len(classes):
+            raise InputError(f"{len(labels)} labels given for {len(classes)} classes")
+    kinds = {type(e).__name__ for _, e in _walk(est, "model")}
+    return ModelCard(
+        name=name, version=version, description=description, created_at=cards.now_iso(),
+        task="classification" if source.classifier else "regression",
+        framework=cards.dist("scikit-learn"), converter=cards.dist("skl2onnx"),
+        feature_names=feature_names, labels=labels if source.classifier else None,
+        label_output="label" if source.classifier else None,
+        probability_output="probabilities" if source.has_proba else None,
+        value_output=None if source.classifier else "value",
+        output_meaning=_meaning(source, np.asarray(classes).dtype.kind in "iu"),
+        allow_nan=bool(kinds & set(NAN_HANDLERS)),
+    )
+
+
+def _meaning(source: SklearnSource, int_classes: bool) -> str:
+    if not source.classifier:
+        return "value: the regressor's prediction per row"
+    text = ("label: index into labels of the predicted class" if int_classes
+            else "label: the predicted class label")
+    if source.has_proba:
+        text += "; probabilities: predict_proba, one column per label"
+    return text

@@ -1,0 +1,122 @@
+"""PyTorch modules to ONNX with ``torch.onnx.export`` (TorchScript exporter, offline).
+
+The graph has one float32 input ``input`` [N, ...] with a dynamic batch axis. Classifiers
+get a head appended to the graph: ``probabilities`` [N, C] (softmax of the logits, or the
+module's own probabilities with ``head="probabilities"``) and ``label`` [N] int64 (argmax,
+an index into the card's labels). Regressors answer ``value``.
+
+The TorchScript-based exporter (``dynamo=False``) is used because it needs nothing beyond
+torch and handles nn.Module, TorchScript and unlifted ExportedProgram modules alike. It
+traces: Python control flow that depends on the data is frozen at the traced branch,
+which is exactly what ``verify`` exists to catch.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+import onnx
+
+from functions.card import ModelCard
+from model_export import cards, graph_edits
+from model_export.errors import InputError, UnsupportedModel
+from model_export.torch_load import LoadedModule
+
+HEADS = ("softmax", "probabilities")
+
+
+class TorchSource:
+    """The module answering with the ONNX graph's output names (see ``verify``)."""
+
+    def __init__(self, loaded: LoadedModule, task: str, head: str = "softmax") -> None:
+        import torch
+
+        self.loaded, self.task, self.head = loaded, task, head
+        self.description = f"torch {torch.__version__} {type(loaded.module).__name__}"
+        if loaded.kind != "exported_program":  # unlifted programs refuse train()/eval()
+            loaded.module.eval()
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        import torch
+
+        with torch.no_grad():
+            out = self.loaded.module(torch.from_numpy(np.ascontiguousarray(X)))
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        if self.task == "regression":
+            return {"value": out.numpy()}
+        probs = torch.softmax(out, dim=1) if self.head == "softmax" else out
+        return {"label": probs.argmax(dim=1).numpy(), "probabilities": probs.numpy()}
+
+
+def export(source: TorchSource, row_shape: tuple[int, ...], opset: int,
+           name: str) -> onnx.ModelProto:
+    """Trace ``source``'s module on a random batch and build the graph described above."""
+    import torch
+
+    scores = "value" if source.task == "regression" else "scores"
+    dummy = torch.randn(2, *row_shape, generator=torch.Generator().manual_seed(0))
+    buffer = io.BytesIO()
+    # unlifted ExportedPrograms refuse train(False); they were exported in their own mode
+    mode = (torch.onnx.TrainingMode.PRESERVE if source.loaded.kind == "exported_program"
+            else torch.onnx.TrainingMode.EVAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # "legacy exporter": chosen
+            warnings.filterwarnings("ignore", message="It is recommended that constant folding")
+            torch.onnx.export(
+                source.loaded.module, (dummy,), buffer, dynamo=False,
+                training=mode, opset_version=opset,
+                input_names=["input"], output_names=[scores],
+                dynamic_axes={"input": {0: "batch"}, scores: {0: "batch"}},
+            )
+    except Exception as exc:  # exporter errors have no common base; say what failed
+        raise UnsupportedModel(f"torch.onnx could not export "
+                               f"{type(source.loaded.module).__name__}: {exc}") from exc
+    proto = onnx.load_from_string(buffer.getvalue())
+    extra = [o for o in proto.graph.output if o.name != scores]
+    for out in extra:  # only the first output is served
+        proto.graph.output.remove(out)
+    if source.task == "classification":
+        graph_edits.add_classifier_head(proto, scores, softmax=source.head == "softmax")
+    proto.graph.name = name
+    return proto
+
+
+def n_classes(proto: onnx.ModelProto) -> int | None:
+    """Columns of the ``probabilities`` output, when static."""
+    for out in proto.graph.output:
+        if out.name == "probabilities":
+            dim = out.type.tensor_type.shape.dim[1]
+            return dim.dim_value if dim.HasField("dim_value") else None
+    return None
+
+
+def make_card(source: TorchSource, proto: onnx.ModelProto, name: str, version: str,
+              feature_names: list[str], labels: list[str] | None,
+              description: str | None) -> ModelCard:
+    """Card fields from the module and graph (signature and sha come on write)."""
+    import torch
+
+    classifier = source.task == "classification"
+    width = n_classes(proto)
+    if classifier and not labels:
+        labels = [f"class_{i}" for i in range(width or 0)]
+    if classifier and labels and width and len(labels) != width:
+        raise InputError(f"{len(labels)} labels given for a model with {width} outputs")
+    converter = {"name": "torch.onnx", "version": torch.__version__, "exporter": "torchscript",
+                 "source_kind": source.loaded.kind, "head": source.head}
+    extra: dict[str, Any] = {}
+    if classifier:
+        extra = {"labels": labels, "label_output": "label", "probability_output": "probabilities",
+                 "output_meaning": "label: index into labels (argmax); probabilities: "
+                                   + ("softmax of the logits" if source.head == "softmax"
+                                      else "the module's own probabilities")}
+    else:
+        extra = {"value_output": "value", "output_meaning": "value: the module's output"}
+    return ModelCard(name=name, version=version, description=description,
+                     created_at=cards.now_iso(), task=source.task,
+                     framework=cards.dist("torch"), converter=converter,
+                     feature_names=feature_names, **extra)

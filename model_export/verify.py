@@ -1,0 +1,83 @@
+"""Parity between a source model and its ONNX export: run both, compare, record, fail loudly.
+
+``check`` runs both models on the same rows (in chunks, with progress), compares them with
+``parity.compare`` and returns the report that goes into the card's ``verify`` field.
+``check_and_record`` also writes the report into the card beside the model and raises
+ParityFailed when the export does not answer what the source answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from functions.card import ModelCard
+from model_export import cards, runtime
+from model_export.errors import ParityFailed
+from model_export.parity import Tolerance, compare
+from model_export.progress import Progress
+from model_export.rows import Rows
+
+CHUNK = 2048
+
+Predict = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+class SourceModel(Protocol):
+    """A model in its own framework, answering with the ONNX graph's output names."""
+
+    description: str
+    """e.g. ``scikit-learn 1.9.1 Pipeline``; shown in reports."""
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+def run_chunked(predict: Predict, X: np.ndarray, label: str,
+                quiet: bool = False) -> dict[str, np.ndarray]:
+    """``predict`` over ``X`` in chunks of CHUNK rows, with progress; outputs concatenated."""
+    parts: list[dict[str, np.ndarray]] = []
+    with Progress(label, len(X), " rows", quiet=quiet or len(X) <= CHUNK) as bar:
+        for start in range(0, len(X), CHUNK):
+            parts.append(predict(X[start:start + CHUNK]))
+            bar.advance(min(CHUNK, len(X) - start))
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def check(model: Path, card: ModelCard, source: SourceModel, rows: Rows, tol: Tolerance,
+          quiet: bool = False) -> dict[str, Any]:
+    """Run source and ONNX model on ``rows`` and compare; the report says ``passed``."""
+    onnx_model = runtime.OnnxModel(model)
+    ref = run_chunked(source.predict, rows.X, "source model", quiet)
+    got = run_chunked(onnx_model.predict, rows.X, "onnx model", quiet)
+    report = compare(ref, got, card, tol)
+    report.update(rows=len(rows.X), rows_origin=rows.origin, source=source.description,
+                  onnxruntime=runtime.version(), model_sha256=card.sha256,
+                  checked_at=cards.now_iso())
+    return report
+
+
+def check_and_record(model: Path, card: ModelCard, source: SourceModel, rows: Rows,
+                     tol: Tolerance, quiet: bool = False) -> ModelCard:
+    """``check``, write the report into the card beside ``model``, print it; raise on failure."""
+    report = check(model, card, source, rows, tol, quiet)
+    card = card.model_copy(update={"verify": report})
+    cards.write_card(model, card)
+    print(format_report(report))
+    if not report["passed"]:
+        raise ParityFailed(f"{model.name} does not match its source model: "
+                           + "; ".join(report["failures"]))
+    return card
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The human-readable parity report printed on stdout."""
+    verdict = "PASSED" if report["passed"] else "FAILED"
+    lines = [f"parity {verdict}: {report['rows']} rows ({report['rows_origin']}), "
+             f"source {report['source']} vs onnxruntime {report['onnxruntime']}"]
+    for name, stats in report["outputs"].items():
+        lines.append(f"  {name}: {stats['summary']}")
+    lines.extend(f"  FAIL {msg}" for msg in report["failures"])
+    return "\n".join(lines)

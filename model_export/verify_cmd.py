@@ -1,0 +1,53 @@
+"""The ``verify`` subcommand: re-check an exported model against its source model.
+
+The source's framework comes from the card (``framework.name``); for PyTorch the task and
+head come from the card too, so only the file (and ``--module`` for a state dict) is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from functions.card import ModelCard
+from model_export import cards, options, sklearn_export, torch_export, torch_load
+from model_export.errors import InputError
+from model_export.verify import SourceModel, check_and_record
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="compare an ONNX model with its source model",
+                       description=run.__doc__)
+    p.add_argument("model", type=Path, help="the .onnx file (its card must be beside it)")
+    p.add_argument("--source", type=Path, required=False,
+                   help="the source model file (joblib/pickle, state dict, TorchScript, .pt2)")
+    options.add_torch_source(p)
+    options.add_rows(p)
+    options.add_tolerance(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run the source model and the ONNX model on sample rows (given, or drawn from the
+    card's feature ranges), print the parity report, record it in the card, and fail
+    (exit 5) when outputs differ beyond the tolerance."""
+    model = args.model
+    cards.load_onnx(model)
+    card = cards.read_card(model)
+    source = load_source(card, args.source, args.module, args.module_kwargs)
+    check_and_record(model, card, source, options.sample_rows(args, card),
+                     options.tolerance(args))
+
+
+def load_source(card: ModelCard, path: Path | None, module: str | None,
+                module_kwargs: dict) -> SourceModel:
+    """The card's source framework, loaded from ``path`` (and ``module`` for state dicts)."""
+    framework = card.framework.get("name")
+    if framework == "scikit-learn":
+        if path is None:
+            raise InputError("--source is required: the joblib/pickle file of the estimator")
+        return sklearn_export.SklearnSource(sklearn_export.load(path))
+    if framework == "torch":
+        loaded = torch_load.load(path, module, module_kwargs)
+        return torch_export.TorchSource(loaded, card.task, card.converter.get("head", "softmax"))
+    raise InputError(f"card says framework {framework!r}; verify knows scikit-learn and torch")
