@@ -1,0 +1,22 @@
+"""Float32 outputs are written with the fewest digits that read back as the same float32."""
+
+import numpy as np
+
+from functions.outputs import float_values
+
+
+def test_float32_round_trips_exactly_with_short_decimals() -> None:
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.dirichlet([1, 1, 1], 500).ravel(),
+                             rng.normal(scale=1e6, size=200), [0.0, -0.0, 1e-30, 6.2037806e-08,
+                                                               np.inf, -np.inf, 3.4e38]])
+    values = values.astype(np.float32)
+    short = float_values(values)
+    assert np.array_equal(np.array(short, dtype=np.float32), values)
+    # powers of ten are exact up to 1e22: within that range every value is short
+    assert max(len(repr(v)) for v in short if 1e-12 < abs(v) < 1e12) <= 16
+
+
+def test_nan_and_float64_pass_through() -> None:
+    assert np.isnan(float_values(np.array([np.nan], dtype=np.float32))[0])
+    assert float_values(np.array([0.1 + 0.2])) == [0.1 + 0.2]
