@@ -71,12 +71,12 @@ def test_jsonl_upload_is_scored_in_order_with_bad_rows_in_errors(storage_fn: Ser
         (2, 3, "unparseable_row"), (3, 5, "invalid_instance")]
     assert "expected 4 features" in errors[1]["error"]["message"]
 
-    # redelivery of the same generation: same object, not rewritten, no duplicate
-    before = gcs_bucket.get_blob(f"outputs/day1/batch.jsonl.{gen}.jsonl").generation
+    # redelivery of the same generation: the same object, found done, no duplicate
     assert post_binary(storage_fn.url, storage_cloud_event(
         gcs_bucket.name, "inputs/day1/batch.jsonl", gen)).status_code == 200
     assert _names(gcs_bucket, "outputs/") == [f"outputs/day1/batch.jsonl.{gen}.jsonl"]
-    assert gcs_bucket.get_blob(f"outputs/day1/batch.jsonl.{gen}.jsonl").generation == before
+    assert f"skipped (already scored: gs://{gcs_bucket.name}/outputs/day1" in storage_fn.log()
+    assert _jsonl(gcs_bucket, f"outputs/day1/batch.jsonl.{gen}.jsonl") == out
 
 
 def test_csv_in_structured_mode_names_the_bad_field(storage_fn: Served, gcs_bucket) -> None:
