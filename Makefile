@@ -26,9 +26,14 @@ serve: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
-## bench: run the benchmarks (numbers recorded in README.md)
+## bench: run the benchmarks (numbers recorded in README.md); needs wrk (Debian package)
 bench: $(VENV)/.dev
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m benchmarks
+
+## lint: ruff over the code we own
+lint: $(VENV)/.dev
+	$(BIN)/ruff check main.py functions model_export benchmarks tests
 
 clean:
 	rm -rf $(VENV)

@@ -52,10 +52,15 @@ def _cell(value: Any, index: int, name: str, schema: Schema, out: list[Problem])
     if not _is_number(value):
         out.append(Problem(f"expected a number, got {type(value).__name__}", index, name))
         return math.nan
-    if not schema.allow_nan and not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal beyond any float
+        out.append(Problem("number out of range", index, name))
+        return math.nan
+    if not schema.allow_nan and not math.isfinite(number):
         out.append(Problem(f"{value} is not allowed (the model needs finite values)", index, name))
         return math.nan
-    return float(value)
+    return number
 
 
 def _decode_row(row: Any, index: int, schema: Schema) -> tuple[list[float], list[Problem]]:
@@ -92,6 +97,8 @@ def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.
     """
     if not instances or not isinstance(instances[0], list):
         return None
+    if len(instances) <= 4:  # a few rows: plain Python checks beat numpy's call overhead
+        return _tiny(instances, schema)
     try:
         arr = np.asarray(instances)
     except (ValueError, TypeError):
@@ -102,7 +109,23 @@ def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.
         return None
     if may_hold_bools and any(type(v) is bool for row in instances for v in row):
         return None
-    return arr.astype(schema.dtype, copy=False)
+    return arr
+
+
+def _tiny(instances: Sequence[Any], schema: Schema) -> np.ndarray | None:
+    width, finite_only = schema.width, not schema.allow_nan
+    for row in instances:
+        if type(row) is not list or len(row) != width:
+            return None
+        for v in row:
+            if type(v) is not float and type(v) is not int:  # bool is not int here
+                return None
+            if finite_only and type(v) is float and not math.isfinite(v):
+                return None
+    try:
+        return np.array(instances, dtype=np.float64)
+    except OverflowError:
+        return None
 
 
 def decode_instances(instances: Sequence[Any], schema: Schema,
@@ -110,7 +133,7 @@ def decode_instances(instances: Sequence[Any], schema: Schema,
     """Decode every instance; never raises for bad content, reports it per index instead."""
     fast = _fast(instances, schema, may_hold_bools)
     if fast is not None:
-        return Decoded(fast, {})
+        return _cast(fast, schema, {})
     rows: list[list[float]] = []
     problems: dict[int, list[Problem]] = {}
     for i, row in enumerate(instances):
@@ -118,8 +141,27 @@ def decode_instances(instances: Sequence[Any], schema: Schema,
         rows.append(values)
         if found:
             problems[i] = found
-    matrix = np.asarray(rows, dtype=np.float64).reshape(len(rows), schema.width)
-    return Decoded(matrix.astype(schema.dtype, copy=False), problems)
+    wide = np.asarray(rows, dtype=np.float64).reshape(len(rows), schema.width)
+    return _cast(wide, schema, problems)
+
+
+def _cast(wide: np.ndarray, schema: Schema, problems: dict[int, list[Problem]]) -> Decoded:
+    """``wide`` in the model's dtype; values that do not survive the cast are problems."""
+    if wide.dtype == schema.dtype:
+        return Decoded(wide, problems)
+    with np.errstate(over="ignore", invalid="ignore"):
+        matrix = wide.astype(schema.dtype)
+    if schema.dtype.kind == "f":
+        lost = np.isfinite(wide) & ~np.isfinite(matrix)
+        why = f"out of range for {schema.dtype.name}"
+    else:  # integer inputs: fractions and out-of-range values are refused, not truncated
+        lost = (wide != matrix) & ~np.isnan(wide)
+        why = f"not representable as {schema.dtype.name}"
+    if lost.any():
+        for i, j in np.argwhere(lost).tolist():
+            if i not in problems:
+                problems[i] = [Problem(why, i, schema.feature_names[j])]
+    return Decoded(matrix, problems)
 
 
 def to_python(values: np.ndarray) -> list[Any]:

@@ -80,6 +80,10 @@ def test_batch_of_duplicates_runs_the_model_on_unique_rows(demo_function: Served
      "x", 0, "unknown feature"),
     ([{"sepal_length": 1, "sepal_width": 2, "petal_length": 3}], "petal_width", 0, "missing"),
     ([SETOSA, SETOSA, 7], "instances", 2, "list or an object"),
+    ([SETOSA, [1, 2, 3e39, 4]], "petal_length", 1, "out of range for float32"),
+    ([SETOSA] * 6 + [[1, 2, 3e39, 4]], "petal_length", 6, "out of range for float32"),
+    ([SETOSA] * 6 + [[1, 2, 3, 10**400]], "petal_width", 6, "out of range"),
+    ([[1, 2, 3, -(10**400)]], "petal_width", 0, "out of range"),
 ])
 def test_strict_predict_rejects_whole_request_naming_field_and_index(
         demo_function: Served, instances: list, field: str, index: int, words: str) -> None:
