@@ -115,7 +115,7 @@ def _row_shape(args: argparse.Namespace, loaded: torch_load.LoadedModule) -> tup
     if args.input_shape:
         return tuple(int(d) for d in args.input_shape)
     if args.sample_rows is not None:
-        return tuple(rows.load(args.sample_rows, None, args.target).X.shape[1:])
+        return tuple(rows.load(args.sample_rows, args.feature_names, args.target).X.shape[1:])
     if args.feature_names:
         return (len(args.feature_names),)
     shape = torch_load.guess_row_shape(loaded)

@@ -44,7 +44,7 @@ class TorchSource:
 
         with torch.no_grad():
             out = self.loaded.module(torch.from_numpy(np.ascontiguousarray(X)))
-        out = out[0] if isinstance(out, (tuple, list)) else out
+        out = (out[0] if isinstance(out, (tuple, list)) else out).detach()
         if self.task == "regression":
             return {"value": out.numpy()}
         probs = torch.softmax(out, dim=1) if self.head == "softmax" else out
@@ -66,6 +66,7 @@ def export(source: TorchSource, row_shape: tuple[int, ...], opset: int,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # "legacy exporter": chosen
             warnings.filterwarnings("ignore", message="It is recommended that constant folding")
+            warnings.filterwarnings("ignore", message="no signature found")  # TorchScript
             torch.onnx.export(
                 source.loaded.module, (dummy,), buffer, dynamo=False,
                 training=mode, opset_version=opset,

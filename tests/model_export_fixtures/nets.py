@@ -1,0 +1,42 @@
+"""Small PyTorch modules for the model_export tests (importable as a --module path)."""
+
+from __future__ import annotations
+
+import torch
+
+
+class MLP(torch.nn.Module):
+    """A small classifier MLP: logits out."""
+
+    def __init__(self, n_in: int = 4, hidden: int = 32, n_out: int = 3) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(n_in, hidden), torch.nn.ReLU(),
+            torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
+            torch.nn.Linear(hidden, n_out),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Branchy(MLP):
+    """Data-dependent Python control flow: tracing freezes one branch, so the ONNX export
+    answers differently from the module on rows that take the other one."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.net(x)
+        if x.abs().max() > 4:  # iris rows take this; the random trace input does not
+            return logits
+        return -logits
+
+
+def train_iris_mlp(X: torch.Tensor, y: torch.Tensor, steps: int = 300) -> MLP:
+    torch.manual_seed(0)
+    model = MLP()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(X), y).backward()
+        opt.step()
+    return model.eval()
