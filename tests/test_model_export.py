@@ -165,3 +165,24 @@ def test_missing_card_and_bad_destination(tmp_path: Path) -> None:
     (tmp_path / "copy.onnx").write_bytes((tmp_path / "iris.onnx").read_bytes())
     fails(cli("optimize", tmp_path / "copy.onnx"), 2, "no model card beside copy.onnx")
     fails(cli("publish", tmp_path / "iris.onnx", "--to", "ftp://x/y"), 2, "expected gs://")
+
+
+def test_integer_classes_become_label_indices_and_regressors_answer_value(
+        tmp_path: Path) -> None:
+    import onnxruntime as ort
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    X, y = iris()
+    odd = LogisticRegression(max_iter=500).fit(X, y * 2 + 1)  # classes 1, 3, 5
+    joblib.dump(odd, tmp_path / "odd.joblib")
+    ok(cli("sklearn", tmp_path / "odd.joblib"))
+    card = ModelCard.from_json((tmp_path / "odd.card.json").read_bytes())
+    assert card.labels == ["1", "3", "5"] and card.outputs[0].dtype == "int64"
+    label, _ = ort.InferenceSession(tmp_path / "odd.onnx").run(None, {"input": X})
+    assert [card.labels[i] for i in label] == [str(c) for c in odd.predict(X)]
+
+    joblib.dump(Ridge().fit(X, X[:, 0] * 3), tmp_path / "ridge.joblib")
+    ok(cli("sklearn", tmp_path / "ridge.joblib"))
+    card = ModelCard.from_json((tmp_path / "ridge.card.json").read_bytes())
+    assert (card.task, card.value_output, card.labels) == ("regression", "value", None)
+    assert [o.name for o in card.outputs] == ["value"] and card.verify["passed"]
