@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from functions.card import ModelCard
+from functions import fork_exit
 from functions.clients import import_sdk
 from functions.errors import ModelLoadError, ModelNotReady
 from functions.model import OnnxModel
@@ -130,6 +131,7 @@ class ModelHolder:
         self._session_guard.release()
 
     def _after_fork_child(self) -> None:
+        fork_exit.install()  # onnxruntime's native teardown hangs in a forked child
         self._session_guard = threading.Lock()
         self._lock = threading.Lock()
         if self._model is not None:
