@@ -26,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-from functions.card import ModelCard
 from functions import fork_exit
+from functions.card import ModelCard
 from functions.clients import import_sdk
 from functions.errors import ModelLoadError, ModelNotReady
 from functions.model import OnnxModel
