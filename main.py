@@ -8,16 +8,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import functions_framework
 import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.app import instance
-from functions.events.dispatch import handle_cloud_event
-from functions.events.lambda_adapter import lambda_handler  # noqa: F401  (entry point)
 
 _app = instance()  # starts the model load now, at instance start, not at first request
+
+# The event and Lambda adapters are imported by the entry points that use them, not here:
+# an HTTP-only instance does not pay their import at cold start.
 
 
 @functions_framework.aio.http
@@ -32,10 +35,21 @@ def on_storage_event(event) -> None:  # noqa: ANN001 - a cloudevents CloudEvent
 
     Returning acknowledges the event; raising (transient failures) makes it redelivered.
     """
+    from functions.events.dispatch import handle_cloud_event
+
     handle_cloud_event(event, _app)
 
 
 @functions_framework.cloud_event
 def on_pubsub_message(event) -> None:  # noqa: ANN001 - a cloudevents CloudEvent
     """A Pub/Sub message (CloudEvent or raw push body): score what it asks for."""
+    from functions.events.dispatch import handle_cloud_event
+
     handle_cloud_event(event, _app)
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """AWS Lambda: API Gateway v1/v2 and Function URL requests, S3 and SQS records."""
+    from functions.events.lambda_adapter import lambda_handler as handle
+
+    return handle(event, context)

@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
-from functions.events.routes import event_routes
 from functions.loader import ModelHolder
 from functions.lookups import LookupEnricher
 from functions.oip_routes import oip_routes
@@ -51,5 +50,8 @@ def instance() -> Instance:
     prediction_routes(router, holder, service, settings)
     oip_routes(router, holder, service, settings)  # /v2: Open Inference Protocol
     inst = Instance(settings, holder, service, router)
-    event_routes(router, inst)  # POST /events when EVENT_ROUTES=true (functions/events/)
+    if settings.event_routes:  # POST /events (functions/events/), imported only when used
+        from functions.events.routes import event_routes
+
+        event_routes(router, inst)
     return inst

@@ -3,7 +3,8 @@
 One schema for both sides: ``model_export`` writes it, the function reads it. Together with
 the ONNX graph it is the single source of the request schema, ``/model`` and the docs.
 Unknown keys are kept on read (``extra="allow"``) so an older function can serve a card
-written by a newer exporter.
+written by a newer exporter. Schemas are built on first use (``defer_build``): in the
+model-load thread, not on the import path of every cold start.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ CARD_SCHEMA_VERSION = 1
 class TensorSpec(BaseModel):
     """One graph input or output: ONNX name, numpy dtype name, shape (None = dynamic)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     name: str
     dtype: str
     shape: list[int | str | None]
@@ -26,7 +29,7 @@ class TensorSpec(BaseModel):
 class LookupSpec(BaseModel):
     """Features fetched from an external HTTP service instead of sent in the request."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     key_field: str
     """The instance field that carries the lookup key (e.g. ``user_id``)."""
@@ -41,7 +44,7 @@ class LookupSpec(BaseModel):
 class ModelCard(BaseModel):
     """What a served model is and how to talk to it."""
 
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
+    model_config = ConfigDict(extra="allow", protected_namespaces=(), defer_build=True)
 
     schema_version: int = CARD_SCHEMA_VERSION
     name: str

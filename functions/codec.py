@@ -98,7 +98,7 @@ def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.
     if not instances or not isinstance(instances[0], list):
         return None
     if len(instances) <= 4:  # a few rows: plain Python checks beat numpy's call overhead
-        return _tiny(instances, schema)
+        return _tiny(instances, schema) if schema.dtype.kind == "f" else None
     try:
         arr = np.asarray(instances)
     except (ValueError, TypeError):
@@ -112,20 +112,25 @@ def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.
     return arr
 
 
+_FLOAT_MAX = {"f": float(np.finfo(np.float32).max), "d": float(np.finfo(np.float64).max)}
+
+
 def _tiny(instances: Sequence[Any], schema: Schema) -> np.ndarray | None:
+    """A few clean rows straight into the model's dtype; anything unusual -> None."""
+    if schema.dtype.kind != "f":
+        return None
     width, finite_only = schema.width, not schema.allow_nan
+    limit = _FLOAT_MAX.get(schema.dtype.char) or float(np.finfo(schema.dtype).max)
     for row in instances:
         if type(row) is not list or len(row) != width:
             return None
         for v in row:
             if type(v) is not float and type(v) is not int:  # bool is not int here
                 return None
-            if finite_only and type(v) is float and not math.isfinite(v):
-                return None
-    try:
-        return np.array(instances, dtype=np.float64)
-    except OverflowError:
-        return None
+            if not -limit <= v <= limit and (
+                    type(v) is int or finite_only or math.isfinite(v)):
+                return None  # out of range (or non-finite where not allowed): the slow path says
+    return np.array(instances, dtype=schema.dtype)
 
 
 def decode_instances(instances: Sequence[Any], schema: Schema,
@@ -133,7 +138,7 @@ def decode_instances(instances: Sequence[Any], schema: Schema,
     """Decode every instance; never raises for bad content, reports it per index instead."""
     fast = _fast(instances, schema, may_hold_bools)
     if fast is not None:
-        return _cast(fast, schema, {})
+        return Decoded(fast, {}) if fast.dtype == schema.dtype else _cast(fast, schema, {})
     rows: list[list[float]] = []
     problems: dict[int, list[Problem]] = {}
     for i, row in enumerate(instances):
@@ -153,11 +158,12 @@ def _cast(wide: np.ndarray, schema: Schema, problems: dict[int, list[Problem]]) 
         matrix = wide.astype(schema.dtype)
     if schema.dtype.kind == "f":
         lost = np.isfinite(wide) & ~np.isfinite(matrix)
-        why = f"out of range for {schema.dtype.name}"
+        why = "out of range for {}"
     else:  # integer inputs: fractions and out-of-range values are refused, not truncated
         lost = (wide != matrix) & ~np.isnan(wide)
-        why = f"not representable as {schema.dtype.name}"
+        why = "not representable as {}"
     if lost.any():
+        why = why.format(schema.dtype.name)
         for i, j in np.argwhere(lost).tolist():
             if i not in problems:
                 problems[i] = [Problem(why, i, schema.feature_names[j])]

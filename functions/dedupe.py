@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-_MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2**63, size=64, dtype=np.uint64) | 1
+# 64 odd multipliers from the golden-ratio sequence (no RNG: numpy.random costs import time)
+_MULTIPLIERS = (np.arange(1, 65, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
 
 
 def _row_words(matrix: np.ndarray) -> np.ndarray:

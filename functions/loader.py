@@ -86,6 +86,8 @@ class ModelHolder:
         self.load_seconds: float | None = None
         self.loads = 0
         self._forked = False  # set in a process that has forked a worker: it never serves
+        # (path, card) verified by this process, or by the arbiter before it forked us
+        self._fetched: tuple[Path, ModelCard] | None = None
         os.register_at_fork(before=self._session_guard.acquire,
                             after_in_parent=self._after_fork_parent,
                             after_in_child=self._after_fork_child)
@@ -106,7 +108,9 @@ class ModelHolder:
             with self._session_guard:  # no fork mid-import (see clients.import_sdk)
                 for uri in {s.model_uri, s.card_uri()}:
                     import_sdk(urlparse(uri).scheme)
-            path, card = fetch_model(s, *resolve_model_uris(s))  # MODEL_URI may be a pointer
+            fetched = self._fetched or fetch_model(s, *resolve_model_uris(s))  # may be a pointer
+            self._fetched = fetched
+            path, card = fetched
             with self._session_guard:
                 if self._forked:  # the worker builds its own session; skip the arbiter's
                     log.debug("arbiter forked a worker; leaving the session to it")

@@ -24,6 +24,12 @@ def float_values(values: np.ndarray) -> list:
     """
     if values.dtype != np.float32:
         return to_python(values) if values.ndim == 1 else values.tolist()
+    if values.size <= 16:  # numpy's per-call overhead dominates tiny arrays
+        short = [float(f"{v:.9g}") for v in values.ravel().tolist()]
+        if values.ndim == 1:
+            return short
+        width = values.shape[-1]
+        return [short[i:i + width] for i in range(0, len(short), width)]
     wide = values.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.power(10.0, np.where(wide != 0, 8 - np.floor(np.log10(np.abs(wide))), 0))

@@ -6,13 +6,14 @@ Each field's docstring is the documentation shown in the README's settings table
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from functions.card import LookupSpec
 
@@ -28,11 +29,31 @@ def _default_threads() -> int:
     return max(1, min(n, 4))
 
 
-class Settings(BaseSettings):
-    """Runtime configuration; every field maps to an upper-case environment variable."""
+class Settings(BaseModel):
+    """Runtime configuration; every field maps to an upper-case environment variable.
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore",
-                                      protected_namespaces=(), use_attribute_docstrings=True)
+    ``Settings.from_env()`` reads them (pydantic converts and validates the strings);
+    ``Settings(field=value)`` builds one directly, for tests and tools.
+    """
+
+    # Field docstrings are read from the source by functions.settings_doc (the README
+    # table), not at run time: pydantic's use_attribute_docstrings costs ~13 ms per start.
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``environ`` (default: the process environment), by upper-case name.
+
+        Structured fields (lists) are read as JSON; every value is validated by pydantic, so
+        a bad value fails at start with the variable's name in the message.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name, field in cls.model_fields.items():
+            raw = env.get(name.upper())
+            if raw is not None:
+                values[name] = json.loads(raw) if "list" in str(field.annotation) else raw
+        return cls.model_validate(values)
 
     model_uri: str = str(BUNDLED_MODEL)
     """Where the ONNX model lives: gs://bucket/key, s3://bucket/key, https://..., or a path."""
@@ -161,4 +182,4 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The instance's settings, read once."""
-    return Settings()
+    return Settings.from_env()

@@ -1,13 +1,17 @@
 """The README's settings table: ``python -m functions.settings_doc [--write README.md]``.
 
-The table is generated from the Settings class (field docstrings are kept by pydantic's
-``use_attribute_docstrings``), and a test checks that the README carries every setting.
+The table is generated from the Settings class and its field docstrings, and a test checks
+that the README carries every setting.
 """
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 from pydantic_core import PydanticUndefined
 
+from functions import settings as settings_module
 from functions.settings import BUNDLED_MODEL, Settings
 
 
@@ -22,11 +26,24 @@ def _default(field) -> str:  # type: ignore[no-untyped-def]
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def field_docs() -> dict[str, str]:
+    """Each Settings field's docstring (the string literal after it), read from the source."""
+    tree = ast.parse(Path(settings_module.__file__).read_text())
+    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings").body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)):
+            docs[node.target.id] = " ".join(str(after.value.value).split())
+    return docs
+
+
 def table() -> str:
     """Markdown table: env var, default, meaning."""
     lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    docs = field_docs()
     for name, field in Settings.model_fields.items():
-        doc = " ".join((field.description or "").split()).replace("|", "\\|")
+        doc = docs.get(name, "").replace("|", "\\|")
         lines.append(f"| `{name.upper()}` | `{_default(field)}` | {doc} |")
     return "\n".join(lines)
 
@@ -42,7 +59,6 @@ START, END = "<!-- settings-table -->", "<!-- /settings-table -->"
 
 if __name__ == "__main__":
     import sys
-    from pathlib import Path
 
     if sys.argv[1:2] == ["--write"]:
         path = Path(sys.argv[2] if len(sys.argv) > 2 else "README.md")
