@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: serve test bench lint clean
+.PHONY: serve test bench lint lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ bench: $(VENV)/.dev
 ## lint: ruff over the code we own
 lint: $(VENV)/.dev
 	$(BIN)/ruff check main.py functions model_export benchmarks tests
+
+## lock: re-pin requirements.txt (the full runtime closure) from requirements.in
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q -r requirements.in
+	{ sed -n '1,4p' requirements.txt; .lock-venv/bin/pip freeze --exclude-editable; } > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.txt && rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV)
