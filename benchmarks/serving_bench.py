@@ -59,7 +59,7 @@ def throughput(source: str, env: dict[str, str], single_path: str, batch_path: s
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
-    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--cold-runs", type=int, default=9)
     args = parser.parse_args(argv)
     ours_src, base_src = str(ROOT / "main.py"), str(ROOT / "benchmarks" / "minimal_handler.py")
     base_env = {"MODEL_PATH": str(MODEL)}
