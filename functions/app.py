@@ -14,6 +14,7 @@ from functools import lru_cache
 from functions.loader import ModelHolder
 from functions.lookups import LookupEnricher
 from functions.oip_routes import oip_routes
+from functions.pointer import is_pointer
 from functions.routes import Router, prediction_routes
 from functions.service import PredictionService
 from functions.settings import Settings, get_settings
@@ -44,14 +45,19 @@ def instance() -> Instance:
     settings = get_settings()
     _configure_logging(settings.log_level)
     holder = ModelHolder(settings)
-    holder.start()
     service = PredictionService(holder, settings, LookupEnricher(holder, settings))
     router = Router()
     prediction_routes(router, holder, service, settings)
     oip_routes(router, holder, service, settings)  # /v2: Open Inference Protocol
     inst = Instance(settings, holder, service, router)
+    if is_pointer(settings.model_uri) and settings.model_poll_seconds > 0:
+        from functions.events.follow import PointerFollower  # only pointer users pay for it
+
+        follower = PointerFollower(inst)
+        holder.on_ready(follower.start)
     if settings.event_routes:  # POST /events (functions/events/), imported only when used
         from functions.events.routes import event_routes
 
         event_routes(router, inst)
+    holder.start()  # after the on_ready callbacks are in place; the rest above takes µs
     return inst

@@ -88,6 +88,7 @@ class ModelHolder:
         self._forked = False  # set in a process that has forked a worker: it never serves
         # (path, card) verified by this process, or by the arbiter before it forked us
         self._fetched: tuple[Path, ModelCard] | None = None
+        self._on_ready: list[Callable[[], None]] = []
         os.register_at_fork(before=self._session_guard.acquire,
                             after_in_parent=self._after_fork_parent,
                             after_in_child=self._after_fork_child)
@@ -121,6 +122,8 @@ class ModelHolder:
             self._model, self.load_seconds = model, time.perf_counter() - t0
             self.loads += 1
             log.info("model ready in %.3fs (providers %s)", self.load_seconds, model.providers)
+            for callback in self._on_ready:
+                callback()
         except ModelLoadError as exc:
             self._error = exc.message
             log.error("model load failed: %s", exc.message)
@@ -129,6 +132,15 @@ class ModelHolder:
             log.exception("model load failed")
         finally:
             self._done.set()
+
+    def on_ready(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` in the loading thread after each successful load (per process)."""
+        self._on_ready.append(callback)
+
+    @property
+    def forked(self) -> bool:
+        """True in a process that forked a serving worker (it serves nothing itself)."""
+        return self._forked
 
     def _after_fork_parent(self) -> None:
         self._forked = True

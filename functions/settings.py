@@ -82,6 +82,10 @@ class Settings(BaseModel):
     warmup: bool = True
     """Run one inference before readiness turns 200."""
 
+    model_poll_seconds: float = Field(default=60.0, ge=0)
+    """When MODEL_URI is a `.../LATEST` pointer: re-read it this often and move warm
+    instances to the version it names (0: only at cold start)."""
+
     load_wait_seconds: float = 30.0
     """How long a request that arrives during the model load waits before a 503."""
 

@@ -54,19 +54,19 @@ def on_model_object(ref: ObjectRef, inst: Instance) -> Outcome:
         return roll_out(inst, *pair, f"{ref.scheme}://{ref.bucket}/{inst.settings.models_prefix}")
 
 
-def roll_out(inst: Instance, model_uri: str, card_uri: str, models_root: str) -> Outcome:
-    """Load ``model_uri`` beside the served model and swap it in if it is fit to serve.
+def prepare(inst: Instance, model_uri: str, card_uri: str) -> OnnxModel | Outcome:
+    """The version at ``model_uri`` loaded, checked and warmed beside the served model.
 
-    The pointer written is MODEL_URI when that is a pointer, else ``models_root/NAME/LATEST``.
+    Returns an Outcome instead when there is nothing to do (``unchanged``) or the version
+    is unfit (``refused``); raises when the download failed transiently.
     """
-    settings, holder = inst.settings, inst.holder
+    settings, served = inst.settings, inst.holder.model
     try:
         path, card = fetch_model(settings, model_uri, card_uri)  # sha256 verified here
     except ModelLoadError as exc:
         if is_transient(exc):
             raise  # the download failed, not the model: let the platform redeliver
         return _refused(exc.message)
-    served = holder.model
     if served is not None and served.card.sha256 == card.sha256 \
             and served.card.version == card.version:
         return Outcome("unchanged", f"{card.name}:{card.version} is already serving")
@@ -80,14 +80,32 @@ def roll_out(inst: Instance, model_uri: str, card_uri: str, models_root: str) ->
         return _refused(exc.message)
     except Exception as exc:  # onnxruntime raises its own types on a graph it cannot run
         return _refused(f"warm-up failed: {type(exc).__name__}: {exc}")
+    return model
+
+
+def swap_in(inst: Instance, model: OnnxModel, **data: str) -> Outcome:
+    """Serve ``model`` from now on (requests in flight finish on the old one)."""
+    old = inst.holder.swap(model)
+    metrics.inc("model_rollouts_total", 1, "model versions swapped in")
+    was = f"{old.card.name}:{old.card.version}" if old is not None else "nothing"
+    card = model.card
+    return Outcome("rolled_out", f"{card.name}:{card.version} replaced {was}",
+                   {"version": card.version, **data})
+
+
+def roll_out(inst: Instance, model_uri: str, card_uri: str, models_root: str) -> Outcome:
+    """Load ``model_uri`` beside the served model and swap it in if it is fit to serve.
+
+    The pointer written is MODEL_URI when that is a pointer, else ``models_root/NAME/LATEST``.
+    """
+    model = prepare(inst, model_uri, card_uri)
+    if isinstance(model, Outcome):
+        return model
+    settings, card = inst.settings, model.card
     pointer_uri = (settings.model_uri if is_pointer(settings.model_uri)
                    else f"{models_root}{card.name}/{POINTER_NAME}")
     objects.write_bytes(pointer_uri, pointer_body(model_uri, card_uri, card))
-    old = holder.swap(model)
-    metrics.inc("model_rollouts_total", 1, "model versions swapped in by upload events")
-    was = f"{old.card.name}:{old.card.version}" if old is not None else "nothing"
-    return Outcome("rolled_out", f"{card.name}:{card.version} replaced {was}",
-                   {"version": card.version, "pointer": pointer_uri})
+    return swap_in(inst, model, pointer=pointer_uri)
 
 
 def _refused(reason: str) -> Outcome:
