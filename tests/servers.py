@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -112,15 +113,32 @@ class _FileHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def start_file_server(directory: Path,
-                      delay: float = 0.0) -> tuple[http.server.ThreadingHTTPServer, str]:
-    """A local HTTP server for ``directory`` (stands in for an https:// model host).
+def start_file_server(directory: Path, delay: float = 0.0,
+                      tls: tuple[Path, Path] | None = None,
+                      ) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A local HTTP(S) server for ``directory`` (stands in for a model host).
 
-    ``server.hits`` counts GETs per path; ``server.delay`` slows every answer.
+    ``server.hits`` counts GETs per path; ``server.delay`` slows every answer; ``tls`` is
+    (certificate, key) to serve https:// instead.
     """
     handler = lambda *a, **kw: _FileHandler(*a, directory=str(directory), **kw)  # noqa: E731
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.hits = {}  # type: ignore[attr-defined]
     server.delay = delay  # type: ignore[attr-defined]
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    return server, f"{scheme}://127.0.0.1:{server.server_address[1]}"
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """(certificate, key) for 127.0.0.1, made with the openssl command line."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key

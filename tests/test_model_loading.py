@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from tests.conftest import DEMO_CARD, DEMO_MODEL
-from tests.servers import Served
+from tests.servers import Served, self_signed_cert, start_file_server
 
 ROW = {"instances": [[6.7, 3.0, 5.2, 2.3]]}
 
@@ -58,6 +58,26 @@ def test_loads_over_http_and_downloads_once_under_concurrent_first_requests(
     assert results == [200] * 16  # every early request waited for the one load
     assert server.hits["/iris.onnx"] == 1
     assert fn.get("/readyz").status_code == 200
+
+
+def test_loads_over_https_with_certificate_verification(serve, tmp_path: Path) -> None:
+    root = tmp_path / "tls"
+    root.mkdir()
+    for src in (DEMO_MODEL, DEMO_CARD):
+        (root / src.name).write_bytes(src.read_bytes())
+    cert, key = self_signed_cert(tmp_path)
+    server, url = start_file_server(root, tls=(cert, key))
+    try:
+        assert url.startswith("https://")
+        fn = serve({"MODEL_URI": f"{url}/iris.onnx", "REQUESTS_CA_BUNDLE": str(cert)})
+        assert predicted(fn)["label"] == "virginica"
+        # without trusting that certificate the download is refused, and readiness says why
+        untrusted = serve({"MODEL_URI": f"{url}/iris.onnx", "REQUESTS_CA_BUNDLE": ""},
+                          wait="/healthz")
+        resp = untrusted.post("/predict", json=ROW)
+        assert resp.status_code == 503 and "SSL" in resp.json()["error"]["message"]
+    finally:
+        server.shutdown()
 
 
 def test_sha256_mismatch_is_refused_and_readiness_stays_503(serve, tmp_path: Path) -> None:
