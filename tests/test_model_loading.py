@@ -80,6 +80,17 @@ def test_loads_over_https_with_certificate_verification(serve, tmp_path: Path) -
         server.shutdown()
 
 
+def test_requests_during_a_slow_load_wait_a_bounded_time(serve, model_host) -> None:
+    server, url = model_host
+    server.delay = 4.0
+    fn = serve({"MODEL_URI": f"{url}/iris.onnx", "LOAD_WAIT_SECONDS": "0.3"}, wait="/healthz")
+    resp = fn.post("/predict", json=ROW)
+    assert resp.status_code == 503
+    assert "still loading" in resp.json()["error"]["message"]
+    assert resp.headers["retry-after"] == "5"
+    assert fn.get("/readyz").json() == {"ready": False, "reason": "model is loading"}
+
+
 def test_sha256_mismatch_is_refused_and_readiness_stays_503(serve, tmp_path: Path) -> None:
     (tmp_path / "m").mkdir()
     model = tmp_path / "m" / "iris.onnx"
