@@ -1,7 +1,9 @@
 """Counters and latency sums for the instance, exposed at GET /metrics (Prometheus text).
 
 Plain dict increments under the GIL: cheap enough for the hot path, and exact per instance.
-Other parts (feature lookups, events) register their own names with ``inc``/``observe``.
+Any part registers its own names with ``inc`` (counters) and ``observe`` (durations, shown
+as a summary: ``NAME_seconds_sum`` and ``NAME_seconds_count``). Labels go in the name,
+``x_total{route="/predict"}``; keep their values to a small, fixed set.
 """
 
 from __future__ import annotations
@@ -10,22 +12,29 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 _counters: dict[str, float] = defaultdict(float)
-_help: dict[str, str] = {}
+_families: dict[str, tuple[str, str]] = {}  # family -> (type, help)
+
+
+def _family(name: str) -> str:
+    return name.split("{", 1)[0]
 
 
 def inc(name: str, value: float = 1.0, doc: str = "") -> None:
-    """Add ``value`` to counter ``name`` (labels go in the name: ``x{route="/predict"}``)."""
+    """Add ``value`` to counter ``name``."""
     _counters[name] += value
-    if doc:
-        _help.setdefault(name.split("{", 1)[0], doc)
+    family = _family(name)
+    if family not in _families or (doc and not _families[family][1]):
+        _families[family] = ("counter", doc)
 
 
 def observe(name: str, seconds: float, doc: str = "") -> None:
-    """Record one duration as ``name_seconds_sum`` and ``name_seconds_count``."""
-    base, _, labels = name.partition("{")
-    suffix = "{" + labels if labels else ""
-    inc(f"{base}_seconds_sum{suffix}", seconds, doc)
-    inc(f"{base}_seconds_count{suffix}", 1.0, doc)
+    """Record one duration under the summary ``NAME_seconds``."""
+    family, brace, labels = name.partition("{")
+    summary = f"{family}_seconds"
+    _counters[f"{summary}_sum{brace}{labels}"] += seconds
+    _counters[f"{summary}_count{brace}{labels}"] += 1.0
+    if summary not in _families or (doc and not _families[summary][1]):
+        _families[summary] = ("summary", doc)
 
 
 def snapshot() -> dict[str, float]:
@@ -33,11 +42,22 @@ def snapshot() -> dict[str, float]:
     return dict(_counters)
 
 
-def render(extra: Iterable[tuple[str, float]] = ()) -> str:
-    """Prometheus text exposition format of all counters plus ``extra`` gauges."""
+def render(gauges: Iterable[tuple[str, float, str]] = ()) -> str:
+    """Prometheus text exposition (version 0.0.4): HELP and TYPE before each family."""
+    by_family: dict[str, list[str]] = defaultdict(list)
+    for name, value in sorted(_counters.items()):
+        base = _family(name)
+        for suffix in ("_sum", "_count"):
+            if base.endswith(suffix) and base[: -len(suffix)] in _families:
+                base = base[: -len(suffix)]
+        by_family[base].append(f"{name} {value:g}")
     lines: list[str] = []
-    for name, doc in sorted(_help.items()):
-        lines.append(f"# HELP {name} {doc}")
-    for name, value in sorted(list(_counters.items()) + list(extra)):
-        lines.append(f"{name} {value:g}")
+    for name, value, doc in gauges:
+        lines += [f"# HELP {name} {doc}", f"# TYPE {name} gauge", f"{name} {value:g}"]
+    for family in sorted(by_family):
+        kind, doc = _families.get(family, ("untyped", ""))
+        if doc:
+            lines.append(f"# HELP {family} {doc}")
+        lines.append(f"# TYPE {family} {kind}")
+        lines += by_family[family]
     return "\n".join(lines) + "\n"

@@ -37,6 +37,15 @@ class Router:
     def add_prefix(self, prefix: str, handler: Handler) -> None:
         self.prefixes.append((prefix, handler))
 
+    def _label(self, path: str) -> str:
+        """The metrics label for ``path``: its route, never the raw URL (bounded labels)."""
+        if path in self.exact:
+            return path
+        for prefix, _ in self.prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return prefix
+        return "unmatched"
+
     async def __call__(self, request: Request) -> Response:
         path = request.url.path.rstrip("/") or "/"
         started = time.perf_counter()
@@ -44,8 +53,11 @@ class Router:
             response = await self._dispatch(request, path)
         except Exception as exc:  # noqa: BLE001 - the one place errors become responses
             response = error_response(exc)
-        metrics.inc(f'http_requests_total{{path="{_label(path)}",status="{response.status_code}"}}')
-        metrics.observe(f'http_request{{path="{_label(path)}"}}', time.perf_counter() - started)
+        label = self._label(path)
+        metrics.inc(f'http_requests_total{{path="{label}",status="{response.status_code}"}}',
+                    1, "HTTP requests by route and status")
+        metrics.observe(f'http_request{{path="{label}"}}', time.perf_counter() - started,
+                        "time spent answering HTTP requests, by route")
         return response
 
     async def _dispatch(self, request: Request, path: str) -> Response:
@@ -62,8 +74,6 @@ class Router:
         raise NotFound(f"no route {request.method} {path}; see GET /model and the README")
 
 
-def _label(path: str) -> str:
-    return path if not path.startswith("/v2/") else "/v2"
 
 
 def _instances(body: Any, cap: int) -> list[Any]:
@@ -126,7 +136,9 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
 
     async def metrics_text(request: Request) -> Response:
         ready = 1.0 if holder.model is not None else 0.0
-        return PlainTextResponse(metrics.render([("model_ready", ready)]))
+        return PlainTextResponse(metrics.render(
+            [("model_ready", ready, "1 once the model is loaded and warmed")]),
+            media_type="text/plain; version=0.0.4")
 
     router.add("POST", "/predict", predict)
     router.add("POST", "/batch-predict", batch_predict)

@@ -156,3 +156,18 @@ def test_limits_body_size_413_and_instance_count_422(serve) -> None:
     resp = fn.post("/predict", data=iter([big[:1500].encode(), big[1500:].encode()]),
                    headers={"content-type": "application/json"})
     assert resp.status_code == 413
+
+
+def test_metrics_are_prometheus_text_with_bounded_route_labels(demo_function: Served) -> None:
+    for path in ("/no/such/thing-1", "/no/such/thing-2"):
+        demo_function.get(path)
+    demo_function.post("/predict", json={"instances": [SETOSA]})
+    text = demo_function.get("/metrics").text
+    assert "thing-1" not in text and 'path="unmatched",status="404"' in text
+    assert "# TYPE http_requests_total counter" in text
+    assert "# TYPE http_request_seconds summary" in text
+    assert 'http_request_seconds_count{path="/predict"}' in text
+    assert "# TYPE model_ready gauge" in text and "\nmodel_ready 1\n" in text
+    for line in text.splitlines():  # every sample line is NAME{labels} VALUE
+        if not line.startswith("#"):
+            float(line.rsplit(" ", 1)[1])
