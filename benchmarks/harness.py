@@ -64,8 +64,10 @@ def first_200(url: str, body: bytes, proc: subprocess.Popen, timeout: float = 60
     raise TimeoutError(url)
 
 
-def cold_start(source: str, env: dict[str, str], path: str, runs: int) -> list[float]:
-    """Process spawn -> first 200 from ``path``, ``runs`` times (fresh model cache each).
+def cold_starts(targets: dict[str, tuple[str, dict[str, str], str]],
+                runs: int) -> dict[str, list[float]]:
+    """Process spawn -> first 200, for each ``name: (source, env, path)``, taken in turn
+    ``runs`` times (fresh model cache each) so drift on a shared machine hits all alike.
 
     Bytecode is compiled first, as the container images do at build time, so neither side
     measures the compiler.
@@ -73,17 +75,18 @@ def cold_start(source: str, env: dict[str, str], path: str, runs: int) -> list[f
     subprocess.run([sys.executable, "-m", "compileall", "-q", "main.py", "functions",
                     "benchmarks"], cwd=ROOT, check=True)
     body = json.dumps({"instances": [SETOSA]}).encode()
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in targets}
     for _ in range(runs):
-        cache = tempfile.mkdtemp(prefix="bench-cache-")
-        t0 = time.perf_counter()
-        proc, url = spawn(source, {**env, "MODEL_CACHE_DIR": cache})
-        try:
-            first_200(url + path, body, proc)
-            times.append(time.perf_counter() - t0)
-        finally:
-            stop(proc)
-            shutil.rmtree(cache, ignore_errors=True)
+        for name, (source, env, path) in targets.items():
+            cache = tempfile.mkdtemp(prefix="bench-cache-")
+            t0 = time.perf_counter()
+            proc, url = spawn(source, {**env, "MODEL_CACHE_DIR": cache})
+            try:
+                first_200(url + path, body, proc)
+                times[name].append(time.perf_counter() - t0)
+            finally:
+                stop(proc)
+                shutil.rmtree(cache, ignore_errors=True)
     return times
 
 
