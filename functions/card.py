@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 CARD_SCHEMA_VERSION = 1
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 
 class TensorSpec(BaseModel):
@@ -47,9 +48,10 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="allow", protected_namespaces=(), defer_build=True)
 
     schema_version: int = CARD_SCHEMA_VERSION
-    name: str
-    version: str
-    sha256: str | None = None
+    # name, version and sha256 end up in cache file names and object keys: no path tricks
+    name: str = Field(pattern=SAFE_NAME)
+    version: str = Field(pattern=SAFE_NAME)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     task: Literal["classification", "regression"] = "classification"
     description: str | None = None
     created_at: str | None = None
