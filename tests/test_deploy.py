@@ -97,7 +97,7 @@ def test_functions_gen2_http_storage_pubsub() -> None:
             ("--run-service-account", "onnx-predict@my-ml-project.iam.gserviceaccount.com"),
         ]:
             assert flag_value(argv, flag) == [value], flag
-        assert env_of(argv)["MODEL_URI"] == "gs://my-ml-project-models/iris/iris.onnx"
+        assert env_of(argv)["MODEL_URI"] == "gs://my-ml-project-models/models/iris/1/model.onnx"
         assert env_of(argv)["LOG_LEVEL"] == "INFO"
     http, storage, pubsub = (
         deploys[n] for n in ("onnx-predict", "onnx-predict-storage", "onnx-predict-pubsub")
@@ -219,7 +219,7 @@ def test_aws_lambda_image_function_url_and_triggers() -> None:
         "ImageUri=123456789012.dkr.ecr.us-east-1.amazonaws.com/onnx-predict:test"
     ]
     assert (
-        '"MODEL_URI":"s3://my-ml-project-models/iris/iris.onnx"'
+        '"MODEL_URI":"s3://my-ml-project-models/models/iris/1/model.onnx"'
         in flag_value(create, "--environment")[0]
     )
     assert result.find("aws", "--region", "us-east-1", "lambda", "create-function-url-config")

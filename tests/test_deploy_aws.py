@@ -57,7 +57,7 @@ def test_lambda_deploy_creates_then_updates(
     assert config["MemorySize"] == 3008
     assert (
         config["Environment"]["Variables"]["MODEL_URI"]
-        == "s3://my-ml-project-models/iris/iris.onnx"
+        == "s3://my-ml-project-models/models/iris/1/model.onnx"
     )
     arn = config["FunctionArn"]
 
