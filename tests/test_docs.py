@@ -1,5 +1,6 @@
 """The README documents what the code does: every setting, every route."""
 
+import shlex
 from pathlib import Path
 
 from functions.settings_doc import splice
@@ -17,3 +18,42 @@ def test_readme_shows_every_route() -> None:
     for route in ("/predict", "/batch-predict", "/healthz", "/readyz", "/model", "/metrics",
                   "/v2/models/iris/infer"):
         assert f"localhost:8080{route}" in text, route
+
+
+def readme_curls() -> list[str]:
+    """Each curl command in the README's "Calling it" block, continuation lines joined."""
+    text = README.read_text()
+    block = text.split("## Calling it", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands, current = [], ""
+    for line in block.splitlines():
+        if not current and not line.startswith("curl "):
+            continue
+        if current and not current.endswith(" "):  # inside a quoted, multi-line argument
+            current += "\n"
+        code = line.split("  # ", 1)[0].rstrip() if not current else line.rstrip()
+        current += code.removesuffix("\\")
+        if code.endswith("\\"):
+            current += " "
+            continue
+        try:
+            shlex.split(current)
+        except ValueError:  # an unterminated quote: the command goes on
+            continue
+        commands.append(current.strip())
+        current = ""
+    return commands
+
+
+def test_readme_curl_examples_work(demo_function) -> None:
+    import shutil
+    import subprocess
+
+    assert shutil.which("curl"), "curl is needed to check the README examples"
+    commands = readme_curls()
+    assert len(commands) >= 8
+    for command in commands:
+        command = command.replace("curl -s localhost:8080", f"curl -sf {demo_function.url}")
+        out = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30,
+                             check=False)
+        assert out.returncode == 0, (command, out.stdout, out.stderr)
+        assert out.stdout.strip(), command
