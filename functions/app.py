@@ -7,10 +7,10 @@ request. Adapters (HTTP, events, Lambda) all reach the core through this object.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
+from functions import logs
 from functions.loader import ModelHolder
 from functions.lookups import LookupEnricher
 from functions.oip_routes import oip_routes
@@ -30,20 +30,11 @@ class Instance:
     router: Router
 
 
-def _configure_logging(level: str) -> None:
-    pkg = logging.getLogger("functions")
-    pkg.setLevel(level.upper())
-    if not logging.getLogger().handlers and not pkg.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        pkg.addHandler(handler)
-
-
 @lru_cache(maxsize=1)
 def instance() -> Instance:
     """The instance's wiring; the first call starts the model load in the background."""
     settings = get_settings()
-    _configure_logging(settings.log_level)
+    logs.configure(settings)
     holder = ModelHolder(settings)
     service = PredictionService(holder, settings, LookupEnricher(holder, settings))
     router = Router()

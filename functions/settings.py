@@ -105,6 +105,16 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     """Python logging level for the package's loggers."""
 
+    log_format: Literal["auto", "json", "text"] = "auto"
+    """`json`: one JSON object per line with `severity` (Cloud Logging, CloudWatch); `auto`
+    picks it on Cloud Run / Cloud Functions (K_SERVICE) and Lambda, `text` elsewhere."""
+
+    k_service: str | None = None
+    """Set by Cloud Run and Cloud Functions gen2 (the service name); read, not set."""
+
+    aws_lambda_function_name: str | None = None
+    """Set by AWS Lambda; read, not set."""
+
     # -- events: storage / Pub/Sub / SQS triggers, batch job (functions/events/) ------------
     models_prefix: str = "models/"
     """Object prefix watched for model uploads (`NAME.onnx` + `NAME.card.json`): roll-out."""
