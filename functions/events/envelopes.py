@@ -32,8 +32,9 @@ PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 
 @dataclass(frozen=True)
 class ObjectRef:
-    """One version of one object. ``generation`` names the version in output names:
-    the GCS generation, or for S3 the versionId (versioned buckets) else the eTag."""
+    """One version of one object. ``generation`` names the version in output names: the GCS
+    generation, or for S3 the eTag (what a bucket listing shows too, so an event and the
+    batch job name the same object's outputs alike; equal content, equal results)."""
 
     scheme: str
     bucket: str
@@ -112,7 +113,7 @@ def s3_objects(body: Mapping[str, Any]) -> list[ObjectRef]:
             raise Poison("S3 record has no bucket name / object key")
         version = obj.get("versionId") or None
         etag = str(obj.get("eTag") or "").strip('"') or None
-        refs.append(ObjectRef("s3", bucket, unquote_plus(obj["key"]), version or etag, version))
+        refs.append(ObjectRef("s3", bucket, unquote_plus(obj["key"]), etag or version, version))
     return refs
 
 
