@@ -58,7 +58,12 @@ def choose_providers(settings: Settings, available: list[str]) -> list[Any]:
     return chosen + ["CPUExecutionProvider"]
 
 
-def session_options(settings: Settings) -> ort.SessionOptions:
+def optimised_offline(card: ModelCard) -> bool:
+    """The card's last step was ``model_export optimize``: the graph is already rewritten."""
+    return bool(card.variants) and card.variants[-1].get("kind") == "optimize"
+
+
+def session_options(settings: Settings, skip_optimisation: bool = False) -> ort.SessionOptions:
     """Options for a small serverless instance."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = settings.intra_op_threads
@@ -67,7 +72,7 @@ def session_options(settings: Settings) -> ort.SessionOptions:
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-                                     if settings.optimized_model
+                                     if settings.optimized_model or skip_optimisation
                                      else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     opts.log_severity_level = 3
     return opts
@@ -90,8 +95,10 @@ class OnnxModel:
         self.card = card
         providers = choose_providers(settings, ort.get_available_providers())
         try:
-            self.session = ort.InferenceSession(str(path), session_options(settings),
-                                                providers=providers)
+            self.graph_optimised_offline = settings.optimized_model or optimised_offline(card)
+            self.session = ort.InferenceSession(
+                str(path), session_options(settings, self.graph_optimised_offline),
+                providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ModelLoadError(f"onnxruntime cannot load {path.name}: {exc}") from exc
         self.providers: list[str] = self.session.get_providers()

@@ -163,6 +163,8 @@ def describe(holder: ModelHolder) -> dict[str, Any]:
         "outputs": [s.model_dump() for s in model.outputs],
         "feature_names": card.feature_names, "labels": card.labels,
         "allow_nan": card.allow_nan, "providers": model.providers,
+        "graph_optimization": "done offline (skipped at load)"
+        if model.graph_optimised_offline else "at load",
         "load_seconds": holder.load_seconds,
         "lookups": [lk.model_dump() for lk in effective_specs(card, holder.settings)],
         "lookup_settings": lookup_config(holder.settings),

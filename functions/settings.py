@@ -77,7 +77,8 @@ class Settings(BaseModel):
     """Where TensorRT engines are cached so a second start does not rebuild them."""
 
     optimized_model: bool = False
-    """The model was optimised offline (`model_export optimize`): skip graph optimisation."""
+    """Skip graph optimisation at load for any model (a card whose last step is
+    `model_export optimize` turns it off by itself)."""
 
     warmup: bool = True
     """Run one inference before readiness turns 200."""

@@ -2,7 +2,9 @@
 
 onnxruntime rewrites the graph (constant folding, node fusions) every time a session is
 created, i.e. at every cold start. Saving the optimised graph lets the function load it
-with optimisations off (``OPTIMIZED_MODEL=true``). The default level is ``extended``:
+with optimisations off: the card records the step, and the function skips the
+optimisation when a card's last step is ``optimize`` (or with ``OPTIMIZED_MODEL=true``).
+The default level is ``extended``:
 ``all`` adds layout rewrites tied to this machine's CPU, which a different serverless
 host may not share. The report times session creation before (original graph, default
 level ``all``, as the function would) and after (optimised graph, optimisations off) on
@@ -59,4 +61,5 @@ def run(args: argparse.Namespace) -> None:
         raise ParityFailed("the optimised graph answers differently: "
                            + "; ".join(parity["failures"]))
     card = variants.write(data, out, card, "optimize", report)
-    print(f"wrote {out} and {cards.card_path(out)}; serve it with OPTIMIZED_MODEL=true")
+    print(f"wrote {out} and {cards.card_path(out)}; its card records the step, so the "
+          "function loads it with graph optimisation off")
