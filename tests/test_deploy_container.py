@@ -1,7 +1,8 @@
 """The containers' install and start steps, without a Docker engine (none here).
 
-- deploy/Dockerfile: its COPY and RUN pip install steps replayed into a fresh venv, then its
-  CMD started with PORT set: the same main.py answers /readyz 200.
+- deploy/Dockerfile: its COPY and RUN pip install steps replayed into a fresh venv (on
+  Python 3.12, the image's, where this machine has it), then its CMD started with PORT set:
+  the same main.py answers /readyz 200 and a prediction.
 - deploy/Dockerfile.gpu and Dockerfile.lambda: their pip installs resolved for the images'
   Python 3.12 on Linux (pip --dry-run: every pin exists and nothing conflicts).
 - Provider selection: EXECUTION_PROVIDERS=gpu where only CPUExecutionProvider exists keeps
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -31,12 +33,26 @@ IMAGE_PYTHON = ["--python-version", "3.12", "--only-binary=:all:"] + [
 ]
 
 
+def image_python() -> str | None:
+    """A Python 3.12 interpreter on this machine, the version the images and GCF run."""
+    for candidate in ("python3.12", "/root/.pyenv/versions/3.12.1/bin/python3.12"):
+        found = shutil.which(candidate)
+        if found:
+            out = subprocess.run([found, "-c", "import sys; print(sys.version_info[:2])"],
+                                 capture_output=True, text=True, check=False)
+            if out.returncode == 0 and out.stdout.strip() == "(3, 12)":
+                return found
+    return None
+
+
 def test_dockerfile_installs_and_serves_readyz(tmp_path: Path) -> None:
     dockerfile = parse(DEPLOY / "Dockerfile")
     assert dockerfile.base == "python:3.12-slim" and dockerfile.workdir == "/app"
     app, venv = tmp_path / "app", tmp_path / "venv"
     copy_sources(dockerfile, ROOT, app)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # The image's Python when this machine has it (pyenv ships 3.12 here), else ours.
+    python = image_python() or sys.executable
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
     env = {
         **os.environ,
         **dockerfile.env,
@@ -67,6 +83,10 @@ def test_dockerfile_installs_and_serves_readyz(tmp_path: Path) -> None:
         assert ready.status_code == 200
         # Served by the fresh venv's functions-framework, not this test's.
         assert str(venv) in Path(f"/proc/{proc.pid}/cmdline").read_text()
+        # a real prediction, on the venv's Python (3.12 where available)
+        resp = requests.post(f"http://127.0.0.1:{port}/predict", timeout=30,
+                             json={"instances": [[5.1, 3.5, 1.4, 0.2]]})
+        assert resp.status_code == 200 and resp.json()["predictions"][0]["label"] == "setosa"
     except Exception as exc:
         raise AssertionError(f"{exc}\n--- container log ---\n{log.read_text()}") from exc
     finally:
