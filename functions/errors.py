@@ -48,11 +48,16 @@ class ServingError(Exception):
     code: str = "internal"
 
     def __init__(self, message: str, details: list[Problem] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, *, status: int | None = None,
+                 code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details: list[Problem] = details or []
         self.headers: dict[str, str] = headers or {}
+        if status is not None:  # an item's own status, raised whole by a strict route
+            self.status = status
+        if code is not None:
+            self.code = code
 
     def body(self) -> dict[str, Any]:
         err: dict[str, Any] = {"status": self.status, "code": self.code, "message": self.message}

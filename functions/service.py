@@ -18,7 +18,7 @@ import numpy as np
 from functions import metrics
 from functions.codec import Decoded, Schema, decode_instances
 from functions.dedupe import dedupe
-from functions.errors import ItemError, Problem, ValidationFailed
+from functions.errors import ItemError, Problem, ServingError, ValidationFailed
 from functions.loader import ModelHolder
 from functions.model import OnnxModel
 from functions.outputs import shape_predictions
@@ -165,12 +165,9 @@ def _validation_error(failures: dict[int, ItemError]) -> ValidationFailed:
     return ValidationFailed(f"{where}: {first.message}{more}", shown)
 
 
-def _first_failure(failures: dict[int, ItemError]) -> Exception:
-    from functions.errors import DependencyFailed, ServingError
-
+def _first_failure(failures: dict[int, ItemError]) -> ServingError:
+    """A strict route fails with its first failed item's status (422, 424, ...)."""
     i = min(failures)
     err = failures[i]
-    cls = DependencyFailed if err.status == 424 else ServingError
-    exc = cls(f"instances[{i}]: {err.problems[0].message}", err.problems)
-    exc.status, exc.code = err.status, err.code
-    return exc
+    return ServingError(f"instances[{i}]: {err.problems[0].message}", err.problems,
+                        status=err.status, code=err.code)
