@@ -11,19 +11,20 @@ from __future__ import annotations
 import gc
 
 gc.disable()  # imports allocate only long-lived objects: collecting them now is wasted time
+try:
+    from typing import Any
 
-from typing import Any
+    import functions_framework
+    import functions_framework.aio
+    from starlette.requests import Request
+    from starlette.responses import Response
 
-import functions_framework
-import functions_framework.aio
-from starlette.requests import Request
-from starlette.responses import Response
+    from functions.app import instance
 
-from functions.app import instance
-
-_app = instance()  # starts the model load now, at instance start, not at first request
-gc.freeze()  # what import built stays out of later collections (and shared after fork)
-gc.enable()
+    _app = instance()  # starts the model load now, at instance start, not at first request
+finally:
+    gc.freeze()  # what import built stays out of later collections (and shared after fork)
+    gc.enable()
 
 # The event and Lambda adapters are imported by the entry points that use them, not here:
 # an HTTP-only instance does not pay their import at cold start.
