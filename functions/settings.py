@@ -7,6 +7,7 @@ Each field's docstring is the documentation shown in the README's settings table
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from functools import lru_cache
@@ -20,13 +21,38 @@ from functions.card import LookupSpec
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "iris.onnx"
 
 
+def cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPU quota of this container in CPUs (cgroup v2 ``cpu.max`` or v1 CFS), if any.
+
+    Cloud Run and Lambda limit CPU time with a quota, not with affinity: a 1-vCPU instance
+    may still see every CPU of its host in ``sched_getaffinity``.
+    """
+    for quota_file, period_file in ((root / "cpu.max", None),
+                                    (root / "cpu" / "cpu.cfs_quota_us",
+                                     root / "cpu" / "cpu.cfs_period_us")):
+        try:
+            if period_file is None:
+                quota, _, period = quota_file.read_text().strip().partition(" ")
+            else:
+                quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
+            if quota not in ("max", "-1") and int(period) > 0:
+                return int(quota) / int(period)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def _default_threads() -> int:
-    """CPUs this process may use (cgroup/affinity aware), capped: serverless gets 1-4."""
+    """CPUs this process may use (affinity, then the cgroup quota), capped: serverless gets
+    1-4; a fractional quota (0.5 vCPU) still gets one thread."""
     try:
-        n = len(os.sched_getaffinity(0))
+        n = float(len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
-        n = os.cpu_count() or 1
-    return max(1, min(n, 4))
+        n = float(os.cpu_count() or 1)
+    quota = cgroup_cpus()
+    if quota is not None:
+        n = min(n, quota)
+    return max(1, min(math.ceil(n), 4))
 
 
 class Settings(BaseModel):
@@ -68,7 +94,8 @@ class Settings(BaseModel):
     """Refuse a model whose card has no sha256 to verify the download against."""
 
     intra_op_threads: int = Field(default_factory=_default_threads)
-    """onnxruntime intra-op threads; default: usable CPUs, at most 4."""
+    """onnxruntime intra-op threads; default: usable CPUs (affinity and cgroup quota), at
+    most 4."""
 
     execution_providers: Literal["cpu", "gpu", "auto"] = "cpu"
     """`gpu` requires CUDA/TensorRT (refuses readiness without), `auto` uses them if present."""

@@ -1,0 +1,34 @@
+"""Settings: environment parsing, and the CPU count a container is really given."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from functions.settings import Settings, cgroup_cpus
+
+
+@pytest.mark.parametrize("files, cpus", [
+    ({"cpu.max": "100000 100000\n"}, 1.0),  # Cloud Run, 1 vCPU (cgroup v2)
+    ({"cpu.max": "50000 100000\n"}, 0.5),
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),  # v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({}, None),
+])
+def test_cgroup_quota(tmp_path: Path, files: dict[str, str], cpus: float | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_cpus(tmp_path) == cpus
+
+
+def test_from_env_converts_and_names_the_bad_variable() -> None:
+    s = Settings.from_env({"MAX_INSTANCES": "7", "WARMUP": "false", "LOG_FORMAT": "json",
+                           "LOOKUP_SPECS": '[{"key_field": "u", "url_template": "http://x/{key}",'
+                                           ' "features": {"a": "b"}}]'})
+    assert (s.max_instances, s.warmup, s.log_format) == (7, False, "json")
+    assert s.lookup_specs[0].key_field == "u"
+    assert 1 <= s.intra_op_threads <= 4
+    with pytest.raises(ValidationError, match="max_instances"):
+        Settings.from_env({"MAX_INSTANCES": "many"})
