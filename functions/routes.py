@@ -146,6 +146,10 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
     router.add("GET", "/readyz", readyz)
     router.add("GET", "/model", model_info)
     router.add("GET", "/metrics", metrics_text)
+    if settings.aip_predict_route:  # Vertex AI custom container: its paths, same handlers
+        router.add("POST", settings.aip_predict_route.rstrip("/"), predict)
+    if settings.aip_health_route:
+        router.add("GET", settings.aip_health_route.rstrip("/"), readyz)
 
 
 def _model_tag(holder: ModelHolder) -> dict[str, str]:

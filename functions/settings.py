@@ -143,6 +143,13 @@ class Settings(BaseModel):
     aws_lambda_function_name: str | None = None
     """Set by AWS Lambda; read, not set."""
 
+    aip_predict_route: str | None = None
+    """Set by Vertex AI for a custom container: the path it posts `{"instances": [...]}`
+    to; served like /predict."""
+
+    aip_health_route: str | None = None
+    """Set by Vertex AI: the path of its health checks; answered like /readyz."""
+
     # -- events: storage / Pub/Sub / SQS triggers, batch job (functions/events/) ------------
     models_prefix: str = "models/"
     """Object prefix watched for model uploads (`NAME.onnx` + `NAME.card.json`): roll-out."""

@@ -171,3 +171,12 @@ def test_metrics_are_prometheus_text_with_bounded_route_labels(demo_function: Se
     for line in text.splitlines():  # every sample line is NAME{labels} VALUE
         if not line.startswith("#"):
             float(line.rsplit(" ", 1)[1])
+
+
+def test_vertex_ai_custom_container_routes(serve) -> None:
+    route = "/v1/endpoints/123/deployedModels/456:predict"
+    fn = serve({"AIP_PREDICT_ROUTE": route, "AIP_HEALTH_ROUTE": "/health"})
+    body = {"instances": [SETOSA], "parameters": {"ignored": True}}
+    resp = fn.post(route, json=body)
+    assert resp.status_code == 200 and resp.json()["predictions"][0]["label"] == "setosa"
+    assert fn.get("/health").json() == {"ready": True, "reason": "ready"}
