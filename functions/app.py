@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from functions import logs
-from functions.loader import ModelHolder
+from functions.loader import ModelHolder, arbiter_will_fork
 from functions.lookups import LookupEnricher
 from functions.oip_routes import oip_routes
 from functions.pointer import is_pointer
@@ -35,7 +35,7 @@ def instance() -> Instance:
     """The instance's wiring; the first call starts the model load in the background."""
     settings = get_settings()
     logs.configure(settings)
-    holder = ModelHolder(settings)
+    holder = ModelHolder(settings, expect_fork=arbiter_will_fork(settings))
     service = PredictionService(holder, settings, LookupEnricher(holder, settings))
     router = Router()
     prediction_routes(router, holder, service, settings)

@@ -20,6 +20,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -69,12 +70,24 @@ def fetch_model(settings: Settings, model_uri: str, card_uri: str) -> tuple[Path
     return path, card
 
 
+def arbiter_will_fork(settings: Settings) -> bool:
+    """Whether this process is gunicorn's arbiter-to-be: functions-framework's command line
+    without --debug serves through gunicorn, which imports main.py, then forks the worker
+    that serves. The arbiter's own session would only be thrown away."""
+    debug = "--debug" in sys.argv or (settings.debug or "").lower() in ("1", "true", "yes", "on")
+    return "functions_framework._cli" in sys.modules and not debug
+
+
 class ModelHolder:
     """The instance's one model, its load state, and the waiters for it."""
 
     def __init__(self, settings: Settings,
-                 build: Callable[[Path, ModelCard, Settings], OnnxModel] = OnnxModel) -> None:
+                 build: Callable[[Path, ModelCard, Settings], OnnxModel] = OnnxModel,
+                 expect_fork: bool = False) -> None:
         self.settings = settings
+        # gunicorn's arbiter: the worker it is about to fork serves, and builds the session
+        self._expect_fork = expect_fork
+        self._fork_seen = threading.Event()
         self._build = build
         self._model: OnnxModel | None = None
         self._error: str | None = None
@@ -112,6 +125,9 @@ class ModelHolder:
             fetched = self._fetched or fetch_model(s, *resolve_model_uris(s))  # may be a pointer
             self._fetched = fetched
             path, card = fetched
+            if self._expect_fork and not self._fork_seen.wait(s.fork_wait_seconds):
+                log.warning("no worker forked within %gs: loading the model here",
+                            s.fork_wait_seconds)
             with self._session_guard:
                 if self._forked:  # the worker builds its own session; skip the arbiter's
                     log.debug("arbiter forked a worker; leaving the session to it")
@@ -144,6 +160,7 @@ class ModelHolder:
 
     def _after_fork_parent(self) -> None:
         self._forked = True
+        self._fork_seen.set()
         self._session_guard.release()
 
     def _after_fork_child(self) -> None:
@@ -153,7 +170,8 @@ class ModelHolder:
         if self._model is not None:
             self._inherited.append(self._model)
         self._model, self._error, self._started = None, None, False
-        self._forked = False
+        self._forked, self._expect_fork = False, False
+        self._fork_seen = threading.Event()
         self._done = threading.Event()
         self.start()
 

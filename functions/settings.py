@@ -114,6 +114,14 @@ class Settings(BaseModel):
     """When MODEL_URI is a `.../LATEST` pointer: re-read it this often and move warm
     instances to the version it names (0: only at cold start)."""
 
+    fork_wait_seconds: float = Field(default=5.0, ge=0)
+    """Under functions-framework's production server (gunicorn), the arbiter leaves the
+    session to the worker it forks; if no fork comes within this time it loads the model
+    itself."""
+
+    debug: str | None = None
+    """functions-framework's own DEBUG switch (its development server, no fork); read."""
+
     load_wait_seconds: float = 30.0
     """How long a request that arrives during the model load waits before a 503."""
 

@@ -1,4 +1,5 @@
-"""A worker forked after onnxruntime was imported exits, with the status it asked for.
+"""Fork handling: a worker forked after onnxruntime was imported exits with the status it
+asked for, and an arbiter that expected a fork loads the model itself when none comes.
 
 gunicorn imports main.py in the arbiter and forks workers; onnxruntime's native teardown
 hangs in such a child unless functions.fork_exit steps in (installed by the model loader).
@@ -37,3 +38,24 @@ def test_forked_children_exit_with_their_status(tmp_path: Path) -> None:
                          text=True, timeout=120, check=False,
                          env={"MODEL_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip().splitlines()[-1] == "[0, 3]", out.stderr
+
+
+ARBITER = """
+import sys, time
+import functions_framework._cli  # as when functions-framework's command line imports main.py
+import main
+holder = main._app.holder
+holder._done.wait(30)
+print(holder._expect_fork, holder.model is not None)
+"""
+
+
+def test_arbiter_that_never_forks_still_loads(tmp_path: Path) -> None:
+    env = {"MODEL_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "FORK_WAIT_SECONDS": "0.2"}
+    out = subprocess.run([sys.executable, "-c", ARBITER], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False, env=env)
+    assert out.stdout.split() == ["True", "True"], out.stderr
+    assert "no worker forked within 0.2s" in out.stderr
+    debug = subprocess.run([sys.executable, "-c", ARBITER], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120, check=False, env={**env, "DEBUG": "1"})
+    assert debug.stdout.split() == ["False", "True"], debug.stderr
