@@ -30,11 +30,11 @@ from typing import Any
 
 import requests
 
+from benchmarks.harness import save
 from functions.settings import Settings
 from tests.feature_service import FeatureService, lookup_card
-from tests.servers import ROOT, start_function
+from tests.servers import start_function
 
-RESULTS = ROOT / "benchmarks" / "results"
 WARMUP = 3
 ALL_FEATURES = {"sepal_length": "sepal.length", "sepal_width": "sepal.width",
                 "petal_length": "petal.length", "petal_width": "petal.width"}
@@ -127,9 +127,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="LOOKUP_CONCURRENCY for the function (default: the setting's)")
     args = parser.parse_args(argv)
     result = run(args.keys, args.latency, args.reps, args.concurrency)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "lookups.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+    print("saved", save("lookups", result))
     return result
 
 

@@ -39,7 +39,7 @@ from functions.card import ModelCard
 from functions.loader import ModelHolder
 from functions.model import OnnxModel, session_options
 from functions.oip_codec import HEADER_LENGTH, decode_request, encode_response
-from functions.oip_infer import run_feeds
+from functions.oip_infer import infer_feeds
 from functions.service import PredictionService
 from functions.settings import Settings
 from tests.servers import wait_http
@@ -148,7 +148,7 @@ def in_process_paths(rows: np.ndarray, loop: asyncio.AbstractEventLoop) -> dict[
     async def adapter(n: int) -> None:
         for _ in range(n):
             request = decode_request(body, headers[HEADER_LENGTH], model)
-            encode_response(model, request, await run_feeds(service, model, request.feeds))
+            encode_response(model, request, await infer_feeds(service, model, request.feeds))
 
     session = ort.InferenceSession(str(MODEL), session_options(settings),
                                    providers=["CPUExecutionProvider"])

@@ -50,11 +50,14 @@ build_image "$DEPLOY_DIR/Dockerfile.lambda" "$IMAGE"
 # instead of the broad AWSLambdaBasicExecutionRole / AWSLambdaSQSQueueExecutionRole).
 queue_arn="arn:aws:sqs:$AWS_REGION:$ACCOUNT:$AWS_SQS_QUEUE"
 model_object="arn:aws:s3:::${AWS_MODEL_URI#s3://}"
+# The model's folder: model + card of one version (.../NAME/VERSION/*), or, for a
+# .../NAME/LATEST pointer, the pointer and every version it may name (.../NAME/*).
+model_folder="${model_object%/*}/*"
 trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 permissions="{\"Version\":\"2012-10-17\",\"Statement\":[\
 {\"Effect\":\"Allow\",\"Action\":[\"logs:CreateLogGroup\",\"logs:CreateLogStream\",\"logs:PutLogEvents\"],\"Resource\":\"arn:aws:logs:$AWS_REGION:$ACCOUNT:log-group:/aws/lambda/$fn:*\"},\
 {\"Effect\":\"Allow\",\"Action\":[\"sqs:ReceiveMessage\",\"sqs:DeleteMessage\",\"sqs:GetQueueAttributes\",\"sqs:ChangeMessageVisibility\"],\"Resource\":\"$queue_arn\"},\
-{\"Effect\":\"Allow\",\"Action\":[\"s3:GetObject\"],\"Resource\":[\"$model_object\",\"${model_object%.onnx}.card.json\",\"arn:aws:s3:::$AWS_S3_BUCKET/*\"]},\
+{\"Effect\":\"Allow\",\"Action\":[\"s3:GetObject\"],\"Resource\":[\"$model_folder\",\"arn:aws:s3:::$AWS_S3_BUCKET/*\"]},\
 {\"Effect\":\"Allow\",\"Action\":[\"s3:PutObject\"],\"Resource\":\"arn:aws:s3:::$AWS_S3_BUCKET/*\"}]}"
 ensure "${aws_cli[@]}" iam get-role --role-name "$AWS_ROLE_NAME" \
   -- "${aws_cli[@]}" iam create-role --role-name "$AWS_ROLE_NAME" --assume-role-policy-document "$trust"

@@ -17,6 +17,14 @@ CARD_SCHEMA_VERSION = 1
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 
+CARD_SUFFIX = ".card.json"
+
+
+def sidecar_card(model_uri: str) -> str:
+    """The card that travels beside a model: ``x.onnx`` -> ``x.card.json``."""
+    return model_uri.removesuffix(".onnx") + CARD_SUFFIX
+
+
 class TensorSpec(BaseModel):
     """One graph input or output: ONNX name, numpy dtype name, shape (None = dynamic)."""
 

@@ -98,7 +98,7 @@ def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.
     if not instances or not isinstance(instances[0], list):
         return None
     if len(instances) <= 4:  # a few rows: plain Python checks beat numpy's call overhead
-        return _tiny(instances, schema) if schema.dtype.kind == "f" else None
+        return _tiny(instances, schema)
     try:
         arr = np.asarray(instances)
     except (ValueError, TypeError):

@@ -11,8 +11,10 @@ Exception tree::
     │   ├── MethodNotAllowed (405)
     │   └── ValidationFailed (422)         JSON is fine, its content is not (carries details)
     ├── ModelNotReady (503)                still loading, or the load failed
-    ├── DependencyFailed (424)             an external lookup failed for good
     └── ModelLoadError (500)               raised by the loader; readiness reports it, never a route
+
+A strict route raises a failed item's own status (e.g. 424 ``lookup_failed`` when an
+external lookup failed for good) as a ServingError with ``status``/``code`` given.
 
 Every error renders as ``{"error": {"status", "code", "message", "details"}}`` where
 ``details`` is a list of ``{"index", "field", "message"}`` naming what was wrong.
@@ -96,10 +98,6 @@ class ValidationFailed(RequestError):
 
 class ModelNotReady(ServingError):
     status, code = 503, "model_not_ready"
-
-
-class DependencyFailed(ServingError):
-    status, code = 424, "dependency_failed"
 
 
 class ModelLoadError(ServingError):

@@ -39,14 +39,21 @@ from functions.storage import FetchError, download, read_bytes, sha256_file
 log = logging.getLogger(__name__)
 
 
-def fetch_model(settings: Settings, model_uri: str, card_uri: str) -> tuple[Path, ModelCard]:
-    """Card and verified local model file for ``model_uri`` (cached by sha256)."""
+def read_card(card_uri: str) -> ModelCard:
+    """The model card at ``card_uri``, validated (ModelLoadError naming the URI if not)."""
     try:
-        card = ModelCard.from_json(read_bytes(card_uri))
+        return ModelCard.from_json(read_bytes(card_uri))
     except FetchError as exc:
         raise ModelLoadError(f"model card: {exc}") from exc
     except ValueError as exc:
         raise ModelLoadError(f"model card {card_uri} is not a valid card: {exc}") from exc
+
+
+def fetch_model(settings: Settings, model_uri: str, card_uri: str,
+                card: ModelCard | None = None) -> tuple[Path, ModelCard]:
+    """Card and verified local model file for ``model_uri`` (cached by sha256); ``card``
+    when the caller has already read it."""
+    card = card or read_card(card_uri)
     if not card.sha256 and settings.require_sha256:
         raise ModelLoadError(f"model card {card_uri} has no sha256 (REQUIRE_SHA256=true)")
     name = f"{card.sha256}.onnx" if card.sha256 else f"{card.name}-{card.version}.onnx"
@@ -97,7 +104,6 @@ class ModelHolder:
         self._done = threading.Event()
         self._inherited: list[OnnxModel] = []  # sessions copied by fork: never destroyed
         self.load_seconds: float | None = None
-        self.loads = 0
         self._forked = False  # set in a process that has forked a worker: it never serves
         # (path, card) verified by this process, or by the arbiter before it forked us
         self._fetched: tuple[Path, ModelCard] | None = None
@@ -136,7 +142,6 @@ class ModelHolder:
                 if s.warmup:
                     model.warmup()
             self._model, self.load_seconds = model, time.perf_counter() - t0
-            self.loads += 1
             log.info("model ready in %.3fs (providers %s)", self.load_seconds, model.providers)
             for callback in self._on_ready:
                 callback()

@@ -72,7 +72,3 @@ class LookupCache:
         """Entries held now (including ones from expired buckets not yet evicted)."""
         return self._store.cache_info().currsize
 
-    def clear(self) -> None:
-        """Forget everything (e.g. when the served model changes)."""
-        with self._lock:
-            self._store.cache_clear()

@@ -96,9 +96,6 @@ class FeatureClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
-    def close(self) -> None:
-        self.session.close()
-
     def fetch(self, spec: LookupSpec, key: str, deadline: float) -> Fetched:
         """See the module docstring."""
         url = build_url(spec, key)

@@ -177,9 +177,17 @@ class LookupEnricher:
         return fut, True
 
     def _settle(self, ck: Hashable, fut: Future[Fetched]) -> None:
-        """In the worker thread, as the fetch ends: cache a success, then stop sharing it."""
+        """In the worker thread, as the fetch ends: cache a success, then stop sharing it.
+
+        An answer with null features is a failure for a model that needs numbers (see
+        ``_write``), and failures are never cached.
+        """
         if not fut.cancelled() and fut.exception() is None:
-            self.cache.put(ck, fut.result().values)
+            values = fut.result().values
+            model = self.holder.model
+            if (model is not None and model.card.allow_nan) or \
+                    not any(math.isnan(v) for v in values.values()):
+                self.cache.put(ck, values)
         self._inflight.pop(ck, None)
 
     def _outcome(self, fut: asyncio.Future[Fetched], owned: bool) -> Values | LookupFailure:

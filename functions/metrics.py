@@ -37,11 +37,6 @@ def observe(name: str, seconds: float, doc: str = "") -> None:
         _families[summary] = ("summary", doc)
 
 
-def snapshot() -> dict[str, float]:
-    """A copy of every counter."""
-    return dict(_counters)
-
-
 def render(gauges: Iterable[tuple[str, float, str]] = ()) -> str:
     """Prometheus text exposition (version 0.0.4): HELP and TYPE before each family."""
     by_family: dict[str, list[str]] = defaultdict(list)

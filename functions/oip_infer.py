@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from functions import metrics
-from functions.dedupe import dedupe
 from functions.errors import RequestError
 from functions.model import OnnxModel
 from functions.service import PredictionService
@@ -34,7 +33,7 @@ def _check_finite(model: OnnxModel, name: str, matrix: np.ndarray) -> None:
                        "(the model needs finite values)")
 
 
-async def run_feeds(service: PredictionService, model: OnnxModel,
+async def infer_feeds(service: PredictionService, model: OnnxModel,
                     feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Every model output for ``feeds``, batch dimension in request order."""
     row = model.row_input
@@ -42,10 +41,8 @@ async def run_feeds(service: PredictionService, model: OnnxModel,
         return await service.run_feeds(model, feeds)
     matrix = feeds[row.name]
     _check_finite(model, row.name, matrix)
-    unique, inverse = dedupe(matrix)
-    outputs = await service.run_rows(model, unique)
     metrics.inc("predict_rows_total", len(matrix), "instances received")
-    metrics.inc("predict_model_rows_total", len(unique), "rows sent to the model after dedupe")
+    unique, inverse, outputs = await service.run_unique(model, matrix)
     if unique is matrix:
         return outputs
     n = len(unique)

@@ -25,7 +25,7 @@ from functions.http_io import json_response, read_body
 from functions.loader import ModelHolder
 from functions.model import OnnxModel
 from functions.oip_codec import HEADER_LENGTH, decode_request, encode_response, inflate
-from functions.oip_infer import run_feeds
+from functions.oip_infer import infer_feeds
 from functions.oip_tensors import v2_datatype
 from functions.service import PredictionService
 from functions.settings import Settings
@@ -102,7 +102,7 @@ def oip_routes(router: Any, holder: ModelHolder, service: PredictionService,
         body = inflate(await read_body(request, settings.max_body_bytes),
                        request.headers.get("content-encoding"), settings.max_body_bytes)
         decoded = decode_request(body, request.headers.get(HEADER_LENGTH), model)
-        results = await run_feeds(service, model, decoded.feeds)
+        results = await infer_feeds(service, model, decoded.feeds)
         payload, headers = encode_response(model, decoded, results)
         media = "application/octet-stream" if headers else "application/json"
         return Response(payload, 200, headers=headers, media_type=media)

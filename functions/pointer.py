@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from functions.card import ModelCard
+from functions.card import ModelCard, sidecar_card
 from functions.errors import ModelLoadError
 from functions.settings import Settings
 from functions.storage import FetchError, read_bytes
@@ -26,12 +26,6 @@ POINTER_NAME = "LATEST"
 def is_pointer(uri: str) -> bool:
     """Whether ``uri`` names a pointer object rather than a model."""
     return uri.rstrip("/").rsplit("/", 1)[-1] == POINTER_NAME
-
-
-def sidecar_card(model_uri: str) -> str:
-    """The card that travels beside ``model_uri`` (``x.onnx`` -> ``x.card.json``)."""
-    base = model_uri[: -len(".onnx")] if model_uri.endswith(".onnx") else model_uri
-    return base + ".card.json"
 
 
 def parse_pointer(raw: bytes, where: str) -> tuple[str, str]:

@@ -114,7 +114,8 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
     async def predict(request: Request) -> Response:
         instances, bools = await rows(request, settings.max_instances)
         result = await service.predict(instances, strict=True, may_hold_bools=bools)
-        return json_response({"predictions": result.items, **_model_tag(holder)})
+        return json_response({"predictions": result.items,
+                              "model_version": result.model_version})
 
     async def batch_predict(request: Request) -> Response:
         instances, bools = await rows(request, settings.max_batch_instances)
@@ -122,7 +123,8 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
         items = result.items if not result.failures else [
             _item_json(item, i) for i, item in enumerate(result.items)]
         return json_response({"predictions": items, "errors": len(result.failures),
-                              "unique_rows": result.unique_rows, **_model_tag(holder)})
+                              "unique_rows": result.unique_rows,
+                              "model_version": result.model_version})
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "alive"})
@@ -150,11 +152,6 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
         router.add("POST", settings.aip_predict_route.rstrip("/"), predict)
     if settings.aip_health_route:
         router.add("GET", settings.aip_health_route.rstrip("/"), readyz)
-
-
-def _model_tag(holder: ModelHolder) -> dict[str, str]:
-    model = holder.model
-    return {"model_version": model.card.version} if model is not None else {}
 
 
 def describe(holder: ModelHolder) -> dict[str, Any]:

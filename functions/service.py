@@ -49,13 +49,12 @@ class BatchResult:
     items: list[dict[str, Any] | ItemError]
     unique_rows: int = 0
     failures: dict[int, ItemError] = field(default_factory=dict)
+    model_version: str | None = None
+    """The version that scored these items (a roll-out may swap models mid-request)."""
 
 
 def schema_for(model: OnnxModel) -> Schema:
-    """The row schema of a model (cached on the model object)."""
-    cached = getattr(model, "_row_schema", None)
-    if cached is not None:
-        return cached
+    """The row schema of a model: its card's feature names, its input's dtype."""
     row = model.row_input
     if row is None:
         raise ValidationFailed(
@@ -63,9 +62,7 @@ def schema_for(model: OnnxModel) -> Schema:
             "use the Open Inference Protocol route /v2/models/{name}/infer",
             [Problem("row format unsupported for this model", None, "instances")])
     names = tuple(model.card.feature_names) or tuple(f"f{i}" for i in range(row.n_features or 0))
-    schema = Schema(names, row.dtype, model.card.allow_nan)
-    model._row_schema = schema  # type: ignore[attr-defined]
-    return schema
+    return Schema(names, row.dtype, model.card.allow_nan)
 
 
 class PredictionService:
@@ -102,6 +99,14 @@ class PredictionService:
         """One model call on a 2-D batch of rows (see ``run_feeds``)."""
         return await self.run_feeds(model, {model.row_input.name: matrix})  # type: ignore[union-attr]
 
+    async def run_unique(self, model: OnnxModel, matrix: np.ndarray,
+                         ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(unique rows, inverse, outputs): identical rows scored once, in one model call."""
+        unique, inverse = dedupe(matrix)
+        outputs = await self.run_rows(model, unique)
+        metrics.inc("predict_model_rows_total", len(unique), "rows sent to the model after dedupe")
+        return unique, inverse, outputs
+
     def _schema(self, model: OnnxModel) -> Schema:
         """Row schema, widened by the enricher's optional features and key fields (cached)."""
         cached = getattr(model, "_service_schema", None)
@@ -133,18 +138,17 @@ class PredictionService:
                 ok_rows = _without(n, failures)
         metrics.inc("predict_rows_total", n, "instances received")
         if len(ok_rows) == 0:
-            return BatchResult(list(failures[i] for i in range(n)), 0, failures)
+            return BatchResult(list(failures[i] for i in range(n)), 0, failures,
+                               model.card.version)
         valid = decoded.matrix if len(ok_rows) == n else decoded.matrix[ok_rows]
-        unique, inverse = dedupe(valid)
-        outputs = await self.run_rows(model, unique)
+        unique, inverse, outputs = await self.run_unique(model, valid)
         preds = shape_predictions(model.card, outputs, len(unique))
-        metrics.inc("predict_model_rows_total", len(unique), "rows sent to the model after dedupe")
         if not failures and len(unique) == n:
-            return BatchResult(preds, n, failures)  # type: ignore[arg-type]
+            return BatchResult(preds, n, failures, model.card.version)  # type: ignore[arg-type]
         items: list[dict[str, Any] | ItemError] = list(failures.get(i) for i in range(n))
         for row, u in zip(ok_rows.tolist(), inverse.tolist()):
             items[row] = preds[u]
-        return BatchResult(items, len(unique), failures)
+        return BatchResult(items, len(unique), failures, model.card.version)
 
 
 def _without(n: int, failures: dict[int, ItemError]) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.card import LookupSpec
+from functions.card import LookupSpec, sidecar_card
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "iris.onnx"
 
@@ -230,10 +230,7 @@ class Settings(BaseModel):
 
     def card_uri(self) -> str:
         """The model card URI: explicit, or the sidecar next to the model."""
-        if self.model_card_uri:
-            return self.model_card_uri
-        base = self.model_uri
-        return (base[: -len(".onnx")] if base.endswith(".onnx") else base) + ".card.json"
+        return self.model_card_uri or sidecar_card(self.model_uri)
 
 
 @lru_cache(maxsize=1)

@@ -14,14 +14,13 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-from functions.card import ModelCard, TensorSpec
+from functions.card import ModelCard, TensorSpec, sidecar_card
 from model_export.errors import InputError, NotAModel
 
 
 def card_path(model_path: Path) -> Path:
-    """The sidecar of ``X.onnx``: ``X.card.json`` in the same folder (see Settings.card_uri)."""
-    name = model_path.name.removesuffix(".onnx")
-    return model_path.with_name(name + ".card.json")
+    """The sidecar of ``X.onnx``: ``X.card.json`` in the same folder, as the function reads."""
+    return Path(sidecar_card(str(model_path)))
 
 
 def sha256_bytes(data: bytes) -> str:

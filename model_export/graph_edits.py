@@ -16,6 +16,13 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
+def drop_outputs(model: onnx.ModelProto, names: set[str]) -> None:
+    """Remove the graph outputs called ``names`` (the nodes stay; nobody reads them)."""
+    kept = [o for o in model.graph.output if o.name not in names]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+
+
 def _output(model: onnx.ModelProto, name: str) -> onnx.ValueInfoProto:
     for out in model.graph.output:
         if out.name == name:
@@ -35,9 +42,7 @@ def add_classifier_head(model: onnx.ModelProto, scores: str, softmax: bool) -> N
     else:
         graph.node.append(helper.make_node("Identity", [scores], ["probabilities"]))
     graph.node.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0))
-    kept = [o for o in graph.output if o.name != scores]
-    del graph.output[:]
-    graph.output.extend(kept)
+    drop_outputs(model, {scores})
     cols = n_classes.dim_value if n_classes.HasField("dim_value") else None
     graph.output.extend([
         helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]),
@@ -96,9 +101,7 @@ def label_as_index(model: onnx.ModelProto, probabilities: str = "probabilities",
     class values; the card's convention (and the server's) is an index into ``labels``.
     """
     rename_output(model, label, label + "_value")
-    kept = [o for o in model.graph.output if o.name != label + "_value"]
-    del model.graph.output[:]
-    model.graph.output.extend(kept)
+    drop_outputs(model, {label + "_value"})
     model.graph.node.append(
         helper.make_node("ArgMax", [probabilities], [label], axis=1, keepdims=0))
     model.graph.output.insert(0, helper.make_tensor_value_info(label, TensorProto.INT64,

@@ -71,11 +71,11 @@ def _outputs_card(args: argparse.Namespace) -> ModelCard:
 def run(args: argparse.Namespace) -> None:
     if not 0 < args.amount < 1:
         raise InputError(f"--amount {args.amount}: must be between 0 and 1")
-    loaded = torch_load.load(args.model, args.module, args.module_kwargs)
-    source = torch_export.TorchSource(loaded, args.task, args.head)
-    if args.sample_rows is None:
+    if args.sample_rows is None:  # checked before the (slow) model load
         raise InputError("prune needs held-out rows: --sample-rows FILE (with --target for "
                          "accuracy)")
+    loaded = torch_load.load(args.model, args.module, args.module_kwargs)
+    source = torch_export.TorchSource(loaded, args.task, args.head)
     held = rows.load(args.sample_rows, args.feature_names, args.target)
     dense = source.predict(held.X)
     report = magnitude_prune(loaded.module, args.amount)

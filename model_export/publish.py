@@ -14,7 +14,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from functions.card import ModelCard
+from functions.card import ModelCard, sidecar_card
 from functions.storage import sha256_file
 from model_export import buckets, cards
 from model_export.errors import (
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> None:
     bucket, prefix = buckets.open_bucket(args.to)
     base = "/".join(p for p in (prefix, name, version) if p)
     root = f"{args.to.split('://')[0]}://{bucket.name}/{base}"
-    keys = {"model": f"{base}/model.onnx", "card": f"{base}/model.card.json"}
+    keys = {"model": f"{base}/model.onnx", "card": sidecar_card(f"{base}/model.onnx")}
     try:
         taken = [k.rsplit("/", 1)[1] for k in keys.values() if bucket.exists(k)]
         if taken:

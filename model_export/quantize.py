@@ -64,13 +64,13 @@ def quantize(model: Path) -> bytes:
     return data
 
 
-def measure(model: Path, data: bytes, X: np.ndarray, repeat: int) -> dict[str, dict[str, float]]:
-    """Latency at batch 1 and 1,000 (median ms) for the float and the int8 model."""
+def measure(models: dict[str, runtime.OnnxModel], X: np.ndarray,
+            repeat: int) -> dict[str, dict[str, float]]:
+    """Latency at batch 1 and 1,000 (median ms) for each of ``models`` (label -> session)."""
     big = np.resize(X, (1000, *X.shape[1:])).astype(np.float32)
     out: dict[str, dict[str, float]] = {}
-    with Progress("timing latency", 4, quiet=False) as bar:
-        for label, src in (("float", model), ("int8", data)):
-            m = runtime.OnnxModel(src)
+    with Progress("timing latency", 2 * len(models), quiet=False) as bar:
+        for label, m in models.items():
             out[label] = {"batch_1_ms": runtime.latency_ms(m, X[:1], repeat)}
             bar.advance()
             out[label]["batch_1000_ms"] = runtime.latency_ms(m, big, max(3, repeat // 4))
@@ -85,12 +85,12 @@ def run(args: argparse.Namespace) -> None:
         data = quantize(args.model)
         bar.advance()
     held = options.sample_rows(args, card)
-    ref = runtime.OnnxModel(args.model).predict(held.X)
-    got = runtime.OnnxModel(data).predict(held.X)
+    sessions = {"float": runtime.OnnxModel(args.model), "int8": runtime.OnnxModel(data)}
+    ref, got = (sessions[k].predict(held.X) for k in ("float", "int8"))
     report: dict[str, Any] = {
         "weight_type": "int8", "rows": len(held.X), "rows_origin": held.origin,
         "size_bytes_before": args.model.stat().st_size, "size_bytes_after": len(data),
-        "latency": measure(args.model, data, held.X, args.repeat),
+        "latency": measure(sessions, held.X, args.repeat),
         **budget.evaluate(ref, got, card, held.y, args),
     }
     print(format_report(report))

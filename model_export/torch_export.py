@@ -77,9 +77,8 @@ def export(source: TorchSource, row_shape: tuple[int, ...], opset: int,
         raise UnsupportedModel(f"torch.onnx could not export "
                                f"{type(source.loaded.module).__name__}: {exc}") from exc
     proto = onnx.load_from_string(buffer.getvalue())
-    extra = [o for o in proto.graph.output if o.name != scores]
-    for out in extra:  # only the first output is served
-        proto.graph.output.remove(out)
+    # only the first output is served
+    graph_edits.drop_outputs(proto, {o.name for o in proto.graph.output} - {scores})
     if source.task == "classification":
         graph_edits.add_classifier_head(proto, scores, softmax=source.head == "softmax")
     proto.graph.name = name

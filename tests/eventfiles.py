@@ -21,7 +21,7 @@ def load(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
 
 
-def storage_cloud_event(bucket: str, name: str, generation: int | str | None) -> dict[str, Any]:
+def storage_cloud_event(bucket: str, name: str, generation: int | str) -> dict[str, Any]:
     """A structured-mode google.cloud.storage.object.v1.finalized CloudEvent."""
     event = load("storage_finalized.json")
     gen = str(generation)

@@ -33,10 +33,15 @@ def test_nan_rows_are_equal_by_bytes_and_odd_widths_work() -> None:
     assert len(unique) == 2 and inverse[0] == inverse[1]
 
 
-def test_hash_collisions_fall_back_to_exact(monkeypatch) -> None:
-    # every row hashes alike when the multipliers are zero: the exact sort must decide
-    monkeypatch.setattr(dedupe_mod, "_MULTIPLIERS", np.zeros(64, dtype=np.uint64))
-    matrix = np.array([[1, 2], [3, 4], [1, 2], [5, 6]], dtype=np.int64)
+def test_hash_collisions_fall_back_to_exact() -> None:
+    # The row hash is linear in the row's 64-bit words: (a, b) and (a + m2, b - m1) collide.
+    m1, m2 = (int(m) for m in dedupe_mod._MULTIPLIERS[:2])
+    a, b = 1, 2
+    twin = ((a + m2) % 2**64, (b - m1) % 2**64)
+    matrix = np.array([[a, b], twin, [a, b], [5, 6]], dtype=np.uint64).view(np.int64)
+    words = matrix.view(np.uint64)
+    hashes = (words * dedupe_mod._MULTIPLIERS[:2]).sum(axis=1, dtype=np.uint64)
+    assert hashes[0] == hashes[1]  # a real collision between different rows
     unique, inverse = check(matrix)
     assert len(unique) == 3 and inverse[0] == inverse[2]
 

@@ -245,7 +245,9 @@ def test_scripts_are_strict_and_explain_themselves(script: str) -> None:
     shown = subprocess.run(["bash", str(DEPLOY / script), "--help"], capture_output=True, text=True)
     assert shown.returncode == 0 and shown.stdout.startswith("Usage: deploy/" + script)
     assert "--dry-run" in shown.stdout
-    assert run_script(script, "--bogus", "--dry-run").returncode != 0
+    bogus = run_script(script, "--bogus", "--dry-run")
+    assert bogus.returncode != 0
+    assert "unknown option: --bogus" in bogus.stderr  # refused for that reason, not another
     missing = run_script(script, "--dry-run", config=Path("/nonexistent/config.env"))
     assert missing.returncode != 0 and "config not found" in missing.stderr
 

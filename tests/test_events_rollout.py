@@ -73,8 +73,9 @@ def test_swap_under_load_and_bad_uploads_keep_the_old_model(serve, gcs_env, gcs_
         return resp.json()
 
     with Load(fn.url) as load:
-        answered = len(load.seen)
-        swap = outcome(*_publish(gcs_bucket, "2", good))
+        published = _publish(gcs_bucket, "2", good)
+        answered = len(load.seen)  # counted from the event on: only the roll-out's own time
+        swap = outcome(*published)
         assert swap["outcome"] == "rolled_out", swap
         during = len(load.seen) - answered
 

@@ -155,6 +155,14 @@ def test_malformed_answers_fail_the_item_once(fn: Served, features: FeatureServi
     assert features.calls[key] == 1
 
 
+def test_a_null_answer_is_not_cached(fn: Served, features: FeatureService) -> None:
+    features.behave("nulls", body=b'{"sepal": {"length": 5.0, "width": null}}')
+    for expected_calls in (1, 2):  # a failure: the next request asks the service again
+        err = batch(fn, [with_petals("nulls")])["predictions"][0]["error"]
+        assert err["code"] == "lookup_failed" and "null" in err["message"]
+        assert features.calls["nulls"] == expected_calls
+
+
 def test_a_hanging_service_times_out_and_the_rest_is_scored(
         fn: Served, features: FeatureService) -> None:
     features.behave("hangs", hang=True)
@@ -199,7 +207,7 @@ def test_bad_keys_are_per_item_422s(fn: Served) -> None:
     for i in range(1, 5):
         err = preds[i]["error"]
         assert (err["status"], err["index"], err["details"][0]["field"]) == (422, i, "user_id")
-    assert preds[5]["error"]["status"] == 422  # a short list cannot carry a key
+    assert preds[5]["error"]["status"] == 422  # a short list: the codec refuses it first
 
 
 def test_concurrent_requests_share_one_fetch(fn: Served, features: FeatureService) -> None:
@@ -211,6 +219,9 @@ def test_concurrent_requests_share_one_fetch(fn: Served, features: FeatureServic
 
 
 def test_model_and_metrics_show_the_lookups(fn: Served, features: FeatureService) -> None:
+    features.behave("metrics-gone", status=404)  # this test makes each counter it reads
+    batch(fn, [with_petals("metrics-hit"), with_petals("metrics-gone")])
+    batch(fn, [with_petals("metrics-hit")])
     info = fn.get("/model").json()
     assert [lk["key_field"] for lk in info["lookups"]] == ["user_id", "item_id"]
     assert info["lookups"][1]["defaults"] == PETAL_DEFAULTS

@@ -42,7 +42,8 @@ def _names(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
 
 
-def _s3_code(exc: BaseException) -> str:
+def s3_code(exc: BaseException) -> str:
+    """The error code of a botocore ClientError ("404", "NoSuchKey", ...), else ""."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
@@ -54,7 +55,7 @@ def is_transient(exc: BaseException) -> bool:
     for cur in _chain(exc):
         if isinstance(cur, (ConnectionError, TimeoutError)) or _names(cur) & _TRANSIENT_NAMES:
             return True
-        code = _s3_code(cur)
+        code = s3_code(cur)
         if code.isdigit() and (int(code) >= 500 or int(code) == 429) or code in (
                 "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"):
             return True
@@ -66,6 +67,6 @@ def is_missing(exc: BaseException) -> bool:
     for cur in _chain(exc):
         if isinstance(cur, FileNotFoundError) or _names(cur) & _MISSING_NAMES:
             return True
-        if _s3_code(cur) in ("404", "403", "NoSuchKey", "NoSuchBucket", "AccessDenied"):
+        if s3_code(cur) in ("404", "403", "NoSuchKey", "NoSuchBucket", "AccessDenied"):
             return True
     return False

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from functions.events import objects
 from functions.events.envelopes import Message, ObjectRef
 from functions.events.failures import Poison
-from functions.events.formats import Row, format_of, read_rows
+from functions.events.formats import Row, format_of
 from functions.events.outcome import Outcome
 from functions.events.scoring import score_rows
+from functions.events.storage import score_file
 from functions.storage import split_bucket_uri
 
 if TYPE_CHECKING:
@@ -62,10 +62,7 @@ def handle_message(msg: Message, inst: Instance) -> Outcome:
     else:
         scheme = body["uri"].split("://", 1)[0]
         bucket, key = split_bucket_uri(body["uri"])
-        ref = ObjectRef(scheme, bucket, key)
-        fmt = format_of(key) or ""
-        with objects.open_read(ref, settings.read_block_bytes) as stream:
-            summary = score_rows(inst, read_rows(stream, fmt, settings.read_block_bytes),
-                                 out_uri, err_uri)
+        summary = score_file(ObjectRef(scheme, bucket, key), format_of(key) or "", inst,
+                             out_uri, err_uri)
     return Outcome("scored", f"{summary.scored} rows -> {out_uri}, {summary.errors} errors",
                    {"output": out_uri, **summary.facts()})

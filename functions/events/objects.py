@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from functions.clients import gcs_client, s3_client
 from functions.events.envelopes import ObjectRef
-from functions.events.failures import Poison, is_missing, is_transient
+from functions.events.failures import Poison, is_missing, is_transient, s3_code
 from functions.settings import get_settings
 from functions.storage import split_bucket_uri
 
@@ -104,7 +104,7 @@ def exists(uri: str) -> bool:
     try:
         s3_client().head_object(Bucket=bucket, Key=key)
     except Exception as exc:  # botocore ClientError: only "not found" means False
-        if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+        if s3_code(exc) in ("404", "NoSuchKey"):
             return False
         raise
     return True

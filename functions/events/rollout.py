@@ -16,20 +16,20 @@ import threading
 from typing import TYPE_CHECKING
 
 from functions import metrics
+from functions.card import CARD_SUFFIX, sidecar_card
 from functions.errors import ModelLoadError
 from functions.events import objects
 from functions.events.compat import incompatibilities
 from functions.events.envelopes import ObjectRef
 from functions.events.failures import is_transient
 from functions.events.outcome import Outcome
-from functions.loader import fetch_model
+from functions.loader import fetch_model, read_card
 from functions.model import OnnxModel
-from functions.pointer import POINTER_NAME, is_pointer, pointer_body, sidecar_card
+from functions.pointer import POINTER_NAME, is_pointer, pointer_body
 
 if TYPE_CHECKING:
     from functions.app import Instance
 
-CARD_SUFFIX = ".card.json"
 _one_at_a_time = threading.Lock()  # two uploads racing: the second waits, then compares
 
 
@@ -62,14 +62,15 @@ def prepare(inst: Instance, model_uri: str, card_uri: str) -> OnnxModel | Outcom
     """
     settings, served = inst.settings, inst.holder.model
     try:
-        path, card = fetch_model(settings, model_uri, card_uri)  # sha256 verified here
+        card = read_card(card_uri)
+        if served is not None and served.card.sha256 == card.sha256 \
+                and served.card.version == card.version:  # before downloading or hashing
+            return Outcome("unchanged", f"{card.name}:{card.version} is already serving")
+        path, card = fetch_model(settings, model_uri, card_uri, card)  # sha256 verified here
     except ModelLoadError as exc:
         if is_transient(exc):
             raise  # the download failed, not the model: let the platform redeliver
         return _refused(exc.message)
-    if served is not None and served.card.sha256 == card.sha256 \
-            and served.card.version == card.version:
-        return Outcome("unchanged", f"{card.name}:{card.version} is already serving")
     try:
         model = OnnxModel(path, card, settings)
         problems = incompatibilities(served, model)

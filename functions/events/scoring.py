@@ -12,6 +12,7 @@ cheap (``skip_if_done``) and never leaves a half-written result.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -106,8 +107,7 @@ def score_rows(inst: Instance, rows: Iterable[Row], output_uri: str, errors_uri:
         if summary.errors:
             errs.seek(0)
             with objects.open_write(errors_uri) as sink:
-                while block := errs.read(objects.UPLOAD_BLOCK):
-                    sink.write(block)
+                shutil.copyfileobj(errs, sink, objects.UPLOAD_BLOCK)
     metrics.inc("event_rows_total", summary.rows, "rows read from data files and messages")
     metrics.inc("event_row_errors_total", summary.errors, "rows written to errors objects")
     return summary

@@ -16,7 +16,7 @@ from functions.events.envelopes import ObjectRef
 from functions.events.formats import format_of, read_rows
 from functions.events.outcome import Outcome
 from functions.events.rollout import on_model_object
-from functions.events.scoring import score_rows
+from functions.events.scoring import Summary, score_rows
 
 if TYPE_CHECKING:
     from functions.app import Instance
@@ -33,6 +33,14 @@ def result_uris(ref: ObjectRef, settings: Settings) -> tuple[str, str]:
             f"{root}{settings.errors_prefix}{stem}.errors.jsonl")
 
 
+def score_file(ref: ObjectRef, fmt: str, inst: Instance, out_uri: str,
+               err_uri: str) -> Summary:
+    """Stream the data file ``ref`` (format ``fmt``) through the model, chunk by chunk."""
+    block = inst.settings.read_block_bytes
+    with objects.open_read(ref, block) as stream:
+        return score_rows(inst, read_rows(stream, fmt, block), out_uri, err_uri)
+
+
 def score_object(ref: ObjectRef, inst: Instance) -> Outcome:
     """Score one data file unless this version was already scored."""
     fmt = format_of(ref.name)
@@ -41,9 +49,7 @@ def score_object(ref: ObjectRef, inst: Instance) -> Outcome:
     out_uri, err_uri = result_uris(ref, inst.settings)
     if objects.exists(out_uri):
         return Outcome("skipped", f"already scored: {out_uri}", {"output": out_uri})
-    with objects.open_read(ref, inst.settings.read_block_bytes) as stream:
-        summary = score_rows(inst, read_rows(stream, fmt, inst.settings.read_block_bytes),
-                             out_uri, err_uri)
+    summary = score_file(ref, fmt, inst, out_uri, err_uri)
     facts = {"output": out_uri, **summary.facts()}
     if summary.errors:
         facts["errors_object"] = err_uri
