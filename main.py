@@ -19,21 +19,22 @@ try:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from functions.app import instance
+    from functions.runtime import runtime
 
-    _app = instance()  # starts the model load now, at instance start, not at first request
+    _rt = runtime()  # starts the model load now, at process start, not at first request
 finally:
     gc.freeze()  # what import built stays out of later collections (and shared after fork)
     gc.enable()
 
-# The event and Lambda adapters are imported by the entry points that use them, not here:
-# an HTTP-only instance does not pay their import at cold start.
+# The event and Lambda adapters are built (and imported) on first use by the entry points
+# that need them (Runtime.events, Runtime.lambda_adapter): an HTTP-only process does not
+# pay their import at cold start.
 
 
 @functions_framework.aio.http
 async def predict(request: Request) -> Response:
-    """Every HTTP route of the function (see functions/routes.py)."""
-    return await _app.router(request)
+    """Every HTTP route of the function (see functions/http/routes.py)."""
+    return await _rt.router(request)
 
 
 @functions_framework.cloud_event
@@ -42,21 +43,15 @@ def on_storage_event(event) -> None:  # noqa: ANN001 - a cloudevents CloudEvent
 
     Returning acknowledges the event; raising (transient failures) makes it redelivered.
     """
-    from functions.events.dispatch import handle_cloud_event
-
-    handle_cloud_event(event, _app)
+    _rt.events().cloud_event(event)
 
 
 @functions_framework.cloud_event
 def on_pubsub_message(event) -> None:  # noqa: ANN001 - a cloudevents CloudEvent
     """A Pub/Sub message (CloudEvent or raw push body): score what it asks for."""
-    from functions.events.dispatch import handle_cloud_event
-
-    handle_cloud_event(event, _app)
+    _rt.events().cloud_event(event)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """AWS Lambda: API Gateway v1/v2 and Function URL requests, S3 and SQS records."""
-    from functions.events.lambda_adapter import lambda_handler as handle
-
-    return handle(event, context)
+    return runtime().lambda_adapter()(event, context)

@@ -7,7 +7,7 @@ One run, one machine, the bundled iris model, the same 1,000 distinct rows every
 - ``v2_binary``: POST /v2/models/iris/infer, FP32 input and outputs as raw bytes
 - ``v2_json``: the same request with JSON ``data`` in and out
 - ``predict_json``: POST /predict with ``{"instances": [...]}``
-- ``adapter_in_process``: the v2 codec + core (decode, dedupe, run, encode) called directly,
+- ``adapter_in_process``: v2 payloads + core (decode, dedupe, run, encode) called directly,
   no HTTP: what our code adds on top of onnxruntime
 - ``onnxruntime``: ``session.run`` alone, with the function's session options
 - ``http_floor``: GET /v2/health/live on the same connection, as if each batch cost only the
@@ -36,10 +36,13 @@ import orjson
 
 from benchmarks.harness import ROOT, save, spawn, stop
 from functions.card import ModelCard
-from functions.loader import ModelHolder
-from functions.model import OnnxModel, session_options
-from functions.oip_codec import HEADER_LENGTH, decode_request, encode_response
-from functions.oip_infer import infer_feeds
+from functions.loading.holder import ModelHolder
+from functions.loading.stores import Stores
+from functions.model.onnx_model import OnnxModel
+from functions.model.runner import Runners
+from functions.model.sessions import session_options
+from functions.oip.inference import infer_feeds
+from functions.oip.payloads import HEADER_LENGTH, decode_request, encode_response
 from functions.service import PredictionService
 from functions.settings import Settings
 from tests.servers import wait_http
@@ -139,10 +142,11 @@ def http_paths(rows: np.ndarray) -> Iterator[dict[str, Batches]]:
 
 
 def in_process_paths(rows: np.ndarray, loop: asyncio.AbstractEventLoop) -> dict[str, Batches]:
-    """Our v2 codec + core without HTTP, and onnxruntime alone."""
+    """Our v2 payload decoding + core without HTTP, and onnxruntime alone."""
     settings = Settings(model_uri=str(MODEL))
     model = OnnxModel(MODEL, ModelCard.from_json(CARD.read_bytes()), settings)
-    service = PredictionService(ModelHolder(settings), settings)
+    service = PredictionService(ModelHolder(settings, Stores()),
+                                Runners(settings.inline_budget_ms))
     body, headers = v2_binary_body(rows)
 
     async def adapter(n: int) -> None:

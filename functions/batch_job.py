@@ -18,12 +18,11 @@ import logging
 import sys
 import zlib
 
-from functions.app import instance
-from functions.events.dispatch import settle
-from functions.events.envelopes import ObjectRef
+from functions.events.dispatch import ack_or_redeliver
 from functions.events.formats import format_of
-from functions.events.objects import list_objects
-from functions.events.storage import score_object
+from functions.loading.object_store import ObjectRef
+from functions.loading.stores import Stores
+from functions.runtime import runtime
 
 log = logging.getLogger("functions.batch_job")
 
@@ -33,9 +32,9 @@ def shard_of(name: str, count: int) -> int:
     return zlib.crc32(name.encode()) % count
 
 
-def my_files(input_uri: str, index: int, count: int) -> list[ObjectRef]:
+def my_files(stores: Stores, input_uri: str, index: int, count: int) -> list[ObjectRef]:
     """This shard's data files under ``input_uri``, in name order."""
-    refs = [r for r in list_objects(input_uri)
+    refs = [r for r in stores.for_uri(input_uri).list_objects(input_uri)
             if format_of(r.name) and shard_of(r.name, count) == index]
     return sorted(refs, key=lambda r: r.name)
 
@@ -45,22 +44,23 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input_uri", nargs="?", help="gs:// or s3:// prefix (BATCH_INPUT_URI)")
     args = parser.parse_args(argv)
-    inst = instance()
-    s = inst.settings
+    rt = runtime()
+    s = rt.settings
     input_uri = args.input_uri or s.batch_input_uri
     if not input_uri or not input_uri.startswith(("gs://", "s3://")):
         parser.error("give a gs:// or s3:// input prefix (or set BATCH_INPUT_URI)")
     if s.cloud_run_task_index >= s.cloud_run_task_count:
         parser.error(f"CLOUD_RUN_TASK_INDEX {s.cloud_run_task_index} is not below "
                      f"CLOUD_RUN_TASK_COUNT {s.cloud_run_task_count}")
-    files = my_files(input_uri, s.cloud_run_task_index, s.cloud_run_task_count)
+    files = my_files(rt.stores, input_uri, s.cloud_run_task_index, s.cloud_run_task_count)
     log.info("task %d/%d: %d files under %s", s.cloud_run_task_index, s.cloud_run_task_count,
              len(files), input_uri)
     failed = 0
+    uploads = rt.events().uploads
     for ref in files:
         try:
-            settle(lambda r=ref: score_object(r, inst), "batch_job", ref.name)
-        except Exception:  # logged by settle; the other files still get scored
+            ack_or_redeliver(lambda r=ref: uploads.score_object(r), "batch_job", ref.name)
+        except Exception:  # logged by ack_or_redeliver; the other files still get scored
             failed += 1
     log.info("task %d done: %d files, %d failed", s.cloud_run_task_index, len(files), failed)
     return 1 if failed else 0

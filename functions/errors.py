@@ -15,9 +15,15 @@ Exception tree::
 
 A strict route raises a failed item's own status (e.g. 424 ``lookup_failed`` when an
 external lookup failed for good) as a ServingError with ``status``/``code`` given.
+A failed item inside a batch is no exception at all: it is an ``ItemError`` value, whose
+``body(index)`` is the same in /batch-predict answers and in event errors files.
 
-Every error renders as ``{"error": {"status", "code", "message", "details"}}`` where
-``details`` is a list of ``{"index", "field", "message"}`` naming what was wrong.
+Where errors become responses: ``functions.http.responses.error_response`` is the one
+mapper for every HTTP route (the Router calls it, Lambda's HTTP events pass through the
+same Router); the Open Inference Protocol routes render the same exceptions in that
+protocol's own shape (``functions.oip.routes.error_json``). Every package error renders
+as ``{"error": {"status", "code", "message", "details"}}`` where ``details`` is a list of
+``{"index", "field", "message"}`` naming what was wrong.
 """
 
 from __future__ import annotations
@@ -111,3 +117,10 @@ class ItemError:
     problems: list[Problem] = field(default_factory=list)
     status: int = 422
     code: str = "invalid_instance"
+
+    def body(self, index: int) -> dict[str, Any]:
+        """The one JSON body of a failed item, in /batch-predict answers and in events
+        errors files alike: ``index`` is the item's place in what the caller sent."""
+        return {"status": self.status, "code": self.code, "index": index,
+                "message": self.problems[0].message if self.problems else self.code,
+                "details": [{**p.as_dict(), "index": index} for p in self.problems]}

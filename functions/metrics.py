@@ -1,6 +1,6 @@
-"""Counters and latency sums for the instance, exposed at GET /metrics (Prometheus text).
+"""Counters and latency sums for the process, exposed at GET /metrics (Prometheus text).
 
-Plain dict increments under the GIL: cheap enough for the hot path, and exact per instance.
+Plain dict increments under the GIL: cheap enough for the hot path, and exact per process.
 Any part registers its own names with ``inc`` (counters) and ``observe`` (durations, shown
 as a summary: ``NAME_seconds_sum`` and ``NAME_seconds_count``). Labels go in the name,
 ``x_total{route="/predict"}``; keep their values to a small, fixed set.

@@ -7,8 +7,7 @@ the call with 422); non-strict batches report bad items per index and score the 
 
 from __future__ import annotations
 
-import asyncio
-import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,13 +15,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from functions import metrics
-from functions.codec import Decoded, Schema, decode_instances
 from functions.dedupe import dedupe
 from functions.errors import ItemError, Problem, ServingError, ValidationFailed
-from functions.loader import ModelHolder
-from functions.model import OnnxModel
-from functions.outputs import shape_predictions
-from functions.settings import Settings
+from functions.loading.holder import ModelHolder
+from functions.model.onnx_model import OnnxModel
+from functions.model.runner import Runners
+from functions.predictions import shape_predictions
+from functions.rows import Decoded, Schema, decode_instances
 
 MAX_REPORTED_PROBLEMS = 50
 
@@ -68,32 +67,18 @@ def schema_for(model: OnnxModel) -> Schema:
 class PredictionService:
     """Scores instances with the holder's current model."""
 
-    def __init__(self, holder: ModelHolder, settings: Settings, enricher: Enricher | None = None):
+    def __init__(self, holder: ModelHolder, runners: Runners,
+                 enricher: Enricher | None = None) -> None:
         self.holder = holder
-        self.settings = settings
+        self.runners = runners
         self.enricher = enricher
+        self._schemas: weakref.WeakKeyDictionary[OnnxModel, Schema] = \
+            weakref.WeakKeyDictionary()
 
     async def run_feeds(self, model: OnnxModel,
                         feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One model call.
-
-        Calls expected to finish within ``inline_budget_ms`` run on the event loop (a thread
-        hop costs ~0.1 ms, more than a small model's whole batch); longer ones run in a
-        worker thread so other requests keep flowing. The expectation is the model's
-        measured cost per row (a moving average over batches of 16 rows or more).
-        """
-        first = next(iter(feeds.values()), None)
-        n = len(first) if first is not None and first.ndim else 1
-        per_row = getattr(model, "_seconds_per_row", None)
-        budget = self.settings.inline_budget_ms / 1000.0
-        inline = n <= 16 or (per_row is not None and per_row * n <= budget)
-        started = time.perf_counter()
-        out = model.run(feeds) if inline else await asyncio.to_thread(model.run, feeds)
-        if n >= 16:
-            cost = (time.perf_counter() - started) / n
-            model._seconds_per_row = (  # type: ignore[attr-defined]
-                cost if per_row is None else 0.8 * per_row + 0.2 * cost)
-        return out
+        """One model call through the model's runner (inline or in a thread)."""
+        return await self.runners(model).run(feeds)
 
     async def run_rows(self, model: OnnxModel, matrix: np.ndarray) -> dict[str, np.ndarray]:
         """One model call on a 2-D batch of rows (see ``run_feeds``)."""
@@ -109,13 +94,13 @@ class PredictionService:
 
     def _schema(self, model: OnnxModel) -> Schema:
         """Row schema, widened by the enricher's optional features and key fields (cached)."""
-        cached = getattr(model, "_service_schema", None)
+        cached = self._schemas.get(model)
         if cached is None:
             cached = schema_for(model)
             if self.enricher is not None:
                 cached = Schema(cached.feature_names, cached.dtype, cached.allow_nan,
                                 self.enricher.optional_features(), self.enricher.extra_fields())
-            model._service_schema = cached  # type: ignore[attr-defined]
+            self._schemas[model] = cached
         return cached
 
     async def predict(self, instances: Sequence[Any], *, strict: bool,
@@ -136,7 +121,7 @@ class PredictionService:
                 raise _first_failure(failures)
             if len(failures) != known:
                 ok_rows = _without(n, failures)
-        metrics.inc("predict_rows_total", n, "instances received")
+        count_received(n)
         if len(ok_rows) == 0:
             return BatchResult(list(failures[i] for i in range(n)), 0, failures,
                                model.card.version)
@@ -149,6 +134,11 @@ class PredictionService:
         for row, u in zip(ok_rows.tolist(), inverse.tolist()):
             items[row] = preds[u]
         return BatchResult(items, len(unique), failures, model.card.version)
+
+
+def count_received(n: int) -> None:
+    """Count instances received for scoring (every path: rows, v2 tensors, events)."""
+    metrics.inc("predict_rows_total", n, "instances received")
 
 
 def _without(n: int, failures: dict[int, ItemError]) -> np.ndarray:

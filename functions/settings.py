@@ -1,4 +1,4 @@
-"""The one Settings object, read from the environment once per instance.
+"""The one Settings object, read from the environment once per process.
 
 No other module reads ``os.environ``: they receive a Settings (or the value they need).
 Each field's docstring is the documentation shown in the README's settings table.
@@ -10,7 +10,6 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -202,7 +201,7 @@ class Settings(BaseModel):
     """JSON list of feature lookups (the card's `lookups` shape); when set, replaces the card's."""
 
     lookup_concurrency: int = Field(default=100, ge=1)
-    """Most feature-service calls in flight at once per instance (one thread and socket each)."""
+    """Most feature-service calls in flight at once per process (one thread and socket each)."""
 
     lookup_connect_timeout: float = 1.0
     """Seconds to open a connection to the feature service (per attempt)."""
@@ -231,9 +230,3 @@ class Settings(BaseModel):
     def card_uri(self) -> str:
         """The model card URI: explicit, or the sidecar next to the model."""
         return self.model_card_uri or sidecar_card(self.model_uri)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The instance's settings, read once."""
-    return Settings.from_env()

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from functions.card import ModelCard, sidecar_card
-from functions.storage import sha256_file
+from functions.loading.object_store import sha256_file
 from model_export import buckets, cards
 from model_export.errors import (
     BudgetExceeded,
@@ -65,20 +65,20 @@ def run(args: argparse.Namespace) -> None:
         if not SEGMENT.match(value):
             raise InputError(f"{what} {value!r}: use letters, digits, '.', '_' and '-'")
     card = card.model_copy(update={"name": name, "version": version})
-    bucket, prefix = buckets.open_bucket(args.to)
-    base = "/".join(p for p in (prefix, name, version) if p)
-    root = f"{args.to.split('://')[0]}://{bucket.name}/{base}"
-    keys = {"model": f"{base}/model.onnx", "card": sidecar_card(f"{base}/model.onnx")}
+    store, base_uri = buckets.open_bucket(args.to)
+    root = f"{base_uri}/{name}/{version}"
+    uris = {"model": f"{root}/model.onnx", "card": sidecar_card(f"{root}/model.onnx")}
     try:
-        taken = [k.rsplit("/", 1)[1] for k in keys.values() if bucket.exists(k)]
+        taken = [u.rsplit("/", 1)[1] for u in uris.values() if store.exists(u)]
         if taken:
             raise VersionExists(f"{root}/ already holds {', '.join(taken)}: versions are "
                                 "immutable, publish as a new --version")
         with tempfile.TemporaryDirectory() as tmp:
             card_file = Path(tmp) / "model.card.json"
             card_file.write_text(card.to_json() + "\n")
-            bucket.upload(args.model, keys["model"], "application/octet-stream", args.quiet)
-            bucket.upload(card_file, keys["card"], "application/json", True)
+            buckets.upload(store, args.model, uris["model"], "application/octet-stream",
+                           args.quiet)
+            buckets.upload(store, card_file, uris["card"], "application/json", True)
     except ExportError:
         raise
     except Exception as exc:  # SDK errors differ per cloud; name the URI and the cause

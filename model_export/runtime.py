@@ -1,7 +1,10 @@
 """Running ONNX models with onnxruntime, and timing them, the way the function will.
 
-Sessions are single-input (the card's one input tensor); outputs come back as a dict keyed
-by graph output name, the same shape every source model's ``predict`` returns.
+Sessions take the serving side's options (``functions.model.sessions.session_options``:
+the same thread counts, no spinning, sequential execution), changing only the graph
+optimisation level a step asks for, so timings here mean what serving will see. Sessions
+are single-input (the card's one input tensor); outputs come back as a dict keyed by graph
+output name, the same shape every source model's ``predict`` returns.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from functions.model.sessions import session_options
+from functions.settings import Settings
+
 LEVELS = {
     "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -24,12 +30,11 @@ LEVELS = {
 
 def session(model: Path | bytes, level: str = "all", threads: int | None = None,
             save_to: Path | None = None) -> ort.InferenceSession:
-    """A CPU session at optimisation ``level``; ``save_to`` writes the optimised graph."""
-    opts = ort.SessionOptions()
+    """A CPU session at optimisation ``level`` with the serving options; ``threads``
+    overrides the intra-op thread count; ``save_to`` writes the optimised graph."""
+    settings = Settings(intra_op_threads=threads) if threads else Settings()
+    opts = session_options(settings)
     opts.graph_optimization_level = LEVELS[level]
-    opts.log_severity_level = 3
-    if threads:
-        opts.intra_op_num_threads = threads
     if save_to is not None:
         opts.optimized_model_filepath = str(save_to)
     src = model if isinstance(model, bytes) else str(model)

@@ -13,35 +13,30 @@ import json
 import sys
 import tracemalloc
 
-from functions.app import Instance
-from functions.events.envelopes import ObjectRef
-from functions.events.storage import score_object
-from functions.loader import ModelHolder
-from functions.routes import Router
-from functions.service import PredictionService
+from functions.loading.object_store import ObjectRef
+from functions.runtime import build
 from functions.settings import Settings
 
 
 def main(bucket: str, names: list[str], chunk_rows: int) -> dict[str, int]:
     settings = Settings(chunk_rows=chunk_rows, read_block_bytes=64 * 1024)
-    holder = ModelHolder(settings)
-    holder.start()
-    asyncio.run(holder.get())
-    inst = Instance(settings, holder, PredictionService(holder, settings), Router())
+    rt = build(settings)
+    asyncio.run(rt.holder.get())
+    uploads = rt.events().uploads
     peaks: dict[str, int] = {}
     tracemalloc.start()
     for name in names:
         blob = inst_blob(bucket, name)
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        outcome = score_object(ObjectRef("gs", bucket, name, str(blob.generation)), inst)
+        outcome = uploads.score_object(ObjectRef("gs", bucket, name, str(blob.generation)))
         assert outcome.action == "scored", outcome
         peaks[name] = tracemalloc.get_traced_memory()[1] - base
     return dict(list(peaks.items())[1:])
 
 
 def inst_blob(bucket: str, name: str):  # noqa: ANN201 - a google.cloud.storage Blob
-    from functions.clients import gcs_client
+    from functions.loading.sdk_clients import gcs_client
 
     return gcs_client().bucket(bucket).get_blob(name)
 

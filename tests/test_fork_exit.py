@@ -2,7 +2,7 @@
 asked for, and an arbiter that expected a fork loads the model itself when none comes.
 
 gunicorn imports main.py in the arbiter and forks workers; onnxruntime's native teardown
-hangs in such a child unless functions.fork_exit steps in (installed by the model loader).
+hangs in such a child unless functions.loading.fork_exit steps in (installed by the model loader).
 """
 
 import subprocess
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = """
 import os, sys, time
 import main
-main._app.holder._done.wait(30)
+main._rt.holder._done.wait(30)
 statuses = []
 for code in (0, 3):
     pid = os.fork()
@@ -44,7 +44,7 @@ ARBITER = """
 import sys, time
 import functions_framework._cli  # as when functions-framework's command line imports main.py
 import main
-holder = main._app.holder
+holder = main._rt.holder
 holder._done.wait(30)
 print(holder._expect_fork, holder.model is not None)
 """

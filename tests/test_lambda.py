@@ -19,13 +19,11 @@ from tests.servers import free_port
 ROW = [5.1, 3.5, 1.4, 0.2]
 
 
-def _reset_instance() -> None:
-    from functions.app import instance
-    from functions.clients import s3_client
-    from functions.settings import get_settings
+def _reset_runtime() -> None:
+    from functions.loading.sdk_clients import s3_client
+    from functions.runtime import runtime
 
-    get_settings.cache_clear()
-    instance.cache_clear()
+    runtime.cache_clear()
     s3_client.cache_clear()
 
 
@@ -38,11 +36,11 @@ def aws(monkeypatch: pytest.MonkeyPatch, s3_server: str, tmp_path) -> Iterator[t
     for key, value in {**AWS_FAKE, "AWS_ENDPOINT_URL": s3_server, "MODEL_CACHE_DIR": str(tmp_path),
                        "MESSAGE_OUTPUT_URI": f"s3://{bucket}/results/"}.items():
         monkeypatch.setenv(key, value)
-    _reset_instance()
+    _reset_runtime()
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)
     yield s3, bucket
-    _reset_instance()
+    _reset_runtime()
 
 
 def _handler():  # imported late: main.py builds the instance at import
@@ -136,5 +134,5 @@ def test_sqs_messages_report_only_retryable_failures(aws, monkeypatch) -> None:
     # S3 unreachable: the good message is handed back, the poison one still acknowledged
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    _reset_instance()
+    _reset_runtime()
     assert _handler()(event, None) == {"batchItemFailures": [{"itemIdentifier": good["messageId"]}]}

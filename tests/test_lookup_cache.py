@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.lookup_cache import LookupCache
+from functions.lookups.cache import LookupCache
 
 
 class Clock:

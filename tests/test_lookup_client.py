@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from functions.card import LookupSpec
-from functions.lookup_client import FeatureClient, LookupFailure
+from functions.lookups.client import FeatureClient, LookupFailure
 from functions.settings import Settings
 from tests.feature_service import FeatureService, sepal_lookup
 from tests.servers import free_port

@@ -207,7 +207,7 @@ def test_bad_keys_are_per_item_422s(fn: Served) -> None:
     for i in range(1, 5):
         err = preds[i]["error"]
         assert (err["status"], err["index"], err["details"][0]["field"]) == (422, i, "user_id")
-    assert preds[5]["error"]["status"] == 422  # a short list: the codec refuses it first
+    assert preds[5]["error"]["status"] == 422  # a short list: row validation refuses it first
 
 
 def test_concurrent_requests_share_one_fetch(fn: Served, features: FeatureService) -> None:

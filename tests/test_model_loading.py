@@ -123,7 +123,7 @@ def test_cloud_sdks_are_not_imported_for_a_local_model(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import main, sys, time; main._app.holder._done.wait(30); "
+    code = ("import main, sys, time; main._rt.holder._done.wait(30); "
             "print(any(m.startswith(('google.cloud.storage', 'boto3')) for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, timeout=60,

@@ -8,7 +8,7 @@ feature names and labels; and the outputs the new card names must exist in its g
 from __future__ import annotations
 
 from functions.card import TensorSpec
-from functions.model import OnnxModel
+from functions.model.onnx_model import OnnxModel
 
 
 def _spec_problems(kind: str, old: list[TensorSpec], new: list[TensorSpec]) -> list[str]:

@@ -25,27 +25,10 @@ from urllib.parse import unquote_plus
 import orjson
 
 from functions.events.failures import Poison
+from functions.loading.object_store import ObjectRef
 
 STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """One version of one object. ``generation`` names the version in output names: the GCS
-    generation, or for S3 the eTag (what a bucket listing shows too, so an event and the
-    batch job name the same object's outputs alike; equal content, equal results)."""
-
-    scheme: str
-    bucket: str
-    name: str
-    generation: str | None = None
-    version_id: str | None = None
-    """S3 only: read exactly this version (None on unversioned buckets)."""
-
-    @property
-    def uri(self) -> str:
-        return f"{self.scheme}://{self.bucket}/{self.name}"
 
 
 @dataclass(frozen=True)

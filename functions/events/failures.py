@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from functions.loading.s3_store import s3_code
+
 
 class Poison(Exception):
     """The event can never succeed: log it, acknowledge it, move on."""
@@ -40,14 +42,6 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 def _names(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
-
-
-def s3_code(exc: BaseException) -> str:
-    """The error code of a botocore ClientError ("404", "NoSuchKey", ...), else ""."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -18,7 +18,7 @@ from numpy.lib import format as npy_format
 
 from functions.errors import MalformedJSON
 from functions.events.failures import Poison
-from functions.http_io import parse_json
+from functions.http.bodies import parse_json
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".npy": "npy"}
 

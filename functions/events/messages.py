@@ -9,20 +9,17 @@ Undecodable or schema-invalid payloads, and files that do not exist, are Poison.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from functions.events.envelopes import Message, ObjectRef
+from functions.events.envelopes import Message
 from functions.events.failures import Poison
 from functions.events.formats import Row, format_of
 from functions.events.outcome import Outcome
-from functions.events.scoring import score_rows
-from functions.events.storage import score_file
-from functions.storage import split_bucket_uri
-
-if TYPE_CHECKING:
-    from functions.app import Instance
+from functions.events.scoring import Scorer
+from functions.loading.object_store import ObjectRef
+from functions.settings import Settings
 
 
 def _payload(msg: Message, max_instances: int) -> dict[str, Any]:
@@ -48,21 +45,26 @@ def _instance_rows(instances: list[Any]) -> Iterator[Row]:
     return (Row(i, None, instance) for i, instance in enumerate(instances))
 
 
-def handle_message(msg: Message, inst: Instance) -> Outcome:
-    """Score what the message asks for; raise on transient failures (redelivery)."""
-    settings = inst.settings
-    body = _payload(msg, settings.max_batch_instances)
-    if not settings.message_output_uri:
-        # a deployment mistake, not a bad message: raise so the messages wait for the fix
-        raise RuntimeError("MESSAGE_OUTPUT_URI is not set: nowhere to write message results")
-    root = settings.message_output_uri.rstrip("/") + "/"
-    out_uri, err_uri = f"{root}{msg.id}.jsonl", f"{root}{msg.id}.errors.jsonl"
-    if "instances" in body:
-        summary = score_rows(inst, _instance_rows(body["instances"]), out_uri, err_uri)
-    else:
-        scheme = body["uri"].split("://", 1)[0]
-        bucket, key = split_bucket_uri(body["uri"])
-        summary = score_file(ObjectRef(scheme, bucket, key), format_of(key) or "", inst,
-                             out_uri, err_uri)
-    return Outcome("scored", f"{summary.scored} rows -> {out_uri}, {summary.errors} errors",
-                   {"output": out_uri, **summary.facts()})
+class Messages:
+    """Scores what each message asks for and writes its results under MESSAGE_OUTPUT_URI."""
+
+    def __init__(self, settings: Settings, scorer: Scorer) -> None:
+        self.settings = settings
+        self.scorer = scorer
+
+    def handle(self, msg: Message) -> Outcome:
+        """Score what the message asks for; raise on transient failures (redelivery)."""
+        settings = self.settings
+        body = _payload(msg, settings.max_batch_instances)
+        if not settings.message_output_uri:
+            # a deployment mistake, not a bad message: raise so the messages wait for the fix
+            raise RuntimeError("MESSAGE_OUTPUT_URI is not set: nowhere to write message results")
+        root = settings.message_output_uri.rstrip("/") + "/"
+        out_uri, err_uri = f"{root}{msg.id}.jsonl", f"{root}{msg.id}.errors.jsonl"
+        if "instances" in body:
+            summary = self.scorer.score_rows(_instance_rows(body["instances"]), out_uri, err_uri)
+        else:
+            ref = ObjectRef.parse(body["uri"])
+            summary = self.scorer.score_file(ref, format_of(ref.name) or "", out_uri, err_uri)
+        return Outcome("scored", f"{summary.scored} rows -> {out_uri}, {summary.errors} errors",
+                       {"output": out_uri, **summary.facts()})

@@ -14,7 +14,8 @@ should redeliver, 400 for a body that is no event at all.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from cloudevents.exceptions import GenericException
@@ -25,13 +26,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.errors import RequestError
-from functions.events.dispatch import handle_cloud_event
+from functions.events.dispatch import EventHandlers
 from functions.events.failures import is_transient
-from functions.http_io import json_response, read_body
-
-if TYPE_CHECKING:
-    from functions.app import Instance
-    from functions.routes import Router
+from functions.http.bodies import read_body
+from functions.http.responses import json_response
+from functions.http.router import Router
 
 
 class _PushRequest:
@@ -59,16 +58,15 @@ def cloud_event_from_http(headers: dict[str, str], body: bytes, path: str) -> An
                                f"nor a legacy event ({exc})") from None
 
 
-def event_routes(router: Router, inst: Instance) -> None:
-    """Register POST /events when EVENT_ROUTES is on."""
-    if not inst.settings.event_routes:
-        return
+def event_routes(router: Router, handlers: Callable[[], EventHandlers],
+                 max_body_bytes: int) -> None:
+    """Register POST /events; ``handlers`` gives the event handlers (built on first use)."""
 
     async def events(request: Request) -> Response:
-        body = await read_body(request, inst.settings.max_body_bytes)
+        body = await read_body(request, max_body_bytes)
         event = cloud_event_from_http(dict(request.headers), body, request.url.path)
         try:  # handlers block (downloads, model builds): keep them off the event loop
-            outcome = await asyncio.to_thread(handle_cloud_event, event, inst)
+            outcome = await asyncio.to_thread(handlers().cloud_event, event)
         except Exception as exc:
             if not is_transient(exc):
                 raise  # a bug: the router answers 500 and logs it

@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from functions import metrics
 from functions.errors import RequestError
-from functions.model import OnnxModel
-from functions.service import PredictionService
+from functions.model.onnx_model import OnnxModel
+from functions.rows import refused_non_finite
+from functions.service import PredictionService, count_received
 
 
 def _check_finite(model: OnnxModel, name: str, matrix: np.ndarray) -> None:
     """The card's NaN policy, as /predict applies it, naming the first bad row and feature."""
-    if model.card.allow_nan or matrix.dtype.kind != "f":
+    bad = refused_non_finite(matrix, model.card.allow_nan)
+    if bad is None:
         return
-    finite = np.isfinite(matrix)
-    if finite.all():
-        return
-    row, col = (int(i) for i in np.argwhere(~finite)[0])
+    row, col = bad
     names = model.card.feature_names
     feature = names[col] if col < len(names) else f"column {col}"
     raise RequestError(f"input '{name}' row {row}, {feature}: {matrix[row, col]} is not allowed "
@@ -41,7 +39,7 @@ async def infer_feeds(service: PredictionService, model: OnnxModel,
         return await service.run_feeds(model, feeds)
     matrix = feeds[row.name]
     _check_finite(model, row.name, matrix)
-    metrics.inc("predict_rows_total", len(matrix), "instances received")
+    count_received(len(matrix))
     unique, inverse, outputs = await service.run_unique(model, matrix)
     if unique is matrix:
         return outputs

@@ -1,4 +1,4 @@
-"""Cloud SDK clients, created once per instance and only when first needed.
+"""Cloud SDK clients, created once per process and only when first needed.
 
 Emulators need no code here: google-cloud-storage switches to ``STORAGE_EMULATOR_HOST``
 with anonymous credentials by itself, and boto3 honours ``AWS_ENDPOINT_URL``.
@@ -25,20 +25,6 @@ def s3_client() -> Any:
     import boto3
 
     return boto3.client("s3")
-
-
-def import_sdk(scheme: str) -> None:
-    """Import the SDK a scheme needs, so a caller can do it while fork is held off.
-
-    A fork in the middle of an import leaves a half-initialised module in the child's
-    ``sys.modules``; the model loader imports under its fork guard for that reason.
-    """
-    if scheme == "gs":
-        import google.cloud.storage  # noqa: F401
-    elif scheme == "s3":
-        import boto3  # noqa: F401
-    elif scheme in ("http", "https"):
-        import requests  # noqa: F401
 
 
 def _forget_clients() -> None:

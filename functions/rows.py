@@ -1,8 +1,11 @@
-"""Instances (JSON rows) -> a numpy matrix, and model outputs -> predictions.
+"""Instances (JSON rows) -> one numpy matrix for the model's row input, validated.
 
 An instance is a list in feature order or an object keyed by feature name. The fast path
 hands the whole list to numpy at once; only when that fails (or finds non-finite values)
 do we walk rows to say which instance and which field is wrong.
+
+The NaN policy (``refused_non_finite``) and the boolean check (``holds_bool``) live here
+once, for this path and for the Open Inference Protocol's tensors alike.
 """
 
 from __future__ import annotations
@@ -40,6 +43,24 @@ class Decoded:
 
     matrix: np.ndarray
     problems: dict[int, list[Problem]]
+
+
+def holds_bool(data: list[Any]) -> bool:
+    """Whether a (nested) list holds a bool; numpy would quietly make it 1 or 0."""
+    kinds = set(map(type, data))  # one C-speed pass per level, no per-element Python
+    return bool in kinds or (list in kinds and any(holds_bool(v) for v in data
+                                                   if type(v) is list))
+
+
+def refused_non_finite(matrix: np.ndarray, allow_nan: bool) -> tuple[int, int] | None:
+    """(row, column) of the first NaN/Infinity the card's policy refuses, or None."""
+    if allow_nan or matrix.dtype.kind != "f":
+        return None
+    finite = np.isfinite(matrix)
+    if finite.all():
+        return None
+    row, col = np.argwhere(~finite)[0].tolist()
+    return row, col
 
 
 def _is_number(value: Any) -> bool:
@@ -105,9 +126,9 @@ def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.
         return None
     if arr.dtype.kind not in "fi" or arr.ndim != 2 or arr.shape[1] != schema.width:
         return None
-    if arr.dtype.kind == "f" and not schema.allow_nan and not np.isfinite(arr).all():
+    if refused_non_finite(arr, schema.allow_nan) is not None:
         return None
-    if may_hold_bools and any(type(v) is bool for row in instances for v in row):
+    if may_hold_bools and holds_bool(instances):  # type: ignore[arg-type]
         return None
     return arr
 

@@ -6,7 +6,7 @@ LOOKUP_SPECS setting):
   instance carries itself always win); it must then carry a usable key in ``key_field``,
   else it fails with 422 naming the index and the key field;
 - keys are de-duplicated across the request; cached values are used at once; the misses
-  are fetched in parallel on the instance's thread pool (``lookup_concurrency`` threads,
+  are fetched in parallel on the process's thread pool (``lookup_concurrency`` threads,
   one pooled session), and a fetch already running for another request is shared;
 - the whole step ends by ``lookup_deadline_seconds``; a key that failed for good (or ran
   out of time) gives its rows the spec's ``defaults`` if declared, else a per-item 424
@@ -27,11 +27,11 @@ import numpy as np
 
 from functions import metrics
 from functions.card import LookupSpec, ModelCard
-from functions.codec import Decoded, Schema
 from functions.errors import ItemError, Problem
-from functions.loader import ModelHolder
-from functions.lookup_cache import LookupCache, Values
-from functions.lookup_client import FeatureClient, Fetched, LookupFailure
+from functions.loading.holder import ModelHolder
+from functions.lookups.cache import LookupCache, Values
+from functions.lookups.client import FeatureClient, Fetched, LookupFailure
+from functions.rows import Decoded, Schema
 from functions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class LookupEnricher:
         self._client: FeatureClient | None = None
         self._inflight: dict[Hashable, Future[Fetched]] = {}
 
-    # -- what the codec needs to know --------------------------------------------------
+    # -- what row validation needs to know --------------------------------------------------
     def specs(self) -> list[LookupSpec]:
         model = self.holder.model
         return effective_specs(model.card, self.settings) if model is not None else []
@@ -127,7 +127,7 @@ class LookupEnricher:
         for i in rows.tolist():
             inst = instances[i]
             if i in failures or not isinstance(inst, dict) or all(f in inst for f in names):
-                continue  # a list that passed the codec is complete; so is a full object
+                continue  # a list that passed validation is complete; so is a full object
             key, problem = read_key(inst, spec.key_field, i)
             if problem is not None:
                 failures[i] = ItemError([problem], 422, "invalid_lookup_key")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from functions.errors import RequestError
+from functions.rows import holds_bool
 
 V2_TO_NUMPY: dict[str, str] = {
     "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32",
@@ -50,13 +51,6 @@ def element_count(shape: list[int]) -> int:
     return math.prod(shape)
 
 
-def _has_bool(data: list[Any]) -> bool:
-    """Whether a (nested) list holds a bool; numpy would have turned it into 1 or 0."""
-    kinds = set(map(type, data))  # one C-speed pass per level, no per-element Python
-    return bool in kinds or (list in kinds and any(_has_bool(v) for v in data
-                                                   if type(v) is list))
-
-
 def _all_ints(data: Any) -> bool:
     if isinstance(data, list):
         return all(_all_ints(v) for v in data)
@@ -84,7 +78,7 @@ def from_json(where: str, datatype: str, shape: list[int], data: Any,
         got = {"U": "strings", "O": "nulls or mixed values", "b": "booleans",
                "f": "non-integers"}.get(arr.dtype.kind, arr.dtype.name)
         raise RequestError(f"{where}: datatype {datatype} cannot hold {got}")
-    if dtype.kind != "b" and may_hold_bools and _has_bool(data):
+    if dtype.kind != "b" and may_hold_bools and holds_bool(data):
         raise RequestError(f"{where}: datatype {datatype} cannot hold booleans")
     if dtype.kind in "iu" and arr.size:
         info = np.iinfo(dtype)

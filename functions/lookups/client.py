@@ -1,4 +1,4 @@
-"""Blocking HTTP calls to a feature service: one pooled ``requests.Session`` per instance.
+"""Blocking HTTP calls to a feature service: one pooled ``requests.Session`` per process.
 
 Contract of ``FeatureClient.fetch(spec, key, deadline)`` (runs in a worker thread):
 - returns ``Fetched`` (feature name -> float, JSON ``null`` -> NaN) for a 2xx JSON answer
@@ -78,7 +78,7 @@ def extract(answer: Any, spec: LookupSpec) -> dict[str, float]:
 
 
 class FeatureClient:
-    """The instance's session and retry policy for feature-service calls."""
+    """The process's session and retry policy for feature-service calls."""
 
     def __init__(self, settings: Settings) -> None:
         # requests is imported here, on the first lookup, not at cold start (~90 ms).

@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
 
 from functions.errors import ModelLoadError
 from functions.events.outcome import Outcome
-from functions.events.rollout import prepare, swap_in
-from functions.pointer import resolve_model_uris
-
-if TYPE_CHECKING:
-    from functions.app import Instance
+from functions.events.rollout import Rollout
+from functions.loading.pointer import resolve_model_uris
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +24,23 @@ log = logging.getLogger(__name__)
 class PointerFollower:
     """Polls the pointer in a daemon thread; ``check()`` is one poll (tests call it)."""
 
-    def __init__(self, inst: Instance) -> None:
-        self.inst = inst
+    def __init__(self, rollout: Rollout) -> None:
+        self.rollout = rollout
+        self.settings = rollout.settings
         self.last: tuple[str, str] | None = None
         self._stop = threading.Event()
 
     def check(self) -> Outcome:
         """Read the pointer once and follow it if it moved."""
         try:
-            target = resolve_model_uris(self.inst.settings)
+            target = resolve_model_uris(self.settings, self.rollout.stores)
         except ModelLoadError as exc:  # storage hiccup or a bad pointer: try next time
             return Outcome("unchanged", f"pointer unreadable: {exc.message}")
         if target == self.last:
             return Outcome("unchanged", "pointer has not moved")
         self.last = target
         try:
-            model = prepare(self.inst, *target)
+            model = self.rollout.prepare(*target)
         except ModelLoadError as exc:
             self.last = None  # transient: retry at the next poll
             return Outcome("unchanged", f"download failed: {exc.message}")
@@ -51,12 +48,12 @@ class PointerFollower:
             if model.action == "refused":
                 log.error("pointer names %s, refused: %s", target[0], model.detail)
             return model
-        return swap_in(self.inst, model, model_uri=target[0])
+        return self.rollout.swap_in(model, model_uri=target[0])
 
     def run(self) -> None:
-        interval = self.inst.settings.model_poll_seconds
+        interval = self.settings.model_poll_seconds
         while not self._stop.wait(interval):
-            if self.inst.holder.forked:  # the arbiter never serves: leave it to the worker
+            if self.rollout.holder.forked:  # the arbiter never serves: leave it to the worker
                 return
             try:
                 outcome = self.check()

@@ -1,7 +1,7 @@
 """Model pointer objects: ``.../models/NAME/LATEST`` names the latest good model version.
 
 A roll-out (functions/events/rollout.py) rewrites the pointer only after the new version
-downloaded, verified, loaded, passed the compatibility check and warmed up; so an instance
+downloaded, verified, loaded, passed the compatibility check and warmed up; so a process
 that cold-starts with ``MODEL_URI`` set to a pointer always finds a version that served.
 
 Pointer content is JSON: ``{"model_uri", "card_uri", "name", "version", "sha256"}``; a
@@ -17,8 +17,9 @@ import orjson
 
 from functions.card import ModelCard, sidecar_card
 from functions.errors import ModelLoadError
+from functions.loading.object_store import FetchError
+from functions.loading.stores import Stores
 from functions.settings import Settings
-from functions.storage import FetchError, read_bytes
 
 POINTER_NAME = "LATEST"
 
@@ -42,12 +43,13 @@ def parse_pointer(raw: bytes, where: str) -> tuple[str, str]:
     return text, sidecar_card(text)
 
 
-def resolve_model_uris(settings: Settings) -> tuple[str, str]:
+def resolve_model_uris(settings: Settings, stores: Stores) -> tuple[str, str]:
     """(model URI, card URI) to load: MODEL_URI itself, or what the pointer it names says."""
     if not is_pointer(settings.model_uri):
         return settings.model_uri, settings.card_uri()
     try:
-        return parse_pointer(read_bytes(settings.model_uri), settings.model_uri)
+        uri = settings.model_uri
+        return parse_pointer(stores.for_uri(uri).get(uri), uri)
     except FetchError as exc:
         raise ModelLoadError(f"model pointer: {exc}") from exc
     except ValueError as exc:

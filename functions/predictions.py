@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from functions.card import ModelCard
-from functions.codec import to_python
+from functions.rows import to_python
 
 
 def float_values(values: np.ndarray) -> list:

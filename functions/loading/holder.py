@@ -1,4 +1,4 @@
-"""Load the model once per instance, in the background, and say when it is ready.
+"""Load the model once per process, in the background, and say when it is ready.
 
 Contract:
 - ``start()`` begins the load (fetch card -> download to cache -> verify sha256 -> build the
@@ -17,7 +17,6 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import os
 import sys
@@ -25,56 +24,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlparse
 
-from functions import fork_exit
 from functions.card import ModelCard
-from functions.clients import import_sdk
 from functions.errors import ModelLoadError, ModelNotReady
-from functions.model import OnnxModel
-from functions.pointer import resolve_model_uris
+from functions.loading import fork_exit
+from functions.loading.artifacts import fetch_model
+from functions.loading.pointer import resolve_model_uris
+from functions.loading.stores import Stores
+from functions.model.onnx_model import OnnxModel
 from functions.settings import Settings
-from functions.storage import FetchError, download, read_bytes, sha256_file
 
 log = logging.getLogger(__name__)
-
-
-def read_card(card_uri: str) -> ModelCard:
-    """The model card at ``card_uri``, validated (ModelLoadError naming the URI if not)."""
-    try:
-        return ModelCard.from_json(read_bytes(card_uri))
-    except FetchError as exc:
-        raise ModelLoadError(f"model card: {exc}") from exc
-    except ValueError as exc:
-        raise ModelLoadError(f"model card {card_uri} is not a valid card: {exc}") from exc
-
-
-def fetch_model(settings: Settings, model_uri: str, card_uri: str,
-                card: ModelCard | None = None) -> tuple[Path, ModelCard]:
-    """Card and verified local model file for ``model_uri`` (cached by sha256); ``card``
-    when the caller has already read it."""
-    card = card or read_card(card_uri)
-    if not card.sha256 and settings.require_sha256:
-        raise ModelLoadError(f"model card {card_uri} has no sha256 (REQUIRE_SHA256=true)")
-    name = f"{card.sha256}.onnx" if card.sha256 else f"{card.name}-{card.version}.onnx"
-    path = settings.model_cache_dir / name
-    settings.model_cache_dir.mkdir(parents=True, exist_ok=True)
-    # One download per cache file across processes (a forked worker waits for the
-    # arbiter's download instead of starting its own).
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if card.sha256 and path.exists() and sha256_file(path) == card.sha256:
-            return path, card
-        try:
-            download(model_uri, path)
-        except FetchError as exc:
-            raise ModelLoadError(str(exc)) from exc
-    actual = sha256_file(path)
-    if card.sha256 and actual != card.sha256:
-        path.unlink(missing_ok=True)
-        raise ModelLoadError(f"sha256 mismatch for {model_uri}: card says {card.sha256}, "
-                             f"download is {actual}; refusing to serve it")
-    return path, card
 
 
 def arbiter_will_fork(settings: Settings) -> bool:
@@ -86,12 +46,13 @@ def arbiter_will_fork(settings: Settings) -> bool:
 
 
 class ModelHolder:
-    """The instance's one model, its load state, and the waiters for it."""
+    """The process's one model, its load state, and the waiters for it."""
 
-    def __init__(self, settings: Settings,
+    def __init__(self, settings: Settings, stores: Stores,
                  build: Callable[[Path, ModelCard, Settings], OnnxModel] = OnnxModel,
                  expect_fork: bool = False) -> None:
         self.settings = settings
+        self.stores = stores
         # gunicorn's arbiter: the worker it is about to fork serves, and builds the session
         self._expect_fork = expect_fork
         self._fork_seen = threading.Event()
@@ -125,10 +86,11 @@ class ModelHolder:
         t0 = time.perf_counter()
         s = self.settings
         try:
-            with self._session_guard:  # no fork mid-import (see clients.import_sdk)
+            with self._session_guard:  # no fork mid-import (see Stores.for_uri)
                 for uri in {s.model_uri, s.card_uri()}:
-                    import_sdk(urlparse(uri).scheme)
-            fetched = self._fetched or fetch_model(s, *resolve_model_uris(s))  # may be a pointer
+                    self.stores.for_uri(uri)
+            fetched = self._fetched or fetch_model(  # MODEL_URI may be a pointer
+                s, self.stores, *resolve_model_uris(s, self.stores))
             self._fetched = fetched
             path, card = fetched
             if self._expect_fork and not self._fork_seen.wait(s.fork_wait_seconds):

@@ -22,9 +22,9 @@ import orjson
 
 from functions.card import TensorSpec
 from functions.errors import MalformedJSON, PayloadTooLarge, RequestError, UnsupportedMediaType
-from functions.http_io import parse_json
-from functions.model import OnnxModel
-from functions.oip_tensors import (
+from functions.http.bodies import parse_json
+from functions.model.onnx_model import OnnxModel
+from functions.oip.tensors import (
     from_binary,
     from_json,
     to_binary,

@@ -1,4 +1,4 @@
-"""Any JSON value as instances: the codec reports problems per index, it never raises."""
+"""Any JSON value as instances: decode_instances reports problems per index, never raises."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.codec import Schema, decode_instances
+from functions.rows import Schema, decode_instances
 
 NAMES = ("a", "b", "c")
 scalars = (st.none() | st.booleans() | st.text(max_size=3)

@@ -21,12 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.errors import MethodNotAllowed, NotFound, ServingError
-from functions.http_io import json_response, read_body
-from functions.loader import ModelHolder
-from functions.model import OnnxModel
-from functions.oip_codec import HEADER_LENGTH, decode_request, encode_response, inflate
-from functions.oip_infer import infer_feeds
-from functions.oip_tensors import v2_datatype
+from functions.http.bodies import read_body
+from functions.http.responses import json_response
+from functions.loading.holder import ModelHolder
+from functions.model.onnx_model import OnnxModel
+from functions.oip.inference import infer_feeds
+from functions.oip.payloads import HEADER_LENGTH, decode_request, encode_response, inflate
+from functions.oip.tensors import v2_datatype
 from functions.service import PredictionService
 from functions.settings import Settings
 

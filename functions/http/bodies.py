@@ -1,36 +1,16 @@
-"""HTTP plumbing shared by every route: bounded body reads, JSON in/out, the error mapper."""
+"""Request bodies: declared media type, bounded reads, JSON parsing with named errors."""
 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
 
-from functions.errors import MalformedJSON, PayloadTooLarge, ServingError, UnsupportedMediaType
+from functions.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
 
-log = logging.getLogger(__name__)
 JSON_TYPES = ("application/json",)
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """orjson-encoded response (numpy arrays and scalars serialise natively)."""
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status,
-                    headers=headers, media_type="application/json")
-
-
-def error_response(exc: BaseException) -> Response:
-    """The one mapper from exceptions to responses. Anything not a ServingError is a bug: 500."""
-    if isinstance(exc, ServingError):
-        if exc.status >= 500:
-            log.warning("%s %s", exc.status, exc.message)
-        return json_response(exc.body(), exc.status, exc.headers)
-    log.exception("unhandled error", exc_info=exc)
-    return json_response({"error": {"status": 500, "code": "internal",
-                                    "message": "internal error (logged)"}}, 500)
 
 
 def require_json(request: Request) -> None:

@@ -1,0 +1,14 @@
+"""The HTTP surface: one Router serves functions-framework, Cloud Run and Lambda alike.
+
+    router.py        Router: exact routes and prefixes, request metrics, errors mapped
+    routes.py        /predict, /batch-predict, /healthz, /readyz, /model, /metrics
+    model_info.py    the body of GET /model
+    bodies.py        request bodies: media type, bounded reads, JSON parsing
+    responses.py     orjson responses and ``error_response``, the one error mapper
+"""
+
+from functions.http.responses import error_response, json_response
+from functions.http.router import Router
+from functions.http.routes import prediction_routes
+
+__all__ = ["Router", "error_response", "json_response", "prediction_routes"]

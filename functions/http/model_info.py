@@ -1,0 +1,27 @@
+"""GET /model: what is served and how to call it, from the card and the graph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.loading.holder import ModelHolder
+from functions.lookups.enricher import effective_specs, lookup_config
+
+
+def describe(holder: ModelHolder) -> dict[str, Any]:
+    """/model: what is served and how to call it (503 while nothing is loaded)."""
+    model = holder.require()
+    card = model.card
+    return {
+        "name": card.name, "version": card.version, "sha256": card.sha256, "task": card.task,
+        "inputs": [s.model_dump() for s in model.inputs],
+        "outputs": [s.model_dump() for s in model.outputs],
+        "feature_names": card.feature_names, "labels": card.labels,
+        "allow_nan": card.allow_nan, "providers": model.providers,
+        "graph_optimization": "done offline (skipped at load)"
+        if model.graph_optimised_offline else "at load",
+        "load_seconds": holder.load_seconds,
+        "lookups": [lk.model_dump() for lk in effective_specs(card, holder.settings)],
+        "lookup_settings": lookup_config(holder.settings),
+        "card": card.model_dump(exclude={"inputs", "outputs"}, exclude_none=True),
+    }

@@ -1,0 +1,70 @@
+"""The Router: exact (method, path) routes plus prefix handlers, errors mapped in one place.
+
+Every response it returns is counted in /metrics by route label and status. A handler
+raises; ``responses.error_response`` (the one mapper) turns the exception into the answer.
+Adapters for other protocols (the Open Inference Protocol under /v2) register a prefix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions import metrics
+from functions.errors import MethodNotAllowed, NotFound
+from functions.http.responses import error_response
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Router:
+    """Exact (method, path) routes plus prefix handlers; errors mapped in one place."""
+
+    def __init__(self) -> None:
+        self.exact: dict[str, dict[str, Handler]] = {}
+        self.prefixes: list[tuple[str, Handler]] = []
+
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        self.exact.setdefault(path, {})[method] = handler
+
+    def add_prefix(self, prefix: str, handler: Handler) -> None:
+        self.prefixes.append((prefix, handler))
+
+    def _label(self, path: str) -> str:
+        """The metrics label for ``path``: its route, never the raw URL (bounded labels)."""
+        if path in self.exact:
+            return path
+        for prefix, _ in self.prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return prefix
+        return "unmatched"
+
+    async def __call__(self, request: Request) -> Response:
+        path = request.url.path.rstrip("/") or "/"
+        started = time.perf_counter()
+        try:
+            response = await self._dispatch(request, path)
+        except Exception as exc:  # noqa: BLE001 - the one place errors become responses
+            response = error_response(exc)
+        label = self._label(path)
+        metrics.inc(f'http_requests_total{{path="{label}",status="{response.status_code}"}}',
+                    1, "HTTP requests by route and status")
+        metrics.observe(f'http_request{{path="{label}"}}', time.perf_counter() - started,
+                        "time spent answering HTTP requests, by route")
+        return response
+
+    async def _dispatch(self, request: Request, path: str) -> Response:
+        methods = self.exact.get(path)
+        if methods is not None:
+            handler = methods.get(request.method)
+            if handler is None:
+                raise MethodNotAllowed(f"{request.method} {path} is not allowed; "
+                                       f"use {', '.join(sorted(methods))}")
+            return await handler(request)
+        for prefix, handler in self.prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return await handler(request)
+        raise NotFound(f"no route {request.method} {path}; see GET /model and the README")

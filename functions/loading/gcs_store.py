@@ -1,0 +1,115 @@
+"""Cloud Storage (gs://) objects through google-cloud-storage.
+
+The client comes from ``sdk_clients`` (one per process, forgotten in a forked child); the
+emulator is honoured by the SDK itself (STORAGE_EMULATOR_HOST). Event-path calls retry for
+at most ``retry_seconds``: a push subscription's ack deadline runs while we retry, and the
+platform redelivers anyway. Model downloads keep the SDK's own retry policy.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from functions.loading.object_store import (
+    ObjectRef,
+    ObjectStore,
+    Progress,
+    split_bucket_uri,
+)
+from functions.loading.sdk_clients import gcs_client
+
+UPLOAD_BLOCK = 1 << 20  # resumable chunks must be multiples of 256 KiB
+
+
+class _Counting(io.RawIOBase):
+    """A read-only file that reports progress as the SDK reads it."""
+
+    def __init__(self, fh: IO[bytes], progress: Progress) -> None:
+        self.fh, self.progress = fh, progress
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.progress(len(data))
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+
+class GcsStore(ObjectStore):
+    scheme = "gs"
+
+    def __init__(self, retry_seconds: float = 30.0) -> None:
+        import google.cloud.storage  # noqa: F401 - imported now, not mid-request (or mid-fork)
+
+        self.retry_seconds = retry_seconds
+
+    def _retry(self) -> Any:
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return DEFAULT_RETRY.with_timeout(self.retry_seconds)
+
+    @staticmethod
+    def _blob(uri: str, generation: int | None = None) -> Any:
+        bucket, key = split_bucket_uri(uri)
+        return gcs_client().bucket(bucket).blob(key, generation=generation)
+
+    def _download(self, uri: str, dest: Path) -> None:
+        self._blob(uri).download_to_filename(str(dest))
+
+    def read_range(self, uri: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        return self._blob(uri).download_as_bytes(start=start, end=start + length - 1,
+                                                 retry=self._retry())
+
+    def exists(self, uri: str) -> bool:
+        return bool(self._blob(uri).exists(retry=self._retry()))
+
+    def version(self, uri: str) -> str | None:
+        blob = self._blob(uri)
+        blob.reload(retry=self._retry())
+        return str(blob.generation) if blob.generation is not None else None
+
+    def open_read(self, ref: ObjectRef, block: int) -> IO[bytes]:
+        generation = int(ref.generation) if ref.generation and ref.generation.isdigit() else None
+        blob = self._blob(ref.uri, generation)
+        blob.reload(retry=self._retry())  # fail here, before any output opens, if it is gone
+        return blob.open("rb", chunk_size=block, retry=self._retry())
+
+    @contextmanager
+    def open_write(self, uri: str,
+                   content_type: str = "application/x-ndjson") -> Iterator[IO[bytes]]:
+        # BlobWriter.__exit__ cancels the resumable upload on an exception: nothing committed
+        with self._blob(uri).open("wb", chunk_size=UPLOAD_BLOCK, content_type=content_type,
+                                  ignore_flush=True, retry=self._retry()) as sink:
+            yield sink
+
+    def put(self, uri: str, data: bytes, content_type: str = "application/json") -> None:
+        self._blob(uri).upload_from_string(data, content_type=content_type, retry=self._retry())
+
+    def upload_file(self, path: Path, uri: str, content_type: str,
+                    progress: Progress | None = None) -> None:
+        bucket, key = split_bucket_uri(uri)
+        blob = gcs_client().bucket(bucket).blob(key, chunk_size=8 << 20)  # resumable: progress
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            source: Any = _Counting(fh, progress) if progress else fh
+            # if_generation_match=0: create only (real GCS enforces it; the emulator ignores it)
+            blob.upload_from_file(source, size=size, content_type=content_type,
+                                  if_generation_match=0)
+
+    def list_objects(self, prefix_uri: str) -> Iterator[ObjectRef]:
+        bucket, prefix = split_bucket_uri(prefix_uri)
+        for blob in gcs_client().list_blobs(bucket, prefix=prefix, retry=self._retry()):
+            yield ObjectRef("gs", bucket, blob.name, str(blob.generation))

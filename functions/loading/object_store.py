@@ -1,0 +1,153 @@
+"""One interface to object storage, whatever the scheme: gs://, s3://, http(s):// and paths.
+
+    ObjectStore    the interface (below); each scheme implements it in its own module:
+    GcsStore       gcs_store.py    google-cloud-storage; honours STORAGE_EMULATOR_HOST
+    S3Store        s3_store.py     boto3; honours AWS_ENDPOINT_URL
+    HttpStore      http_store.py   requests; read-only
+    FileStore      file_store.py   plain paths and file:// URIs
+    Stores         stores.py       the store for a URI, one per scheme per process
+
+Contracts shared by every store:
+- ``fetch`` (whole object to a local file, atomically) and ``get`` (small objects) raise
+  FetchError naming the URI and the cause, whatever the SDK raised (the SDK error stays
+  in the cause chain, where ``events.failures`` reads it).
+- ``open_read`` streams exactly the version an ObjectRef names, ``block`` bytes at a time;
+  ``open_write`` commits the object only when its ``with`` block ends without an
+  exception. Both let SDK errors through as they are, for the event handlers to classify.
+- ``exists`` is False only for "not found"; any other failure raises.
+Cloud SDKs are imported on first use of their scheme (google.cloud.storage alone costs
+~200 ms of import, which a function serving a local or https model should not pay).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlparse
+
+CHUNK = 1 << 20
+Progress = Callable[[int], None]
+
+
+class FetchError(Exception):
+    """The object could not be read (missing, unauthorised, unreachable)."""
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One version of one object. ``generation`` names the version in output names: the GCS
+    generation, or for S3 the eTag (what a bucket listing shows too, so an event and the
+    batch job name the same object's outputs alike; equal content, equal results)."""
+
+    scheme: str
+    bucket: str
+    name: str
+    generation: str | None = None
+    version_id: str | None = None
+    """S3 only: read exactly this version (None on unversioned buckets)."""
+
+    @property
+    def uri(self) -> str:
+        return f"{self.scheme}://{self.bucket}/{self.name}"
+
+    @classmethod
+    def parse(cls, uri: str) -> ObjectRef:
+        """The current version of the object at ``uri``."""
+        scheme = urlparse(uri).scheme
+        if scheme in ("", "file"):  # a local path: absolute, so ``uri`` names it again
+            path = Path(urlparse(uri).path if scheme else uri).resolve()
+            return cls("file", "", str(path).lstrip("/"))
+        bucket, key = split_bucket_uri(uri)
+        return cls(scheme, bucket, key)
+
+
+def split_bucket_uri(uri: str) -> tuple[str, str]:
+    """``gs://bucket/a/b`` -> ("bucket", "a/b")."""
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+class ObjectStore(ABC):
+    """Objects of one scheme, addressed by URI."""
+
+    scheme: str = ""
+
+    @abstractmethod
+    def _download(self, uri: str, dest: Path) -> None:
+        """Copy the object to ``dest`` (the caller makes it atomic and names errors)."""
+
+    @abstractmethod
+    def read_range(self, uri: str, start: int, length: int) -> bytes:
+        """``length`` bytes of the object from offset ``start`` (fewer at its end)."""
+
+    @abstractmethod
+    def exists(self, uri: str) -> bool:
+        """Whether the object exists now."""
+
+    @abstractmethod
+    def version(self, uri: str) -> str | None:
+        """The current version's identity (generation, eTag, mtime); None when unknown."""
+
+    @abstractmethod
+    def open_read(self, ref: ObjectRef, block: int) -> IO[bytes]:
+        """A binary stream over exactly the version ``ref`` names."""
+
+    @abstractmethod
+    def open_write(self, uri: str,
+                   content_type: str = "application/x-ndjson") -> AbstractContextManager[IO[bytes]]:
+        """A sink whose bytes become the object ``uri`` only if the block succeeds."""
+
+    @abstractmethod
+    def put(self, uri: str, data: bytes, content_type: str = "application/json") -> None:
+        """Create or replace a small object in one request."""
+
+    @abstractmethod
+    def upload_file(self, path: Path, uri: str, content_type: str,
+                    progress: Progress | None = None) -> None:
+        """Upload a local file that must not exist yet (create-only where the store can
+        enforce it), calling ``progress(bytes)`` as it goes."""
+
+    @abstractmethod
+    def list_objects(self, prefix_uri: str) -> Iterator[ObjectRef]:
+        """Every object under the prefix, with its version."""
+
+    def fetch(self, uri: str, dest: Path) -> None:
+        """Copy the object at ``uri`` to ``dest`` atomically (temp file + rename)."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            self._download(uri, tmp)
+            os.replace(tmp, dest)
+        except FetchError:
+            raise
+        except Exception as exc:  # SDK errors differ per scheme; name the URI and the cause
+            raise FetchError(f"cannot read {uri}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def get(self, uri: str) -> bytes:
+        """The whole object (for small things: model cards, pointers)."""
+        with tempfile.TemporaryDirectory() as tmpdir:
+            dest = Path(tmpdir) / "obj"
+            self.fetch(uri, dest)
+            return dest.read_bytes()
+
+
+def sha256_file(path: Path, progress: Progress | None = None) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            if progress:
+                progress(len(chunk))
+    return digest.hexdigest()

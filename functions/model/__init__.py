@@ -1,0 +1,11 @@
+"""The model and how it is called; nothing here knows HTTP, JSON or events.
+
+    onnx_model.py   OnnxModel: an onnxruntime session plus its signature (runs arrays)
+    sessions.py     session options and execution providers (serving and model_export)
+    runner.py       ModelRunner: inline or in a thread, measured cost per row; Runners
+"""
+
+from functions.model.onnx_model import OnnxModel, RowInput
+from functions.model.runner import ModelRunner, Runners
+
+__all__ = ["ModelRunner", "OnnxModel", "RowInput", "Runners"]
