@@ -50,6 +50,37 @@ class LookupSpec(BaseModel):
     """Used when the lookup fails for good; without it the item fails."""
 
 
+class TokenizerSpec(BaseModel):
+    """How text becomes the model's token inputs: a Hugging Face ``tokenizer.json``.
+
+    The file travels beside the model (``publish`` uploads it, the function downloads it
+    and checks its sha256 like the model's). Padding is always dynamic (to the longest
+    item of a batch); truncation at ``max_length``; special tokens as ``tokenizer.json``
+    declares them (its post-processor), i.e. as the model was trained.
+    """
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+    file: str = Field(default="tokenizer.json", pattern=SAFE_NAME)
+    """File name of the tokenizer, in the same folder as the model."""
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    max_length: int = Field(default=512, ge=1)
+    """Longest token sequence fed to the model (special tokens included); longer text is
+    truncated and the truncation reported."""
+    text_field: str = "text"
+    """The key of the text when an instance is an object (a bare string is the text)."""
+    input_names: dict[str, str] = Field(default_factory=lambda: {
+        "input_ids": "input_ids", "attention_mask": "attention_mask",
+        "token_type_ids": "token_type_ids"})
+    """Tokenizer output (input_ids, attention_mask, token_type_ids) -> graph input name;
+    outputs the graph does not take are not fed."""
+    pooling: Literal["none", "mean", "cls"] = "none"
+    """Pooling applied by the function to a [batch, tokens, dim] output (``none``: the graph
+    already outputs one vector per item)."""
+    normalize: bool = False
+    """L2-normalise each embedding after pooling (when the graph does not)."""
+
+
 class ModelCard(BaseModel):
     """What a served model is and how to talk to it."""
 
@@ -60,7 +91,7 @@ class ModelCard(BaseModel):
     name: str = Field(pattern=SAFE_NAME)
     version: str = Field(pattern=SAFE_NAME)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    task: Literal["classification", "regression"] = "classification"
+    task: Literal["classification", "regression", "embedding"] = "classification"
     description: str | None = None
     created_at: str | None = None
     framework: dict[str, str] = Field(default_factory=dict)
@@ -80,6 +111,10 @@ class ModelCard(BaseModel):
     """Name of the output holding per-class probabilities, shape [batch, n_labels]."""
     value_output: str | None = None
     """Name of the output holding regression values."""
+    embedding_output: str | None = None
+    """Name of the output holding embeddings (task ``embedding``)."""
+    tokenizer: TokenizerSpec | None = None
+    """Text models: the tokenizer that turns instances' text into the token inputs."""
     output_meaning: str | None = None
     allow_nan: bool = False
     """The model handles NaN (e.g. an imputer in the pipeline): NaN and null are accepted."""
