@@ -30,25 +30,64 @@ def _exact(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, inverse.reshape(-1)
 
 
+def unique_rows(matrix: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """(first index of each distinct row, inverse); first is None when all rows differ
+    (the inverse is then the identity)."""
+    n = len(matrix)
+    if n < 2:
+        return None, np.zeros(n, dtype=np.intp)
+    words = _row_words(matrix)
+    if words.shape[1] <= len(_MULTIPLIERS):
+        hashes = (words * _MULTIPLIERS[: words.shape[1]]).sum(axis=1, dtype=np.uint64)
+        _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        if len(first) == n:
+            return None, np.arange(n)
+        if not np.array_equal(words[first][inverse], words):  # a hash collision
+            first, inverse = _exact(matrix)
+    else:  # very wide rows: sort the bytes themselves
+        first, inverse = _exact(matrix)
+        if len(first) == n:
+            return None, np.arange(n)
+    return first, inverse.reshape(-1)
+
+
 def dedupe(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(unique rows, inverse) with ``unique[inverse]`` equal to ``matrix`` row for row.
 
     When every row is distinct the matrix itself comes back with an identity inverse, so
     callers keep request order at no cost.
     """
-    n = len(matrix)
-    if n < 2:
-        return matrix, np.zeros(n, dtype=np.intp)
-    words = _row_words(matrix)
-    if words.shape[1] <= len(_MULTIPLIERS):
-        hashes = (words * _MULTIPLIERS[: words.shape[1]]).sum(axis=1, dtype=np.uint64)
-        _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-        if len(first) == n:
-            return matrix, np.arange(n)
-        if not np.array_equal(words[first][inverse], words):  # a hash collision
-            first, inverse = _exact(matrix)
-    else:  # very wide rows: sort the bytes themselves
-        first, inverse = _exact(matrix)
-        if len(first) == n:
-            return matrix, np.arange(n)
-    return np.ascontiguousarray(matrix)[first], inverse.reshape(-1)
+    first, inverse = unique_rows(matrix)
+    return (matrix if first is None else np.ascontiguousarray(matrix)[first]), inverse
+
+
+def _object_keys(arrays: list[np.ndarray], n: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """``unique_rows`` for feeds holding strings: rows compared as Python tuples."""
+    columns = [[tuple(r) for r in a.reshape(n, -1).tolist()] if a.dtype == object
+               else [r.tobytes() for r in a.reshape(n, -1)] for a in arrays]
+    seen: dict[tuple, int] = {}
+    first: list[int] = []
+    inverse = np.empty(n, dtype=np.intp)
+    for i, key in enumerate(zip(*columns)):
+        j = seen.setdefault(key, len(first))
+        if j == len(first):
+            first.append(i)
+        inverse[i] = j
+    return (None if len(first) == n else np.asarray(first, dtype=np.intp)), inverse
+
+
+def dedupe_feeds(feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(unique feeds, inverse): rows identical in every input are computed once."""
+    arrays = list(feeds.values())
+    n = len(arrays[0])
+    if len(arrays) == 1 and arrays[0].ndim == 2 and arrays[0].dtype != object:
+        first, inverse = unique_rows(arrays[0])
+    elif any(a.dtype == object for a in arrays):
+        first, inverse = _object_keys(arrays, n)
+    else:
+        combined = np.hstack([np.ascontiguousarray(a).reshape(n, -1).view(np.uint8)
+                              for a in arrays])
+        first, inverse = unique_rows(combined)
+    if first is None:
+        return feeds, inverse
+    return {name: a[first] for name, a in feeds.items()}, inverse

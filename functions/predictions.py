@@ -1,8 +1,9 @@
 """Model outputs (arrays for the unique rows) -> one prediction object per row.
 
 Classifiers answer ``{"label", "probabilities": {label: p}}``, regressors ``{"value"}``
-(a list when the model predicts several values per row); a model whose card names no
-outputs answers every output by name.
+(a list when the model predicts several values per row), embedding models
+``{"embedding": [...]}``; a model whose card names no outputs answers every output by name
+(nested lists for tensors of any rank).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from functions.card import ModelCard
-from functions.rows import to_python
+from functions.tabular import to_python
 
 
 def float_values(values: np.ndarray) -> list:
@@ -24,7 +25,7 @@ def float_values(values: np.ndarray) -> list:
     """
     if values.dtype != np.float32:
         return to_python(values) if values.ndim == 1 else values.tolist()
-    if values.size <= 16:  # numpy's per-call overhead dominates tiny arrays
+    if values.size <= 16 and values.ndim <= 2:  # numpy's per-call overhead dominates here
         short = [float(f"{v:.9g}") for v in values.ravel().tolist()]
         if values.ndim == 1:
             return short
@@ -43,23 +44,31 @@ def _labels_for(raw: np.ndarray, labels: list[str] | None) -> list[Any]:
     return to_python(raw.reshape(-1))
 
 
-def shape_predictions(card: ModelCard, outputs: dict[str, np.ndarray],
-                      n: int) -> list[dict[str, Any]]:
-    """``n`` prediction objects, row i built from row i of every output."""
+def shape_predictions(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
+                      output_labels: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """``n`` prediction objects, row i built from row i of every output.
+
+    ``output_labels`` names the columns of outputs that came from sequences of maps
+    (ZipMap), used when the card has no labels.
+    """
     if card.task == "classification" and (card.label_output or card.probability_output):
-        return _classifications(card, outputs, n)
+        return _classifications(card, outputs, n, output_labels or {})
+    if card.task == "embedding":
+        name = card.embedding_output or next(iter(outputs))
+        return [{"embedding": row} for row in float_values(outputs[name].reshape(n, -1))]
     if card.value_output:
         values = outputs[card.value_output]
         flat = values.reshape(n, -1) if values.ndim > 1 else values.reshape(n, 1)
         if flat.shape[1] == 1:
             return [{"value": v} for v in float_values(flat[:, 0])]
         return [{"value": row} for row in float_values(flat)]
-    columns = {name: to_python(arr) for name, arr in outputs.items()}
+    columns = {name: float_values(arr) if arr.ndim else [to_python(arr)] * n
+               for name, arr in outputs.items()}
     return [{name: col[i] for name, col in columns.items()} for i in range(n)]
 
 
-def _classifications(card: ModelCard, outputs: dict[str, np.ndarray],
-                     n: int) -> list[dict[str, Any]]:
+def _classifications(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
+                     output_labels: dict[str, list[str]]) -> list[dict[str, Any]]:
     probs = outputs.get(card.probability_output) if card.probability_output else None
     if card.label_output and card.label_output in outputs:
         labels = _labels_for(outputs[card.label_output], card.labels)
@@ -69,7 +78,8 @@ def _classifications(card: ModelCard, outputs: dict[str, np.ndarray],
         labels = [None] * n
     if probs is None:
         return [{"label": lab} for lab in labels]
-    names = card.labels or [str(i) for i in range(probs.shape[1])]
+    names = card.labels or output_labels.get(card.probability_output or "") or \
+        [str(i) for i in range(probs.shape[1])]
     rows = float_values(probs)
     return [{"label": lab, "probabilities": dict(zip(names, row))}
             for lab, row in zip(labels, rows)]

@@ -1,198 +1,183 @@
-"""Instances (JSON rows) -> one numpy matrix for the model's row input, validated.
+"""Instances -> one array per graph input, whatever the model's signature.
 
-An instance is a list in feature order or an object keyed by feature name. The fast path
-hands the whole list to numpy at once; only when that fails (or finds non-finite values)
-do we walk rows to say which instance and which field is wrong.
+One request format (``{"instances": [...]}``, Vertex AI / TF Serving rows) for three kinds
+of model, chosen once per loaded model by ``plan_for``:
 
-The NaN policy (``refused_non_finite``) and the boolean check (``holds_bool``) live here
-once, for this path and for the Open Inference Protocol's tensors alike.
+    TabularPlan  one 2-D numeric input: rows as lists in feature order or objects keyed by
+                 feature name (functions.tabular); external lookups fill features in place
+    TensorPlan   any other signature: per-instance tensors, or objects keyed by input name
+                 (functions.tensor_rows)
+    TextPlan     a card with a tokenizer: strings, or objects with the card's text field,
+                 become token inputs (functions.text); embeddings pooled as the card says
+
+TF Serving's columnar form ``{"inputs": {name: batch}}`` (or ``{"inputs": batch}`` for a
+one-input model) is turned into instances first by ``columns_to_instances``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from functions.errors import Problem
-
-
-@dataclass(frozen=True)
-class Schema:
-    """What a row must look like: ordered feature names, numeric dtype, NaN policy."""
-
-    feature_names: tuple[str, ...]
-    dtype: np.dtype
-    allow_nan: bool = False
-    optional: frozenset[str] = frozenset()
-    """Features that may be absent from an instance (filled later, e.g. by lookups)."""
-    extra_fields: frozenset[str] = frozenset()
-    """Object keys that are not features but allowed (and ignored here), e.g. lookup keys."""
-
-    @property
-    def width(self) -> int:
-        return len(self.feature_names)
+from functions.errors import Problem, ValidationFailed
+from functions.loading.sidecars import tokenizer_path
+from functions.model.onnx_model import OnnxModel
+from functions.tabular import Decoded, Schema, decode_instances
+from functions.tensor_rows import InputSpec, decode_column, split_by_input
+from functions.text import TextEncoder
 
 
 @dataclass
-class Decoded:
-    """A matrix with one row per instance; ``problems`` maps bad row index -> what is wrong."""
+class Batch:
+    """Decoded instances: ``feeds`` hold a row for every instance (bad rows filled)."""
 
-    matrix: np.ndarray
+    feeds: dict[str, np.ndarray]
     problems: dict[int, list[Problem]]
+    notes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Per-row facts for the answer, e.g. ``{"truncated": True}``."""
+    table: Decoded | None = None
+    """Tabular models: the matrix (the same array as the feed) that lookups fill in."""
 
 
-def holds_bool(data: list[Any]) -> bool:
-    """Whether a (nested) list holds a bool; numpy would quietly make it 1 or 0."""
-    kinds = set(map(type, data))  # one C-speed pass per level, no per-element Python
-    return bool in kinds or (list in kinds and any(holds_bool(v) for v in data
-                                                   if type(v) is list))
+def input_specs(model: OnnxModel) -> list[InputSpec]:
+    """The graph's inputs as instances see them (item shape: the shape without batch)."""
+    return [InputSpec(s.name, None if s.dtype == "str" else np.dtype(s.dtype),
+                      tuple(d if isinstance(d, int) else None for d in s.shape[1:]))
+            for s in model.inputs]
 
 
-def refused_non_finite(matrix: np.ndarray, allow_nan: bool) -> tuple[int, int] | None:
-    """(row, column) of the first NaN/Infinity the card's policy refuses, or None."""
-    if allow_nan or matrix.dtype.kind != "f":
-        return None
-    finite = np.isfinite(matrix)
-    if finite.all():
-        return None
-    row, col = np.argwhere(~finite)[0].tolist()
-    return row, col
+class TabularPlan:
+    kind = "tabular"
+
+    def __init__(self, model: OnnxModel, schema: Schema) -> None:
+        assert model.row_input is not None
+        self.input = model.row_input.name
+        self.schema = schema
+        self.specs = input_specs(model)
+
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
+        if self.input not in self.schema.feature_names and dict in set(map(type, instances)):
+            key = {self.input}  # {"input": [...]} names the one input: unwrap it
+            instances = [i[self.input] if type(i) is dict and i.keys() == key else i
+                         for i in instances]
+        table = decode_instances(instances, self.schema, may_hold_bools)
+        return Batch({self.input: table.matrix}, table.problems, table=table)
+
+    def finish(self, outputs: dict[str, np.ndarray],
+               feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return outputs
+
+    def describe(self) -> dict[str, Any]:
+        return {"format": "tabular", "features": list(self.schema.feature_names),
+                "inputs": [s.describe() for s in self.specs],
+                "instance": "a list of numbers in feature order, or an object keyed by "
+                            "feature name"}
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+class TensorPlan:
+    kind = "tensors"
+
+    def __init__(self, model: OnnxModel) -> None:
+        self.specs = input_specs(model)
+        self.allow_nan = model.card.allow_nan
+
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
+        problems: dict[int, list[Problem]] = {}
+        columns = split_by_input(instances, self.specs, problems)
+        feeds = {s.name: decode_column(columns[s.name], s, self.allow_nan, may_hold_bools,
+                                       problems) for s in self.specs}
+        return Batch(feeds, problems)
+
+    def finish(self, outputs: dict[str, np.ndarray],
+               feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return outputs
+
+    def describe(self) -> dict[str, Any]:
+        one = "that input's value, or " if len(self.specs) == 1 else ""
+        return {"format": "tensors", "inputs": [s.describe() for s in self.specs],
+                "instance": f"{one}an object keyed by input name"}
 
 
-def _cell(value: Any, index: int, name: str, schema: Schema, out: list[Problem]) -> float:
-    if value is None and schema.allow_nan:
-        return math.nan
-    if not _is_number(value):
-        out.append(Problem(f"expected a number, got {type(value).__name__}", index, name))
-        return math.nan
-    try:
-        number = float(value)
-    except OverflowError:  # an integer literal beyond any float
-        out.append(Problem("number out of range", index, name))
-        return math.nan
-    if not schema.allow_nan and not math.isfinite(number):
-        out.append(Problem(f"{value} is not allowed (the model needs finite values)", index, name))
-        return math.nan
-    return number
+class TextPlan:
+    kind = "text"
+
+    def __init__(self, model: OnnxModel) -> None:
+        spec = model.card.tokenizer
+        assert spec is not None
+        self.spec = spec
+        self.encoder = TextEncoder(tokenizer_path(model.path), spec,
+                                   {s.name: np.dtype(s.dtype) for s in model.inputs})
+        self.embedding_output = model.card.embedding_output
+        self.specs = input_specs(model)
+
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
+        field_name = self.spec.text_field
+        texts: list[str] = []
+        problems: dict[int, list[Problem]] = {}
+        for i, inst in enumerate(instances):
+            text = inst.get(field_name) if isinstance(inst, dict) else inst
+            if not isinstance(text, str):
+                where = field_name if isinstance(inst, dict) else "instances"
+                problems[i] = [Problem(f'expected text: a string or {{"{field_name}": '
+                                       f'"..."}}, got {type(text).__name__}', i, where)]
+                text = ""
+            texts.append(text)
+        feeds, truncated = self.encoder.encode(texts)
+        notes = {i: {"truncated": True} for i in truncated if i not in problems}
+        return Batch(feeds, problems, notes)
+
+    def finish(self, outputs: dict[str, np.ndarray],
+               feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        name = self.embedding_output
+        if name is None or name not in outputs:
+            return outputs
+        return {**outputs, name: self.encoder.pool(outputs[name], feeds)}
+
+    def describe(self) -> dict[str, Any]:
+        spec = self.spec
+        return {"format": "text", "instance": f'a string, or an object with "{spec.text_field}"',
+                "tokenizer": {"max_length": spec.max_length, "text_field": spec.text_field,
+                              "padding": "to the longest item of each batch",
+                              "pooling": spec.pooling, "normalize": spec.normalize},
+                "inputs": [s.describe() for s in self.specs]}
 
 
-def _decode_row(row: Any, index: int, schema: Schema) -> tuple[list[float], list[Problem]]:
-    problems: list[Problem] = []
-    names = schema.feature_names
-    if isinstance(row, dict):
-        unknown = [k for k in row if k not in names and k not in schema.extra_fields]
-        for key in unknown[:5]:
-            problems.append(Problem("unknown feature", index, key))
-        values = []
-        for name in names:
-            if name not in row:
-                if name not in schema.optional:
-                    problems.append(Problem("missing feature", index, name))
-                values.append(math.nan)
-            else:
-                values.append(_cell(row[name], index, name, schema, problems))
-        return values, problems
-    if isinstance(row, list):
-        if len(row) != schema.width:
-            msg = f"expected {schema.width} features in order {list(names)}, got {len(row)}"
-            return [math.nan] * schema.width, [Problem(msg, index, "instances")]
-        return [_cell(v, index, n, schema, problems) for v, n in zip(row, names)], problems
-    kind = type(row).__name__
-    return [math.nan] * schema.width, [
-        Problem(f"an instance must be a list or an object, got {kind}", index, "instances")]
+Plan = TabularPlan | TensorPlan | TextPlan
 
 
-def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.ndarray | None:
-    """The whole batch in one numpy call when every row is a well-formed list of numbers.
-
-    numpy would quietly turn ``true`` into 1.0, so a caller that cannot rule booleans out
-    (``may_hold_bools``) pays for a scan; the HTTP adapter rules them out on the raw bytes.
-    """
-    if not instances or not isinstance(instances[0], list):
-        return None
-    if len(instances) <= 4:  # a few rows: plain Python checks beat numpy's call overhead
-        return _tiny(instances, schema)
-    try:
-        arr = np.asarray(instances)
-    except (ValueError, TypeError):
-        return None
-    if arr.dtype.kind not in "fi" or arr.ndim != 2 or arr.shape[1] != schema.width:
-        return None
-    if refused_non_finite(arr, schema.allow_nan) is not None:
-        return None
-    if may_hold_bools and holds_bool(instances):  # type: ignore[arg-type]
-        return None
-    return arr
+def plan_for(model: OnnxModel, optional: frozenset[str] = frozenset(),
+             extra_fields: frozenset[str] = frozenset()) -> Plan:
+    """How instances become this model's inputs (``optional``/``extra_fields``: lookups)."""
+    if model.card.tokenizer is not None:
+        return TextPlan(model)
+    row = model.row_input
+    if row is None:
+        return TensorPlan(model)
+    names = tuple(model.card.feature_names) or tuple(f"f{i}" for i in range(row.n_features or 0))
+    return TabularPlan(model, Schema(names, row.dtype, model.card.allow_nan, optional,
+                                     extra_fields))
 
 
-_FLOAT_MAX = {"f": float(np.finfo(np.float32).max), "d": float(np.finfo(np.float64).max)}
-
-
-def _tiny(instances: Sequence[Any], schema: Schema) -> np.ndarray | None:
-    """A few clean rows straight into the model's dtype; anything unusual -> None."""
-    if schema.dtype.kind != "f":
-        return None
-    width, finite_only = schema.width, not schema.allow_nan
-    limit = _FLOAT_MAX.get(schema.dtype.char) or float(np.finfo(schema.dtype).max)
-    for row in instances:
-        if type(row) is not list or len(row) != width:
-            return None
-        for v in row:
-            if type(v) is not float and type(v) is not int:  # bool is not int here
-                return None
-            if not -limit <= v <= limit and (
-                    type(v) is int or finite_only or math.isfinite(v)):
-                return None  # out of range (or non-finite where not allowed): the slow path says
-    return np.array(instances, dtype=schema.dtype)
-
-
-def decode_instances(instances: Sequence[Any], schema: Schema,
-                     may_hold_bools: bool = True) -> Decoded:
-    """Decode every instance; never raises for bad content, reports it per index instead."""
-    fast = _fast(instances, schema, may_hold_bools)
-    if fast is not None:
-        return Decoded(fast, {}) if fast.dtype == schema.dtype else _cast(fast, schema, {})
-    rows: list[list[float]] = []
-    problems: dict[int, list[Problem]] = {}
-    for i, row in enumerate(instances):
-        values, found = _decode_row(row, i, schema)
-        rows.append(values)
-        if found:
-            problems[i] = found
-    wide = np.asarray(rows, dtype=np.float64).reshape(len(rows), schema.width)
-    return _cast(wide, schema, problems)
-
-
-def _cast(wide: np.ndarray, schema: Schema, problems: dict[int, list[Problem]]) -> Decoded:
-    """``wide`` in the model's dtype; values that do not survive the cast are problems."""
-    if wide.dtype == schema.dtype:
-        return Decoded(wide, problems)
-    with np.errstate(over="ignore", invalid="ignore"):
-        matrix = wide.astype(schema.dtype)
-    if schema.dtype.kind == "f":
-        lost = np.isfinite(wide) & ~np.isfinite(matrix)
-        why = "out of range for {}"
-    else:  # integer inputs: fractions and out-of-range values are refused, not truncated
-        lost = (wide != matrix) & ~np.isnan(wide)
-        why = "not representable as {}"
-    if lost.any():
-        why = why.format(schema.dtype.name)
-        for i, j in np.argwhere(lost).tolist():
-            if i not in problems:
-                problems[i] = [Problem(why, i, schema.feature_names[j])]
-    return Decoded(matrix, problems)
-
-
-def to_python(values: np.ndarray) -> list[Any]:
-    """Array -> JSON-ready Python values (strings decoded, numpy scalars unboxed)."""
-    if values.dtype.kind in "SO":
-        return [v.decode() if isinstance(v, bytes) else v for v in values.tolist()]
-    return values.tolist()
+def columns_to_instances(inputs: Any) -> list[Any]:
+    """TF Serving's columnar ``inputs`` as instances (422 naming the input when unusable)."""
+    if not isinstance(inputs, dict):
+        if not isinstance(inputs, list):
+            raise ValidationFailed('"inputs" must be a list (one input) or an object keyed by '
+                                   "input name", [Problem("must be a list or object", None,
+                                                          "inputs")])
+        return inputs
+    lengths = {}
+    for name, batch in inputs.items():
+        if not isinstance(batch, list):
+            raise ValidationFailed(f'"inputs.{name}" must be a list with one item per instance',
+                                   [Problem("must be a list", None, name)])
+        lengths[name] = len(batch)
+    if len(set(lengths.values())) > 1:
+        raise ValidationFailed(f'"inputs" batches differ in length: {lengths}',
+                               [Problem("batch lengths differ", None, "inputs")])
+    n = next(iter(lengths.values()), 0)
+    names = list(inputs)
+    return [{name: inputs[name][i] for name in names} for i in range(n)]

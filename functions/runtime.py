@@ -71,6 +71,7 @@ def build(settings: Settings) -> Runtime:
     prediction_routes(router, holder, service, settings)
     oip_routes(router, holder, service, settings)  # /v2: Open Inference Protocol
     rt = Runtime(settings, stores, holder, service, router)
+    holder.on_ready(service.prepare)  # e.g. a text model's tokenizer, at cold start
     if is_pointer(settings.model_uri) and settings.model_poll_seconds > 0:
         from functions.events.pointer_follower import PointerFollower  # pointer users only
 

@@ -1,8 +1,10 @@
-"""The transport-neutral core: validate -> dedupe -> enrich -> one model call -> expand.
+"""The transport-neutral core: decode -> lookups -> dedupe -> one model call -> predictions.
 
 Every adapter (HTTP rows, Open Inference Protocol, events, Lambda) calls this. A single
 prediction is a batch of one. ``strict`` batches are all-or-nothing (any bad instance fails
-the call with 422); non-strict batches report bad items per index and score the rest.
+the call with its status, 422 for bad content); non-strict batches report bad items per
+index and score the rest. An item only the model can find wrong (an id outside an
+embedding table) is isolated from its batch (functions.model.isolation) and fails alone.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from functions import metrics
-from functions.dedupe import dedupe
+from functions.dedupe import dedupe, dedupe_feeds
 from functions.errors import ItemError, Problem, ServingError, ValidationFailed
 from functions.loading.holder import ModelHolder
+from functions.model.isolation import run_isolating
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import Runners
 from functions.predictions import shape_predictions
-from functions.rows import Decoded, Schema, decode_instances
+from functions.rows import Plan, plan_for
+from functions.tabular import Decoded, Schema
 
 MAX_REPORTED_PROBLEMS = 50
 
@@ -52,18 +56,6 @@ class BatchResult:
     """The version that scored these items (a roll-out may swap models mid-request)."""
 
 
-def schema_for(model: OnnxModel) -> Schema:
-    """The row schema of a model: its card's feature names, its input's dtype."""
-    row = model.row_input
-    if row is None:
-        raise ValidationFailed(
-            "this model has no single 2-D numeric input, so it takes no row-format instances; "
-            "use the Open Inference Protocol route /v2/models/{name}/infer",
-            [Problem("row format unsupported for this model", None, "instances")])
-    names = tuple(model.card.feature_names) or tuple(f"f{i}" for i in range(row.n_features or 0))
-    return Schema(names, row.dtype, model.card.allow_nan)
-
-
 class PredictionService:
     """Scores instances with the holder's current model."""
 
@@ -72,73 +64,102 @@ class PredictionService:
         self.holder = holder
         self.runners = runners
         self.enricher = enricher
-        self._schemas: weakref.WeakKeyDictionary[OnnxModel, Schema] = \
-            weakref.WeakKeyDictionary()
+        self._plans: weakref.WeakKeyDictionary[OnnxModel, Plan] = weakref.WeakKeyDictionary()
+
+    def plan(self, model: OnnxModel) -> Plan:
+        """How instances become this model's inputs (built once per loaded model)."""
+        plan = self._plans.get(model)
+        if plan is None:
+            extra = (self.enricher.optional_features(), self.enricher.extra_fields()) \
+                if self.enricher is not None and model.row_input is not None else ()
+            plan = self._plans[model] = plan_for(model, *extra)
+        return plan
+
+    def prepare(self) -> None:
+        """Build the served model's plan now (the loader calls it: a tokenizer loads at cold
+        start, not on the first request)."""
+        if self.holder.model is not None:
+            self.plan(self.holder.model)
 
     async def run_feeds(self, model: OnnxModel,
                         feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One model call through the model's runner (inline or in a thread)."""
         return await self.runners(model).run(feeds)
 
-    async def run_rows(self, model: OnnxModel, matrix: np.ndarray) -> dict[str, np.ndarray]:
-        """One model call on a 2-D batch of rows (see ``run_feeds``)."""
-        return await self.run_feeds(model, {model.row_input.name: matrix})  # type: ignore[union-attr]
-
     async def run_unique(self, model: OnnxModel, matrix: np.ndarray,
                          ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """(unique rows, inverse, outputs): identical rows scored once, in one model call."""
         unique, inverse = dedupe(matrix)
-        outputs = await self.run_rows(model, unique)
-        metrics.inc("predict_model_rows_total", len(unique), "rows sent to the model after dedupe")
+        outputs = await self.run_feeds(model, {model.row_input.name: unique})  # type: ignore[union-attr]
+        count_model_rows(len(unique))
         return unique, inverse, outputs
-
-    def _schema(self, model: OnnxModel) -> Schema:
-        """Row schema, widened by the enricher's optional features and key fields (cached)."""
-        cached = self._schemas.get(model)
-        if cached is None:
-            cached = schema_for(model)
-            if self.enricher is not None:
-                cached = Schema(cached.feature_names, cached.dtype, cached.allow_nan,
-                                self.enricher.optional_features(), self.enricher.extra_fields())
-            self._schemas[model] = cached
-        return cached
 
     async def predict(self, instances: Sequence[Any], *, strict: bool,
                       may_hold_bools: bool = True) -> BatchResult:
         """Score ``instances``; see the module docstring for strict vs per-item errors."""
         model = await self.holder.get()
-        schema = self._schema(model)
-        decoded = decode_instances(instances, schema, may_hold_bools)
-        failures = {i: ItemError(p) for i, p in decoded.problems.items()}
+        plan = self.plan(model)
+        batch = plan.decode(instances, may_hold_bools)
+        failures = {i: ItemError(p) for i, p in batch.problems.items()}
         if strict and failures:
             raise _validation_error(failures)
         n = len(instances)
         ok_rows = _without(n, failures)
-        if self.enricher is not None and len(ok_rows):
+        if self.enricher is not None and batch.table is not None and len(ok_rows):
             known = len(failures)
-            await self.enricher.enrich(instances, decoded, schema, ok_rows, failures)
+            await self.enricher.enrich(instances, batch.table, plan.schema,  # type: ignore[union-attr]
+                                       ok_rows, failures)
             if strict and failures:
                 raise _first_failure(failures)
             if len(failures) != known:
                 ok_rows = _without(n, failures)
         count_received(n)
         if len(ok_rows) == 0:
-            return BatchResult(list(failures[i] for i in range(n)), 0, failures,
-                               model.card.version)
-        valid = decoded.matrix if len(ok_rows) == n else decoded.matrix[ok_rows]
-        unique, inverse, outputs = await self.run_unique(model, valid)
-        preds = shape_predictions(model.card, outputs, len(unique))
-        if not failures and len(unique) == n:
+            return BatchResult([failures[i] for i in range(n)], 0, failures, model.card.version)
+        feeds = batch.feeds if len(ok_rows) == n else \
+            {name: a[ok_rows] for name, a in batch.feeds.items()}
+        unique, inverse = dedupe_feeds(feeds)
+        outputs, kept, refused = await run_isolating(self.runners(model), unique)
+        count_model_rows(len(inverse) if unique is feeds else len(next(iter(unique.values()))))
+        preds: list[dict[str, Any]] = []
+        if outputs is not None:
+            kept_feeds = unique if not refused else {k: a[kept] for k, a in unique.items()}
+            outputs = plan.finish(outputs, kept_feeds)
+            preds = shape_predictions(model.card, outputs, len(kept), model.output_labels)
+        if not failures and not refused and unique is feeds and not batch.notes:
             return BatchResult(preds, n, failures, model.card.version)  # type: ignore[arg-type]
-        items: list[dict[str, Any] | ItemError] = list(failures.get(i) for i in range(n))
+        return self._assemble(n, ok_rows, inverse, kept, refused, preds, failures, batch.notes,
+                              strict, model.card.version)
+
+    @staticmethod
+    def _assemble(n: int, ok_rows: np.ndarray, inverse: np.ndarray, kept: np.ndarray,
+                  refused: dict[int, Any], preds: list[dict[str, Any]],
+                  failures: dict[int, ItemError], notes: dict[int, dict[str, Any]],
+                  strict: bool, version: str) -> BatchResult:
+        """Per-instance items in request order from the unique rows' outcomes."""
+        slot = np.full(len(inverse), -1, dtype=np.intp)  # unique row -> its prediction
+        slot[kept] = np.arange(len(kept))
+        items: list[dict[str, Any] | ItemError] = [failures.get(i) for i in range(n)]  # type: ignore[misc]
         for row, u in zip(ok_rows.tolist(), inverse.tolist()):
-            items[row] = preds[u]
-        return BatchResult(items, len(unique), failures, model.card.version)
+            if slot[u] >= 0:
+                pred = preds[slot[u]]
+                items[row] = {**pred, **notes[row]} if row in notes else pred
+            else:
+                why = refused[u]
+                failures[row] = items[row] = ItemError([Problem(why.message, row, why.input)])
+        if strict and failures:
+            raise _validation_error(failures)
+        return BatchResult(items, len(kept) + len(refused), failures, version)
 
 
 def count_received(n: int) -> None:
     """Count instances received for scoring (every path: rows, v2 tensors, events)."""
     metrics.inc("predict_rows_total", n, "instances received")
+
+
+def count_model_rows(n: int) -> None:
+    """Count rows sent to the model after dedupe (every path)."""
+    metrics.inc("predict_model_rows_total", n, "rows sent to the model after dedupe")
 
 
 def _without(n: int, failures: dict[int, ItemError]) -> np.ndarray:

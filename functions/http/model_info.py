@@ -6,14 +6,21 @@ from typing import Any
 
 from functions.loading.holder import ModelHolder
 from functions.lookups.enricher import effective_specs, lookup_config
+from functions.service import PredictionService
 
 
-def describe(holder: ModelHolder) -> dict[str, Any]:
-    """/model: what is served and how to call it (503 while nothing is loaded)."""
+def describe(holder: ModelHolder, service: PredictionService) -> dict[str, Any]:
+    """/model: what is served and how to call it (503 while nothing is loaded).
+
+    ``instances`` says what one instance of ``/predict`` looks like for this model: its
+    format (tabular, tensors or text), each input with the shape of one instance, and for
+    text models the tokenizer.
+    """
     model = holder.require()
     card = model.card
     return {
         "name": card.name, "version": card.version, "sha256": card.sha256, "task": card.task,
+        "instances": service.plan(model).describe(),
         "inputs": [s.model_dump() for s in model.inputs],
         "outputs": [s.model_dump() for s in model.outputs],
         "feature_names": card.feature_names, "labels": card.labels,

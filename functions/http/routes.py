@@ -18,6 +18,7 @@ from functions.http.model_info import describe
 from functions.http.responses import json_response
 from functions.http.router import Router
 from functions.loading.holder import ModelHolder
+from functions.rows import columns_to_instances
 from functions.service import PredictionService
 from functions.settings import Settings
 
@@ -25,8 +26,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _instances(body: Any, cap: int) -> list[Any]:
+    """The body's instances: ``{"instances": [...]}``, or TF Serving's columnar
+    ``{"inputs": ...}`` turned into instances."""
+    if isinstance(body, dict) and "inputs" in body and "instances" not in body:
+        body = {"instances": columns_to_instances(body["inputs"])}
     if not isinstance(body, dict) or "instances" not in body:
-        raise ValidationFailed('body must be an object with an "instances" list',
+        raise ValidationFailed('body must be an object with an "instances" list '
+                               '(or "inputs", columnar)',
                                [Problem("required", None, "instances")])
     instances = body["instances"]
     if not isinstance(instances, list):
@@ -74,7 +80,7 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
         return json_response({"ready": ready, "reason": reason}, 200 if ready else 503)
 
     async def model_info(request: Request) -> Response:
-        return json_response(describe(holder))
+        return json_response(describe(holder, service))
 
     async def metrics_text(request: Request) -> Response:
         ready = 1.0 if holder.model is not None else 0.0

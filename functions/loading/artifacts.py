@@ -14,6 +14,7 @@ from pathlib import Path
 from functions.card import ModelCard
 from functions.errors import ModelLoadError
 from functions.loading.object_store import FetchError, sha256_file
+from functions.loading.sidecars import fetch_tokenizer
 from functions.loading.stores import Stores
 from functions.settings import Settings
 
@@ -30,8 +31,15 @@ def read_card(card_uri: str, stores: Stores) -> ModelCard:
 
 def fetch_model(settings: Settings, stores: Stores, model_uri: str, card_uri: str,
                 card: ModelCard | None = None) -> tuple[Path, ModelCard]:
-    """Card and verified local model file for ``model_uri`` (cached by sha256); ``card``
-    when the caller has already read it."""
+    """Card and verified local model file for ``model_uri`` (cached by sha256), with its
+    sidecar files (a text model's tokenizer); ``card`` when the caller has already read it."""
+    path, card = _model_file(settings, stores, model_uri, card_uri, card)
+    fetch_tokenizer(settings, stores, model_uri, card, path)
+    return path, card
+
+
+def _model_file(settings: Settings, stores: Stores, model_uri: str, card_uri: str,
+                card: ModelCard | None) -> tuple[Path, ModelCard]:
     card = card or read_card(card_uri, stores)
     if not card.sha256 and settings.require_sha256:
         raise ModelLoadError(f"model card {card_uri} has no sha256 (REQUIRE_SHA256=true)")

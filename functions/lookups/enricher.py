@@ -31,8 +31,8 @@ from functions.errors import ItemError, Problem
 from functions.loading.holder import ModelHolder
 from functions.lookups.cache import LookupCache, Values
 from functions.lookups.client import FeatureClient, Fetched, LookupFailure
-from functions.rows import Decoded, Schema
 from functions.settings import Settings
+from functions.tabular import Decoded, Schema
 
 log = logging.getLogger(__name__)
 MAX_KEY_CHARS = 256

@@ -73,6 +73,9 @@ class OnnxModel:
         self.outputs = [_spec(o) for o in self.session.get_outputs()]
         self.output_names = [o.name for o in self.outputs]
         self.row_input = self._row_input()
+        self.output_labels: dict[str, list[str]] = {}
+        """Column labels of outputs converted from sequences of maps (ZipMap)."""
+        self._zipmap_keys: dict[str, list[Any]] = {}
         log.info("model %s:%s loaded with providers %s", card.name, card.version, self.providers)
 
     def _row_input(self) -> RowInput | None:
@@ -88,9 +91,25 @@ class OnnxModel:
 
     def run(self, feeds: dict[str, np.ndarray],
             outputs: list[str] | None = None) -> dict[str, np.ndarray]:
-        """One session call. ``feeds`` must match the graph's inputs (name -> array)."""
+        """One session call. ``feeds`` must match the graph's inputs (name -> array).
+
+        Every output comes back as an array: a non-tensor output (a converter's ZipMap, a
+        list of ``{label: probability}`` per row) becomes a [rows, labels] float array whose
+        column labels are kept in ``output_labels``.
+        """
         names = outputs or self.output_names
-        return dict(zip(names, self.session.run(names, feeds)))
+        values = self.session.run(names, feeds)
+        return {name: value if isinstance(value, np.ndarray) else self._as_tensor(name, value)
+                for name, value in zip(names, values)}
+
+    def _as_tensor(self, name: str, value: Any) -> np.ndarray:
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            keys = self._zipmap_keys.get(name)
+            if keys is None:
+                keys = self._zipmap_keys[name] = list(value[0])
+                self.output_labels[name] = [str(k) for k in keys]
+            return np.array([[row[k] for k in keys] for row in value], dtype=np.float32)
+        return np.asarray(value)
 
     def warmup(self) -> None:
         """One inference on zeros so the first real request pays no lazy initialisation."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from functions.errors import RequestError
+from functions.model.isolation import MODEL_ERRORS, refusal_text
 from functions.model.onnx_model import OnnxModel
-from functions.rows import refused_non_finite
 from functions.service import PredictionService, count_received
+from functions.tabular import refused_non_finite
 
 
 def _check_finite(model: OnnxModel, name: str, matrix: np.ndarray) -> None:
@@ -32,8 +33,17 @@ def _check_finite(model: OnnxModel, name: str, matrix: np.ndarray) -> None:
 
 
 async def infer_feeds(service: PredictionService, model: OnnxModel,
-                    feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every model output for ``feeds``, batch dimension in request order."""
+                      feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every model output for ``feeds``, batch dimension in request order; a value only
+    the model finds wrong (an id out of an embedding's range) is a 400 with its message."""
+    try:
+        return await _infer(service, model, feeds)
+    except MODEL_ERRORS as exc:
+        raise RequestError(f"the model refused the inputs: {refusal_text(exc)}") from None
+
+
+async def _infer(service: PredictionService, model: OnnxModel,
+                 feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     row = model.row_input
     if row is None or row.name not in feeds:
         return await service.run_feeds(model, feeds)

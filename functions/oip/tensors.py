@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from functions.errors import RequestError
-from functions.rows import holds_bool
+from functions.tabular import holds_bool
 
 V2_TO_NUMPY: dict[str, str] = {
     "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32",

@@ -1,0 +1,198 @@
+"""Instances (JSON rows) -> one numpy matrix for the model's row input, validated.
+
+An instance is a list in feature order or an object keyed by feature name. The fast path
+hands the whole list to numpy at once; only when that fails (or finds non-finite values)
+do we walk rows to say which instance and which field is wrong.
+
+The NaN policy (``refused_non_finite``) and the boolean check (``holds_bool``) live here
+once, for this path and for the Open Inference Protocol's tensors alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from functions.errors import Problem
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What a row must look like: ordered feature names, numeric dtype, NaN policy."""
+
+    feature_names: tuple[str, ...]
+    dtype: np.dtype
+    allow_nan: bool = False
+    optional: frozenset[str] = frozenset()
+    """Features that may be absent from an instance (filled later, e.g. by lookups)."""
+    extra_fields: frozenset[str] = frozenset()
+    """Object keys that are not features but allowed (and ignored here), e.g. lookup keys."""
+
+    @property
+    def width(self) -> int:
+        return len(self.feature_names)
+
+
+@dataclass
+class Decoded:
+    """A matrix with one row per instance; ``problems`` maps bad row index -> what is wrong."""
+
+    matrix: np.ndarray
+    problems: dict[int, list[Problem]]
+
+
+def holds_bool(data: list[Any]) -> bool:
+    """Whether a (nested) list holds a bool; numpy would quietly make it 1 or 0."""
+    kinds = set(map(type, data))  # one C-speed pass per level, no per-element Python
+    return bool in kinds or (list in kinds and any(holds_bool(v) for v in data
+                                                   if type(v) is list))
+
+
+def refused_non_finite(matrix: np.ndarray, allow_nan: bool) -> tuple[int, int] | None:
+    """(row, column) of the first NaN/Infinity the card's policy refuses, or None."""
+    if allow_nan or matrix.dtype.kind != "f":
+        return None
+    finite = np.isfinite(matrix)
+    if finite.all():
+        return None
+    row, col = np.argwhere(~finite)[0].tolist()
+    return row, col
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _cell(value: Any, index: int, name: str, schema: Schema, out: list[Problem]) -> float:
+    if value is None and schema.allow_nan:
+        return math.nan
+    if not _is_number(value):
+        out.append(Problem(f"expected a number, got {type(value).__name__}", index, name))
+        return math.nan
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal beyond any float
+        out.append(Problem("number out of range", index, name))
+        return math.nan
+    if not schema.allow_nan and not math.isfinite(number):
+        out.append(Problem(f"{value} is not allowed (the model needs finite values)", index, name))
+        return math.nan
+    return number
+
+
+def _decode_row(row: Any, index: int, schema: Schema) -> tuple[list[float], list[Problem]]:
+    problems: list[Problem] = []
+    names = schema.feature_names
+    if isinstance(row, dict):
+        unknown = [k for k in row if k not in names and k not in schema.extra_fields]
+        for key in unknown[:5]:
+            problems.append(Problem("unknown feature", index, key))
+        values = []
+        for name in names:
+            if name not in row:
+                if name not in schema.optional:
+                    problems.append(Problem("missing feature", index, name))
+                values.append(math.nan)
+            else:
+                values.append(_cell(row[name], index, name, schema, problems))
+        return values, problems
+    if isinstance(row, list):
+        if len(row) != schema.width:
+            msg = f"expected {schema.width} features in order {list(names)}, got {len(row)}"
+            return [math.nan] * schema.width, [Problem(msg, index, "instances")]
+        return [_cell(v, index, n, schema, problems) for v, n in zip(row, names)], problems
+    kind = type(row).__name__
+    return [math.nan] * schema.width, [
+        Problem(f"an instance must be a list or an object, got {kind}", index, "instances")]
+
+
+def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.ndarray | None:
+    """The whole batch in one numpy call when every row is a well-formed list of numbers.
+
+    numpy would quietly turn ``true`` into 1.0, so a caller that cannot rule booleans out
+    (``may_hold_bools``) pays for a scan; the HTTP adapter rules them out on the raw bytes.
+    """
+    if not instances or not isinstance(instances[0], list):
+        return None
+    if len(instances) <= 4:  # a few rows: plain Python checks beat numpy's call overhead
+        return _tiny(instances, schema)
+    try:
+        arr = np.asarray(instances)
+    except (ValueError, TypeError):
+        return None
+    if arr.dtype.kind not in "fi" or arr.ndim != 2 or arr.shape[1] != schema.width:
+        return None
+    if refused_non_finite(arr, schema.allow_nan) is not None:
+        return None
+    if may_hold_bools and holds_bool(instances):  # type: ignore[arg-type]
+        return None
+    return arr
+
+
+_FLOAT_MAX = {"f": float(np.finfo(np.float32).max), "d": float(np.finfo(np.float64).max)}
+
+
+def _tiny(instances: Sequence[Any], schema: Schema) -> np.ndarray | None:
+    """A few clean rows straight into the model's dtype; anything unusual -> None."""
+    if schema.dtype.kind != "f":
+        return None
+    width, finite_only = schema.width, not schema.allow_nan
+    limit = _FLOAT_MAX.get(schema.dtype.char) or float(np.finfo(schema.dtype).max)
+    for row in instances:
+        if type(row) is not list or len(row) != width:
+            return None
+        for v in row:
+            if type(v) is not float and type(v) is not int:  # bool is not int here
+                return None
+            if not -limit <= v <= limit and (
+                    type(v) is int or finite_only or math.isfinite(v)):
+                return None  # out of range (or non-finite where not allowed): the slow path says
+    return np.array(instances, dtype=schema.dtype)
+
+
+def decode_instances(instances: Sequence[Any], schema: Schema,
+                     may_hold_bools: bool = True) -> Decoded:
+    """Decode every instance; never raises for bad content, reports it per index instead."""
+    fast = _fast(instances, schema, may_hold_bools)
+    if fast is not None:
+        return Decoded(fast, {}) if fast.dtype == schema.dtype else _cast(fast, schema, {})
+    rows: list[list[float]] = []
+    problems: dict[int, list[Problem]] = {}
+    for i, row in enumerate(instances):
+        values, found = _decode_row(row, i, schema)
+        rows.append(values)
+        if found:
+            problems[i] = found
+    wide = np.asarray(rows, dtype=np.float64).reshape(len(rows), schema.width)
+    return _cast(wide, schema, problems)
+
+
+def _cast(wide: np.ndarray, schema: Schema, problems: dict[int, list[Problem]]) -> Decoded:
+    """``wide`` in the model's dtype; values that do not survive the cast are problems."""
+    if wide.dtype == schema.dtype:
+        return Decoded(wide, problems)
+    with np.errstate(over="ignore", invalid="ignore"):
+        matrix = wide.astype(schema.dtype)
+    if schema.dtype.kind == "f":
+        lost = np.isfinite(wide) & ~np.isfinite(matrix)
+        why = "out of range for {}"
+    else:  # integer inputs: fractions and out-of-range values are refused, not truncated
+        lost = (wide != matrix) & ~np.isnan(wide)
+        why = "not representable as {}"
+    if lost.any():
+        why = why.format(schema.dtype.name)
+        for i, j in np.argwhere(lost).tolist():
+            if i not in problems:
+                problems[i] = [Problem(why, i, schema.feature_names[j])]
+    return Decoded(matrix, problems)
+
+
+def to_python(values: np.ndarray) -> list[Any]:
+    """Array -> JSON-ready Python values (strings decoded, numpy scalars unboxed)."""
+    if values.dtype.kind in "SO":
+        return [v.decode() if isinstance(v, bytes) else v for v in values.tolist()]
+    return values.tolist()

@@ -1,0 +1,81 @@
+"""Text -> token inputs with the tokenizer the card declares, and embeddings pooled.
+
+The tokenizer is a Hugging Face ``tokenizer.json`` run by the ``tokenizers`` library (Rust;
+imported only by text models). Padding is dynamic, to the longest item of the batch, never
+a fixed length; truncation happens at the card's ``max_length`` and is reported per item;
+special tokens are those ``tokenizer.json`` declares (how the model was trained). Pooling
+and normalisation the card asks for are applied here, in numpy, when the graph does not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from functions.card import TokenizerSpec
+from functions.errors import ModelLoadError
+
+PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>")
+
+
+class TextEncoder:
+    """Encodes batches of strings into the graph's token inputs (numpy, graph dtypes)."""
+
+    def __init__(self, path: Path, spec: TokenizerSpec, graph_inputs: dict[str, np.dtype]) -> None:
+        from tokenizers import Tokenizer  # ~30 ms of import, paid by text models only
+
+        try:
+            self.tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:  # the Rust side raises its own Exception subclass
+            raise ModelLoadError(f"tokenizer {spec.file} cannot be read: {exc}") from exc
+        self.spec = spec
+        # tokenizer output -> (graph input, dtype), for the outputs the graph takes
+        self.feeds = {role: (name, graph_inputs[name]) for role, name in spec.input_names.items()
+                      if name in graph_inputs}
+        if "input_ids" not in self.feeds:
+            raise ModelLoadError(f"the card's tokenizer feeds {spec.input_names['input_ids']!r} "
+                                 f"but the graph's inputs are {sorted(graph_inputs)}")
+        unfed = sorted(set(graph_inputs) - {name for name, _ in self.feeds.values()})
+        if unfed:
+            raise ModelLoadError(f"graph inputs {unfed} are not produced by the tokenizer "
+                                 "(see the card's tokenizer.input_names)")
+        self.tokenizer.enable_truncation(max_length=spec.max_length)
+        padding = self.tokenizer.padding or {}
+        pad_id, pad_token = padding.get("pad_id"), padding.get("pad_token")
+        if pad_token is None:
+            pad_token = next((t for t in PAD_TOKENS if self.tokenizer.token_to_id(t) is not None),
+                             "[PAD]")
+            pad_id = self.tokenizer.token_to_id(pad_token) or 0
+        self.pad_id = pad_id or 0
+        self.tokenizer.enable_padding(pad_id=self.pad_id, pad_token=pad_token)  # to the longest
+
+    def encode(self, texts: list[str]) -> tuple[dict[str, np.ndarray], list[int]]:
+        """(feeds, indices of truncated texts) for ``texts`` in one padded batch."""
+        encodings = self.tokenizer.encode_batch(texts)
+        columns = {"input_ids": [e.ids for e in encodings],
+                   "attention_mask": [e.attention_mask for e in encodings],
+                   "token_type_ids": [e.type_ids for e in encodings]}
+        feeds = {name: np.asarray(columns[role], dtype=dtype)
+                 for role, (name, dtype) in self.feeds.items()}
+        truncated = [i for i, e in enumerate(encodings) if e.overflowing]
+        return feeds, truncated
+
+    def _mask(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """Which tokens are real: the attention mask, or (not fed) every non-pad id."""
+        if "attention_mask" in self.feeds:
+            return feeds[self.feeds["attention_mask"][0]]
+        return feeds[self.feeds["input_ids"][0]] != self.pad_id
+
+    def pool(self, output: np.ndarray, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The card's pooling and normalisation of one [batch, tokens, dim] (or pooled) output."""
+        spec = self.spec
+        if output.ndim == 3 and spec.pooling == "cls":
+            output = output[:, 0]
+        elif output.ndim == 3 and spec.pooling == "mean":
+            mask = self._mask(feeds).astype(output.dtype)[..., None]
+            output = (output * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        if spec.normalize:
+            norms = np.linalg.norm(output, axis=-1, keepdims=True)
+            output = output / np.clip(norms, 1e-12, None)
+        return output

@@ -1,0 +1,154 @@
+"""Every kind of model people deploy, served over HTTP by the production server through
+/predict, /batch-predict and /v2, with the answers of the framework that trained it and
+the bad inputs each kind invites."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests import model_kinds as mk
+from tests.servers import Served, start_function
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], tuple]]:
+    """``kinds(name)`` -> (served function, what the builder returned); built once."""
+    root = tmp_path_factory.mktemp("kinds")
+    builders = {"two_input": mk.two_input_model, "image": mk.image_model,
+                "string": mk.string_model, "gbdt": mk.gbdt_zipmap_model, "bert": mk.tiny_bert}
+    started: dict[str, tuple[Served, tuple]] = {}
+
+    def get(name: str) -> tuple[Served, tuple]:
+        if name not in started:
+            built = builders[name](root / name)
+            fn = start_function({"MODEL_URI": str(built[0])}, root / name)
+            started[name] = (fn, built)
+        return started[name]
+
+    yield get
+    for fn, _ in started.values():
+        fn.stop()
+
+
+def post(fn: Served, path: str, body: dict) -> tuple[int, dict]:
+    resp = fn.post(path, json=body)
+    return resp.status_code, resp.json()
+
+
+def test_two_inputs_by_name_rows_and_columns(kinds) -> None:
+    fn, (_, predict) = kinds("two_input")
+    feats = np.array([[0.5, 1.0, -1.0, 2.0], [1.5, 0.0, 0.25, -3.0]], dtype=np.float32)
+    ids = np.array([3, 7])
+    want = predict(feats, ids)[:, 0]
+    status, body = post(fn, "/predict", {"instances": [
+        {"features": feats[i].tolist(), "user_id": int(ids[i])} for i in range(2)]})
+    assert status == 200, body
+    assert np.allclose([p["value"] for p in body["predictions"]], want, atol=1e-5)
+    status, body = post(fn, "/predict", {"inputs": {"features": feats.tolist(),
+                                                    "user_id": ids.tolist()}})
+    assert status == 200 and np.allclose([p["value"] for p in body["predictions"]], want,
+                                         atol=1e-5)
+    model = fn.get("/model").json()["instances"]
+    assert model["format"] == "tensors"
+    assert [(i["name"], i["dtype"], i["instance_shape"]) for i in model["inputs"]] == [
+        ("features", "float32", [4]), ("user_id", "int64", [])]
+
+
+def test_two_inputs_bad_items_fail_alone(kinds) -> None:
+    fn, (_, predict) = kinds("two_input")
+    good = {"features": [0.5, 1.0, -1.0, 2.0], "user_id": 3}
+    instances = [good,
+                 {**good, "user_id": 42},                      # outside the embedding table
+                 {"feature": good["features"], "user_id": 3},  # wrong input name
+                 {**good, "features": [1.0, 2.0, 3.0]},        # wrong per-instance shape
+                 {**good, "user_id": 1.5},                     # wrong dtype
+                 {**good, "features": ["a", "b", "c", "d"]},   # strings to a numeric input
+                 {**good, "user_id": 9}]
+    status, body = post(fn, "/batch-predict", {"instances": instances})
+    assert status == 200, body
+    preds = body["predictions"]
+    assert body["errors"] == 5
+    fields = {i: p["error"]["details"][0].get("field") for i, p in enumerate(preds)
+              if "error" in p}
+    assert fields == {1: "user_id", 2: "feature", 3: "features", 4: "user_id", 5: "features"}
+    assert all(preds[i]["error"]["status"] == 422 and preds[i]["error"]["index"] == i
+               for i in fields)
+    assert "out of" in preds[1]["error"]["message"] or "bounds" in preds[1]["error"]["message"]
+    want = predict(np.array([good["features"]] * 2, dtype=np.float32), np.array([3, 9]))[:, 0]
+    assert np.allclose([preds[0]["value"], preds[6]["value"]], want, atol=1e-5)
+
+    status, body = post(fn, "/predict", {"instances": [good, {**good, "user_id": 42}]})
+    assert status == 422 and "instances[1].user_id" in body["error"]["message"], body
+    resp = fn.post("/v2/models/two_input/infer", json={"inputs": [
+        {"name": "features", "datatype": "FP32", "shape": [1, 4], "data": good["features"]},
+        {"name": "user_id", "datatype": "INT64", "shape": [1], "data": [42]}]})
+    assert resp.status_code == 400 and "refused" in resp.json()["error"]
+
+
+def test_image_tensors(kinds) -> None:
+    fn, (_, predict) = kinds("image")
+    images = np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32)
+    status, body = post(fn, "/predict", {"instances": images.tolist()})
+    assert status == 200, body
+    want = predict(images)
+    got = np.array([[p["probabilities"][k] for k in ("cat", "dog", "bird")]
+                    for p in body["predictions"]])
+    assert np.allclose(got, want, atol=1e-5)
+    assert [p["label"] for p in body["predictions"]] == [
+        ["cat", "dog", "bird"][i] for i in want.argmax(axis=1)]
+    status, body = post(fn, "/batch-predict", {"instances": [
+        images[0].tolist(), images[0][:, :16, :16].tolist(), {"image": images[1].tolist()}]})
+    assert status == 200 and body["errors"] == 1, body
+    err = body["predictions"][1]["error"]
+    assert err["details"][0]["field"] == "image" and "[3, 16, 16]" in err["message"]
+    assert body["predictions"][2]["label"] == ["cat", "dog", "bird"][want[1].argmax()]
+
+
+def test_string_input_pipeline(kinds) -> None:
+    fn, (_, predict) = kinds("string")
+    texts = ["great service", "awful and slow", "a great great place"]
+    status, body = post(fn, "/predict", {"instances": texts})
+    assert status == 200, body
+    got = np.array([[p["probabilities"]["negative"], p["probabilities"]["positive"]]
+                    for p in body["predictions"]])
+    assert np.allclose(got, predict(texts), atol=1e-5)
+    status, body = post(fn, "/batch-predict", {"instances": ["great", 7, ["awful"]]})
+    assert status == 200 and body["errors"] == 1
+    assert body["predictions"][1]["error"]["details"][0]["field"] == "text"
+    assert body["predictions"][2]["label"] == "negative"
+
+
+def test_gbdt_with_zipmap_output(kinds) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    fn, (_, predict, names) = kinds("gbdt")
+    X = load_breast_cancer().data[:5].astype(np.float32)
+    status, body = post(fn, "/predict", {"instances": X.tolist()})
+    assert status == 200, body
+    got = np.array([[p["probabilities"]["0"], p["probabilities"]["1"]]
+                    for p in body["predictions"]])
+    assert np.allclose(got, predict(X), atol=1e-5)
+    status, body = post(fn, "/predict", {"instances": [dict(zip(names, X[0].tolist()))]})
+    assert status == 200 and body["predictions"][0]["label"] in (0, 1)
+
+
+def test_text_model_with_its_tokenizer(kinds) -> None:
+    fn, (path, bert) = kinds("bert")
+    texts = ["the service is great", "slow", "great food, great service"]
+    status, body = post(fn, "/predict", {"instances": [texts[0], {"text": texts[1]}, texts[2]]})
+    assert status == 200, body
+    want = mk.reference_embeddings(bert, Path(path).parent / "tokenizer.json", texts, 16)
+    got = np.array([p["embedding"] for p in body["predictions"]])
+    assert got.shape == (3, 32) and np.allclose(got, want, atol=1e-4)
+    long = " ".join(["great service"] * 20)
+    status, body = post(fn, "/batch-predict", {"instances": [long, 5, texts[1], texts[1]]})
+    assert status == 200, body
+    preds = body["predictions"]
+    assert preds[0]["truncated"] is True and "truncated" not in preds[2]
+    assert preds[1]["error"]["status"] == 422 and body["unique_rows"] == 2
+    model = fn.get("/model").json()["instances"]
+    assert model["format"] == "text" and model["tokenizer"]["max_length"] == 16
