@@ -146,7 +146,7 @@ def in_process_paths(rows: np.ndarray, loop: asyncio.AbstractEventLoop) -> dict[
     settings = Settings(model_uri=str(MODEL))
     model = OnnxModel(MODEL, ModelCard.from_json(CARD.read_bytes()), settings)
     service = PredictionService(ModelHolder(settings, Stores()),
-                                Runners(settings.inline_budget_ms))
+                                Runners(settings))
     body, headers = v2_binary_body(rows)
 
     async def adapter(n: int) -> None:

@@ -37,12 +37,36 @@ def observe(name: str, seconds: float, doc: str = "") -> None:
         _families[summary] = ("summary", doc)
 
 
+def _order(item: tuple[str, float]) -> tuple[str, float]:
+    """Sort key: by name, histogram buckets by their numeric bound (+Inf last)."""
+    name = item[0]
+    head, sep, bound = name.partition('le="')
+    if not sep:
+        return name, 0.0
+    return head, float("inf") if bound.startswith("+Inf") else float(bound.split('"', 1)[0])
+
+
+BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def histogram(name: str, value: float, doc: str = "", buckets: tuple[float, ...] = BUCKETS) -> None:
+    """Record one value in the histogram ``name`` (cumulative ``le`` buckets, sum, count)."""
+    for bound in buckets:
+        if value <= bound:
+            _counters[f'{name}_bucket{{le="{bound:g}"}}'] += 1.0
+    _counters[f'{name}_bucket{{le="+Inf"}}'] += 1.0
+    _counters[f"{name}_sum"] += value
+    _counters[f"{name}_count"] += 1.0
+    if name not in _families or (doc and not _families[name][1]):
+        _families[name] = ("histogram", doc)
+
+
 def render(gauges: Iterable[tuple[str, float, str]] = ()) -> str:
     """Prometheus text exposition (version 0.0.4): HELP and TYPE before each family."""
     by_family: dict[str, list[str]] = defaultdict(list)
-    for name, value in sorted(_counters.items()):
+    for name, value in sorted(_counters.items(), key=_order):
         base = _family(name)
-        for suffix in ("_sum", "_count"):
+        for suffix in ("_sum", "_count", "_bucket"):
             if base.endswith(suffix) and base[: -len(suffix)] in _families:
                 base = base[: -len(suffix)]
         by_family[base].append(f"{name} {value:g}")

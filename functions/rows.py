@@ -70,6 +70,13 @@ class TabularPlan:
                feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return outputs
 
+    def sample(self, rows: int) -> dict[str, np.ndarray]:
+        """Feeds of ``rows`` rows to time the model with."""
+        return {self.input: np.zeros((rows, self.schema.width), dtype=self.schema.dtype)}
+
+    def pads(self) -> dict[str, int]:
+        return {}
+
     def describe(self) -> dict[str, Any]:
         return {"format": "tabular", "features": list(self.schema.feature_names),
                 "inputs": [s.describe() for s in self.specs],
@@ -94,6 +101,16 @@ class TensorPlan:
     def finish(self, outputs: dict[str, np.ndarray],
                feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return outputs
+
+    def sample(self, rows: int) -> dict[str, np.ndarray]:
+        """Feeds of ``rows`` rows to time the model with (dynamic axes of size 1)."""
+        return {s.name: (np.full((rows, *[d or 1 for d in s.item_shape]), "", dtype=object)
+                         if s.dtype is None else
+                         np.zeros((rows, *[d or 1 for d in s.item_shape]), dtype=s.dtype))
+                for s in self.specs}
+
+    def pads(self) -> dict[str, int]:
+        return {}
 
     def describe(self) -> dict[str, Any]:
         one = "that input's value, or " if len(self.specs) == 1 else ""
@@ -135,6 +152,16 @@ class TextPlan:
         if name is None or name not in outputs:
             return outputs
         return {**outputs, name: self.encoder.pool(outputs[name], feeds)}
+
+    def sample(self, rows: int, tokens: int = 16) -> dict[str, np.ndarray]:
+        """Token feeds of ``rows`` sentences of ``tokens`` tokens to time the model with."""
+        feeds, _ = self.encoder.encode([" ".join(["word"] * (tokens - 2))] * rows)
+        return feeds
+
+    def pads(self) -> dict[str, int]:
+        """Token inputs and the value that pads each (merged batches are re-padded)."""
+        values = {"input_ids": self.encoder.pad_id, "attention_mask": 0, "token_type_ids": 0}
+        return {name: values[role] for role, (name, _) in self.encoder.feeds.items()}
 
     def describe(self) -> dict[str, Any]:
         spec = self.spec

@@ -65,7 +65,7 @@ def build(settings: Settings) -> Runtime:
     logs.configure(settings)
     stores = Stores(settings.storage_retry_seconds)
     holder = ModelHolder(settings, stores, expect_fork=arbiter_will_fork(settings))
-    service = PredictionService(holder, Runners(settings.inline_budget_ms),
+    service = PredictionService(holder, Runners(settings),
                                 LookupEnricher(holder, settings))
     router = Router()
     prediction_routes(router, holder, service, settings)

@@ -9,6 +9,7 @@ embedding table) is isolated from its batch (functions.model.isolation) and fail
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from functions.errors import ItemError, Problem, ServingError, ValidationFailed
 from functions.loading.holder import ModelHolder
 from functions.model.isolation import run_isolating
 from functions.model.onnx_model import OnnxModel
-from functions.model.runner import Runners
+from functions.model.runner import ModelRunner, Runners
 from functions.predictions import shape_predictions
 from functions.rows import Plan, plan_for
 from functions.tabular import Decoded, Schema
@@ -65,6 +66,8 @@ class PredictionService:
         self.runners = runners
         self.enricher = enricher
         self._plans: weakref.WeakKeyDictionary[OnnxModel, Plan] = weakref.WeakKeyDictionary()
+        self._calibrating: weakref.WeakKeyDictionary[OnnxModel, bool] = \
+            weakref.WeakKeyDictionary()
 
     def plan(self, model: OnnxModel) -> Plan:
         """How instances become this model's inputs (built once per loaded model)."""
@@ -76,15 +79,34 @@ class PredictionService:
         return plan
 
     def prepare(self) -> None:
-        """Build the served model's plan now (the loader calls it: a tokenizer loads at cold
-        start, not on the first request)."""
-        if self.holder.model is not None:
-            self.plan(self.holder.model)
+        """The loader calls it when a model is ready: its plan is built now (a tokenizer loads
+        at cold start, not on the first request), and its cost curve is measured in a
+        thread of its own, off the path of the first requests."""
+        model = self.holder.model
+        if model is not None:
+            self.plan(model)
+            self._calibrate_later(model)
+
+    def runner(self, model: OnnxModel) -> ModelRunner:
+        """The model's runner; a version seen for the first time (a roll-out) is measured."""
+        runner = self.runners(model)
+        if runner.mode != "off" and not self._calibrating.get(model):
+            self._calibrate_later(model)
+        return runner
+
+    def _calibrate_later(self, model: OnnxModel) -> None:
+        runner = self.runners(model)
+        if runner.mode == "off" or self._calibrating.get(model):
+            return
+        self._calibrating[model] = True
+        plan = self.plan(model)
+        threading.Thread(target=runner.calibrate, args=(plan.sample, plan.pads()),
+                         name="calibrate", daemon=True).start()
 
     async def run_feeds(self, model: OnnxModel,
                         feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One model call through the model's runner (inline or in a thread)."""
-        return await self.runners(model).run(feeds)
+        return await self.runner(model).run(feeds)
 
     async def run_unique(self, model: OnnxModel, matrix: np.ndarray,
                          ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -119,7 +141,7 @@ class PredictionService:
         feeds = batch.feeds if len(ok_rows) == n else \
             {name: a[ok_rows] for name, a in batch.feeds.items()}
         unique, inverse = dedupe_feeds(feeds)
-        outputs, kept, refused = await run_isolating(self.runners(model), unique)
+        outputs, kept, refused = await run_isolating(self.runner(model), unique)
         count_model_rows(len(inverse) if unique is feeds else len(next(iter(unique.values()))))
         preds: list[dict[str, Any]] = []
         if outputs is not None:

@@ -137,6 +137,18 @@ class Settings(BaseModel):
     """Model calls expected to take less than this run on the event loop, longer ones in a
     worker thread (the expectation is measured per model as it serves)."""
 
+    batching: Literal["auto", "on", "off"] = "auto"
+    """Merge concurrent requests into one model call: `auto` where the model's measured cost
+    curve says it pays, `on` always, `off` never (always off on Lambda)."""
+
+    batch_max_rows: int = Field(default=256, ge=1)
+    """Most rows in one merged model call."""
+
+    batch_max_wait_ms: float = Field(default=0.0, ge=0)
+    """Under load, how long a small queue may wait for more requests before the next merged
+    call (bounded by the model's fixed cost per call); 0 merges only what queued while the
+    model was busy, never adding a wait."""
+
     log_level: str = "INFO"
     """Python logging level for the package's loggers."""
 

@@ -20,13 +20,14 @@ import numpy as np
 Predict = Callable[..., np.ndarray]
 
 
-def write_model(folder: Path, name: str, onnx_bytes: bytes, **card: Any) -> Path:
+def write_model(folder: Path, name: str, onnx_bytes: bytes, version: str = "1",
+                **card: Any) -> Path:
     """``folder/name.onnx`` + its card; returns the model path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.onnx"
     path.write_bytes(onnx_bytes)
-    body = {"name": name, "version": "1", "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
-            **card}
+    body = {"name": name, "version": version,
+            "sha256": hashlib.sha256(onnx_bytes).hexdigest(), **card}
     (folder / f"{name}.card.json").write_text(json.dumps(body))
     return path
 
@@ -43,11 +44,11 @@ def _torch_onnx(module: Any, args: tuple, names: list[str], outputs: list[str],
     return buffer.getvalue()
 
 
-def two_input_model(folder: Path) -> tuple[Path, Predict]:
+def two_input_model(folder: Path, version: str = "1", seed: int = 0) -> tuple[Path, Predict]:
     """float features [N, 4] + an int64 id [N] through an Embedding(10, 3) -> value [N, 1]."""
     import torch
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
 
     class Net(torch.nn.Module):
         def __init__(self) -> None:
@@ -67,7 +68,8 @@ def two_input_model(folder: Path) -> tuple[Path, Predict]:
         with torch.no_grad():
             return net(torch.from_numpy(features), torch.from_numpy(user_id)).numpy()
 
-    path = write_model(folder, "two_input", raw, task="regression", value_output="value")
+    path = write_model(folder, "two_input", raw, version, task="regression",
+                       value_output="value")
     return path, predict
 
 

@@ -21,6 +21,7 @@ def describe(holder: ModelHolder, service: PredictionService) -> dict[str, Any]:
     return {
         "name": card.name, "version": card.version, "sha256": card.sha256, "task": card.task,
         "instances": service.plan(model).describe(),
+        "batching": service.runners(model).describe(),
         "inputs": [s.model_dump() for s in model.inputs],
         "outputs": [s.model_dump() for s in model.outputs],
         "feature_names": card.feature_names, "labels": card.labels,

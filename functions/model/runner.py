@@ -1,41 +1,62 @@
-"""How one loaded model is called: on the event loop, or in a worker thread.
+"""How one loaded model is called: on the event loop or in a thread, alone or merged.
 
-A call expected to finish within ``inline_budget_ms`` runs on the event loop (a thread hop
-costs ~0.1 ms, more than a small model's whole batch); a longer one runs in a worker thread
-so other requests keep flowing. The expectation is the model's measured cost per row, a
-moving average over calls of ``MEASURE_FROM_ROWS`` rows or more, kept here per model
-version (a new version starts a new runner and measures afresh). The cross-request
-batcher will sit in front of ``run``.
+Per model version, one runner. Where a call runs: expected to finish within the inline
+budget (the model's cost curve, functions.model.cost), it runs on the event loop, where a
+thread hop (~0.1 ms) would cost more than a small model's whole batch; longer, in a worker
+thread, so the loop keeps accepting requests. Before the curve is measured, calls of up
+to ``UNMEASURED_INLINE_ROWS`` rows run inline.
+
+Whether concurrent requests are merged (functions.model.batcher): ``BATCHING=off`` never;
+``on`` always; ``auto`` (the default) only where the measured curve says it pays: a call
+too slow for the loop, and a row at least ``MIN_GAIN`` times cheaper inside a batch than
+alone. Measuring happens once per version, off the request path (``calibrate``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from functions import metrics
+from functions.model.batcher import Batcher
+from functions.model.cost import CostCurve, measure
 from functions.model.onnx_model import OnnxModel
+from functions.settings import Settings
 
-MEASURE_FROM_ROWS = 16
+log = logging.getLogger(__name__)
+UNMEASURED_INLINE_ROWS = 16
+MIN_GAIN = 1.5
+Feeds = dict[str, np.ndarray]
 
 
 class ModelRunner:
-    """Runs one model; ``seconds_per_row`` is its measured cost (None until measured)."""
+    """Runs one model; counts its calls; merges requests when batching is on."""
 
-    def __init__(self, model: OnnxModel, inline_budget_ms: float) -> None:
+    def __init__(self, model: OnnxModel, settings: Settings) -> None:
         self.model = model
-        self.budget = inline_budget_ms / 1000.0
-        self.seconds_per_row: float | None = None
+        self.budget = settings.inline_budget_ms / 1000.0
+        self.mode = "off" if settings.aws_lambda_function_name else settings.batching
+        self.max_rows = settings.batch_max_rows
+        self.max_wait = settings.batch_max_wait_ms / 1000.0
+        self.curve: CostCurve | None = None
+        self.batcher: Batcher | None = None
+        self.reason = "not measured yet" if self.mode != "off" else "BATCHING=off"
+        self.calls = 0
 
     def runs_inline(self, rows: int) -> bool:
         """Whether a call of ``rows`` rows is expected to fit the inline budget."""
-        per_row = self.seconds_per_row
-        return rows <= MEASURE_FROM_ROWS or (per_row is not None and per_row * rows <= self.budget)
+        if self.curve is None:
+            return rows <= UNMEASURED_INLINE_ROWS
+        return self.curve.expected(rows) <= self.budget
 
-    async def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One model call (see the module docstring for where it runs)."""
+    async def call(self, feeds: Feeds) -> Feeds:
+        """One model call, on the loop or in a thread (see the module docstring)."""
         first = next(iter(feeds.values()), None)
         n = len(first) if first is not None and first.ndim else 1
         started = time.perf_counter()
@@ -43,23 +64,57 @@ class ModelRunner:
             out = self.model.run(feeds)
         else:
             out = await asyncio.to_thread(self.model.run, feeds)
-        if n >= MEASURE_FROM_ROWS:
-            cost = (time.perf_counter() - started) / n
-            per_row = self.seconds_per_row
-            self.seconds_per_row = cost if per_row is None else 0.8 * per_row + 0.2 * cost
+        self.calls += 1
+        metrics.inc("model_calls_total", 1, "model calls (after merging requests)")
+        if self.curve is not None:
+            self.curve.observe(n, time.perf_counter() - started)
         return out
+
+    async def run(self, feeds: Feeds) -> Feeds:
+        """The outputs for ``feeds``: through the batcher when merging is on."""
+        if self.batcher is not None:
+            return await self.batcher.submit(feeds)
+        return await self.call(feeds)
+
+    def calibrate(self, sample: Callable[[int], Feeds], pads: dict[str, int]) -> None:
+        """Measure the cost curve on ``sample(rows)`` feeds and decide on merging."""
+        try:
+            self.curve = measure(self.model.run, sample)
+        except Exception as exc:  # a graph that rejects the sample: stay unmerged
+            self.reason = f"cost not measurable: {type(exc).__name__}: {exc}"
+            log.warning("batching stays off for %s: %s", self.model.card.name, self.reason)
+            return
+        slow = self.curve.expected(1) > self.budget
+        gain = self.curve.gain()
+        pays = slow and gain >= MIN_GAIN
+        if self.mode == "on" or (self.mode == "auto" and pays):
+            self.batcher = Batcher(self.call, self.max_rows, pads, self._wait_bound)
+        self.reason = (f"BATCHING={self.mode}: one row costs {self.curve.expected(1) * 1e3:.3f} ms "
+                       f"({'over' if slow else 'within'} the inline budget), {gain:.2f}x cheaper "
+                       f"in a batch of 16")
+
+    def _wait_bound(self) -> float:
+        """How long a small queue may wait for company: never longer than one call's fixed
+        cost (waiting more than a call saves cannot pay), nor BATCH_MAX_WAIT_MS."""
+        return min(self.max_wait, self.curve.fixed * self.curve.scale) if self.curve else 0.0
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": self.mode, "merging": self.batcher is not None, "reason": self.reason,
+                "max_rows": self.max_rows, "max_wait_ms": self.max_wait * 1e3,
+                "calls": self.calls,
+                "cost": self.curve.describe() if self.curve else None}
 
 
 class Runners:
     """The runner of each loaded model, created on first use, dropped with its model."""
 
-    def __init__(self, inline_budget_ms: float) -> None:
-        self.inline_budget_ms = inline_budget_ms
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._by_model: weakref.WeakKeyDictionary[OnnxModel, ModelRunner] = \
             weakref.WeakKeyDictionary()
 
     def __call__(self, model: OnnxModel) -> ModelRunner:
         runner = self._by_model.get(model)
         if runner is None:
-            runner = self._by_model[model] = ModelRunner(model, self.inline_budget_ms)
+            runner = self._by_model[model] = ModelRunner(model, self.settings)
         return runner

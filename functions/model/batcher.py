@@ -1,0 +1,213 @@
+"""Merge concurrent requests for one model version into one model call.
+
+Event-driven, no polling and no timer at low load: a request that finds the model idle runs
+at once; requests that arrive while a call is in flight queue, and when it ends the queue
+is taken whole (up to ``max_rows`` rows) as the next call. So batches form exactly when
+the model is busy, and a request waits at most for the call ahead of it (Ray Serve's
+``@serve.batch`` queue, without its fixed wait).
+
+A merge is one concatenate per input, one call, and a split by row offsets (PyTriton's
+``batch``). Rows identical across requests are computed once. Token inputs (``pads``:
+input name -> pad value) are re-padded to the longest item of the merge, and outputs that
+carry the token axis are cut back to each request's own length; requests whose lengths
+differ so much that padding would cost more than it saves run as separate calls. If a merged
+call fails (one request holds a value the model refuses), every request of it runs again
+alone, so the failure stays with its own request. A request cancelled while it waits is
+dropped from its batch. Under load, ``wait_bound`` (the model's fixed cost per call, capped
+by BATCH_MAX_WAIT_MS) lets a small queue fill before the next call. The batcher serves the
+event loop that first used it; calls from any other loop (event handlers run their own)
+go straight to the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from functions import metrics
+from functions.dedupe import dedupe_feeds
+
+Feeds = dict[str, np.ndarray]
+Call = Callable[[Feeds], Awaitable[Feeds]]
+WASTE_SPLIT = 0.5  # padding over this share of a merge's tokens: split it by length
+
+
+@dataclass
+class _Waiting:
+    feeds: Feeds
+    rows: int
+    future: asyncio.Future[Feeds]
+    since: float = field(default_factory=time.perf_counter)
+
+
+def _length(feeds: Feeds, pads: dict[str, int]) -> int:
+    return max((feeds[name].shape[1] for name in pads if name in feeds), default=0)
+
+
+def merge(parts: list[Feeds], pads: dict[str, int]) -> Feeds:
+    """One feed per input: the parts concatenated, token inputs padded to the longest."""
+    longest = max(_length(p, pads) for p in parts) if pads else 0
+    merged = {}
+    for name in parts[0]:
+        arrays = [p[name] for p in parts]
+        if name in pads:
+            arrays = [np.pad(a, ((0, 0), (0, longest - a.shape[1])), constant_values=pads[name])
+                      if a.shape[1] < longest else a for a in arrays]
+        merged[name] = np.concatenate(arrays)
+    return merged
+
+
+def split(outputs: Feeds, sizes: list[int], lengths: list[int], total: int) -> list[Feeds]:
+    """Each part's rows of every output (cut back to its own token length where padded)."""
+    bounds = np.cumsum([0, *sizes])
+    longest = max(lengths, default=0)
+    parts: list[Feeds] = []
+    for k, length in enumerate(lengths):
+        lo, hi = bounds[k], bounds[k + 1]
+        part = {}
+        for name, out in outputs.items():
+            if out.ndim == 0 or out.shape[0] != total:
+                part[name] = out  # no batch axis: every part gets it whole
+                continue
+            rows = out[lo:hi]
+            if longest and length < longest and rows.ndim >= 2 and rows.shape[1] == longest:
+                rows = rows[:, :length]
+            part[name] = rows
+        parts.append(part)
+    return parts
+
+
+def by_length(group: list[_Waiting], pads: dict[str, int]) -> list[list[_Waiting]]:
+    """The group as one merge, or split in two by token length when padding would waste
+    more than ``WASTE_SPLIT`` of the merged tokens."""
+    if not pads or len(group) < 2:
+        return [group]
+    lengths = [_length(w.feeds, pads) for w in group]
+    rows = [w.rows for w in group]
+    useful = sum(n * t for n, t in zip(rows, lengths))
+    if useful >= (1 - WASTE_SPLIT) * max(lengths) * sum(rows):
+        return [group]
+    order = sorted(range(len(group)), key=lengths.__getitem__)
+    half = len(order) // 2
+    return [[group[i] for i in order[:half]], [group[i] for i in order[half:]]]
+
+
+class Batcher:
+    """The queue in front of one model version's calls."""
+
+    def __init__(self, call: Call, max_rows: int, pads: dict[str, int] | None = None,
+                 wait_bound: Callable[[], float] = lambda: 0.0) -> None:
+        self.call = call
+        self.max_rows = max_rows
+        self.pads = pads or {}
+        self.wait_bound = wait_bound
+        self._last_rows = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._queue: deque[_Waiting] = deque()
+        self._busy = False
+        self._drainer: asyncio.Task[None] | None = None
+
+    def serves_this_loop(self) -> bool:
+        loop = asyncio.get_running_loop()
+        if self.loop is None:
+            self.loop = loop
+        return loop is self.loop
+
+    async def submit(self, feeds: Feeds) -> Feeds:
+        """The outputs for ``feeds``, computed alone or merged with concurrent requests."""
+        if not self.serves_this_loop():
+            return await self.call(feeds)
+        if not self._busy:
+            self._busy = True
+            try:
+                return await self._one(feeds)
+            finally:
+                self._busy = False
+                self._kick()
+        waiting = _Waiting(feeds, len(next(iter(feeds.values()))),
+                           asyncio.get_running_loop().create_future())
+        self._queue.append(waiting)
+        return await waiting.future  # cancelled while waiting: skipped when its turn comes
+
+    async def _one(self, feeds: Feeds) -> Feeds:
+        metrics.histogram("batch_rows", len(next(iter(feeds.values()))),
+                          "rows per model call (requests merged)")
+        return await self.call(feeds)
+
+    def _kick(self) -> None:
+        if self._queue and not self._busy:
+            self._busy = True
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    def _take(self) -> list[_Waiting]:
+        group: list[_Waiting] = []
+        rows = 0
+        while self._queue and (not group or rows + self._queue[0].rows <= self.max_rows):
+            waiting = self._queue.popleft()
+            if waiting.future.done():  # cancelled (client gone) while it waited
+                continue
+            group.append(waiting)
+            rows += waiting.rows
+        return group
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                await self._fill()
+                for group in by_length(self._take(), self.pads):
+                    if group:
+                        await self._run(group)
+        finally:
+            self._busy = False
+            if self._queue:  # arrived after the last take, before busy was released
+                self._kick()
+
+    async def _fill(self) -> None:
+        """Under load (the last call merged requests) and with fewer rows queued than it
+        took, give arrivals up to ``wait_bound()`` seconds to join (0: never wait)."""
+        bound = self.wait_bound()
+        queued = sum(w.rows for w in self._queue)
+        if bound > 0 and self._last_rows > 1 and queued < min(self._last_rows, self.max_rows):
+            await asyncio.sleep(bound)
+
+    async def _run(self, group: list[_Waiting]) -> None:
+        now = time.perf_counter()
+        self._last_rows = sum(w.rows for w in group)
+        for w in group:
+            metrics.observe("batch_queue_wait", now - w.since, "time requests waited to merge")
+        if len(group) == 1:
+            await self._deliver(group[0], self._one(group[0].feeds))
+            return
+        parts = [w.feeds for w in group]
+        merged = merge(parts, self.pads)
+        total = len(next(iter(merged.values())))
+        unique, inverse = dedupe_feeds(merged)
+        try:
+            out = await self._one(unique)
+        except Exception:  # one request's bad value: each runs alone, keeping its own error
+            for w in group:
+                await self._deliver(w, self.call(w.feeds))
+            return
+        if unique is not merged:
+            out = {k: v[inverse] if v.ndim and v.shape[0] == len(next(iter(unique.values())))
+                   else v for k, v in out.items()}
+        lengths = [_length(p, self.pads) for p in parts] if self.pads else [0] * len(parts)
+        for w, part in zip(group, split(out, [w.rows for w in group], lengths, total)):
+            if not w.future.done():
+                w.future.set_result(part)
+
+    @staticmethod
+    async def _deliver(waiting: _Waiting, result: Awaitable[Feeds]) -> None:
+        try:
+            value = await result
+        except Exception as exc:
+            if not waiting.future.done():
+                waiting.future.set_exception(exc)
+            return
+        if not waiting.future.done():
+            waiting.future.set_result(value)

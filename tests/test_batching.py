@@ -1,0 +1,132 @@
+"""Concurrent requests merged into one model call: each request gets exactly its own
+answers, bad rows fail only their request, a cancelled request leaves its batch intact,
+and a roll-out under load never mixes versions in a batch."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from functions.card import ModelCard
+from functions.model.isolation import MODEL_ERRORS
+from functions.model.onnx_model import OnnxModel
+from functions.model.runner import ModelRunner
+from functions.rows import TensorPlan
+from functions.runtime import build
+from functions.settings import Settings
+from tests import model_kinds as mk
+from tests.servers import start_function
+
+TEXTS = mk.TEXTS + ["great", "slow slow slow service", "what a place"]
+
+
+def test_concurrent_text_requests_each_get_their_own_answers(tmp_path: Path) -> None:
+    path, bert = mk.tiny_bert(tmp_path / "bert")
+    # calls off the event loop, as a real transformer's (3 ms, over the inline budget) are
+    fn = start_function({"MODEL_URI": str(path), "BATCHING": "on", "INLINE_BUDGET_MS": "0"},
+                        tmp_path)
+    try:
+        fn.get("/readyz")
+        want = dict(zip(TEXTS, mk.reference_embeddings(bert, path.parent / "tokenizer.json",
+                                                        TEXTS, 16)))
+        answers: dict[int, dict] = {}
+
+        def client(i: int) -> None:
+            texts = [TEXTS[(i + k) % len(TEXTS)] for k in range(1 + i % 3)]  # duplicates too
+            body = texts + ([i] if i % 4 == 0 else [])  # every 4th request has a bad item
+            answers[i] = {"texts": texts, "body": body, "resp": requests.post(
+                fn.url + "/batch-predict", json={"instances": body}, timeout=30).json()}
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(48)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i, got in answers.items():
+            preds = got["resp"]["predictions"]
+            assert len(preds) == len(got["body"]), got
+            for text, pred in zip(got["texts"], preds):
+                assert np.abs(np.array(pred["embedding"]) - want[text]).max() < 1e-4, (i, text)
+            assert got["resp"]["errors"] == (1 if i % 4 == 0 else 0)
+            if i % 4 == 0:
+                assert preds[-1]["error"]["index"] == len(got["body"]) - 1
+        batching = fn.get("/model").json()["batching"]
+        assert batching["merging"] is True
+        assert batching["calls"] < len(answers)  # requests were merged
+        assert 'batch_rows_bucket{le="+Inf"}' in fn.get("/metrics").text
+    finally:
+        fn.stop()
+
+
+def _runner(path: Path, **settings: object) -> tuple[ModelRunner, TensorPlan]:
+    card = ModelCard.from_json(path.with_suffix("").with_suffix(".card.json").read_text())
+    s = Settings(batching="on", inline_budget_ms=0, **settings)
+    model = OnnxModel(path, card, s)
+    runner, plan = ModelRunner(model, s), TensorPlan(model)
+    runner.calibrate(plan.sample, plan.pads())
+    return runner, plan
+
+
+def _feeds(features: list[float], user_id: int) -> dict[str, np.ndarray]:
+    return {"features": np.array([features], dtype=np.float32),
+            "user_id": np.array([user_id], dtype=np.int64)}
+
+
+def test_a_cancelled_or_failing_request_leaves_its_batch_intact(tmp_path: Path) -> None:
+    path, predict = mk.two_input_model(tmp_path)
+    runner, _ = _runner(path)
+    assert runner.batcher is not None
+
+    async def scenario() -> list:
+        first = asyncio.create_task(runner.run(_feeds([1, 2, 3, 4], 1)))
+        await asyncio.sleep(0)  # first is in flight: the next ones queue behind it
+        queued = [asyncio.create_task(runner.run(f)) for f in (
+            _feeds([5, 6, 7, 8], 2), _feeds([0, 0, 0, 0], 42), _feeds([9, 9, 9, 9], 3))]
+        await asyncio.sleep(0)
+        queued[0].cancel()
+        return await asyncio.gather(first, *queued, return_exceptions=True)
+
+    first, cancelled, bad, good = asyncio.run(scenario())
+    assert isinstance(cancelled, asyncio.CancelledError)
+    assert isinstance(bad, MODEL_ERRORS)
+    expected = predict(np.array([[1, 2, 3, 4], [9, 9, 9, 9]], dtype=np.float32),
+                       np.array([1, 3]))
+    assert np.allclose(first["value"][:, 0], expected[0], atol=1e-5)
+    assert np.allclose(good["value"][:, 0], expected[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_roll_out_under_load_never_mixes_versions(tmp_path: Path, rows: int) -> None:
+    v1, predict1 = mk.two_input_model(tmp_path / "v1", "1", seed=1)
+    v2, predict2 = mk.two_input_model(tmp_path / "v2", "2", seed=2)
+    rt = build(Settings(model_uri=str(v1), batching="on", inline_budget_ms=0,
+                        model_cache_dir=tmp_path / "cache", warmup=False))
+    card2 = ModelCard.from_json(v2.with_suffix("").with_suffix(".card.json").read_text())
+    model2 = OnnxModel(v2, card2, rt.settings)
+    rng = np.random.default_rng(0)
+    batches = [rng.random((rows, 4)).astype(np.float32) for _ in range(60)]
+    ids = [rng.integers(0, 10, rows) for _ in range(60)]
+
+    async def scenario() -> list:
+        await rt.holder.get()
+        tasks = []
+        for k, (x, u) in enumerate(zip(batches, ids)):
+            if k == 30:
+                rt.holder.swap(model2)
+            instances = [{"features": x[j].tolist(), "user_id": int(u[j])} for j in range(rows)]
+            tasks.append(asyncio.create_task(rt.service.predict(instances, strict=True)))
+            await asyncio.sleep(0)
+        return await asyncio.gather(*tasks)
+
+    results = asyncio.run(scenario())
+    versions = {r.model_version for r in results}
+    assert versions == {"1", "2"}
+    for result, x, u in zip(results, batches, ids):
+        predict = predict1 if result.model_version == "1" else predict2
+        got = [p["value"] for p in result.items]
+        assert np.allclose(got, predict(x, u)[:, 0], atol=1e-5), result.model_version
