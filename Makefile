@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: serve test bench lint lock clean
+.PHONY: serve test bench bench-gpu lint lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m benchmarks
+
+## bench-gpu: the batching benchmark on the CUDA provider (a GPU machine: NVIDIA driver,
+## network to PyPI); swaps onnxruntime for requirements-gpu.txt in .venv, result in
+## benchmarks/results/batching_bench_gpu.json and batching.png
+bench-gpu: $(VENV)/.dev
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/pip uninstall -q -y onnxruntime && $(BIN)/pip install -q -r requirements-gpu.txt
+	EXECUTION_PROVIDERS=gpu $(BIN)/python -m benchmarks.batching_bench
 
 ## lint: ruff over the code we own
 lint: $(VENV)/.dev

@@ -21,18 +21,31 @@ def _family(name: str) -> str:
 
 def inc(name: str, value: float = 1.0, doc: str = "") -> None:
     """Add ``value`` to counter ``name``."""
+    if name in _counters:  # the hot path: a known series, one dict update
+        _counters[name] += value
+        return
     _counters[name] += value
     family = _family(name)
     if family not in _families or (doc and not _families[family][1]):
         _families[family] = ("counter", doc)
 
 
+_summary_keys: dict[str, tuple[str, str]] = {}
+
+
 def observe(name: str, seconds: float, doc: str = "") -> None:
     """Record one duration under the summary ``NAME_seconds``."""
+    keys = _summary_keys.get(name)
+    if keys is not None:  # the hot path: a known series
+        _counters[keys[0]] += seconds
+        _counters[keys[1]] += 1.0
+        return
     family, brace, labels = name.partition("{")
     summary = f"{family}_seconds"
-    _counters[f"{summary}_sum{brace}{labels}"] += seconds
-    _counters[f"{summary}_count{brace}{labels}"] += 1.0
+    keys = _summary_keys[name] = (f"{summary}_sum{brace}{labels}",
+                                  f"{summary}_count{brace}{labels}")
+    _counters[keys[0]] += seconds
+    _counters[keys[1]] += 1.0
     if summary not in _families or (doc and not _families[summary][1]):
         _families[summary] = ("summary", doc)
 
