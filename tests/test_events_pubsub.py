@@ -24,7 +24,7 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 
 def _fn(env: dict[str, str], tmp: Any) -> Served:
     return start_function({"GOOGLE_CLOUD_PROJECT": "test-project", "CHUNK_ROWS": "2", **env}, tmp,
-                          target="on_pubsub_message", asgi=False, signature_type="cloudevent",
+                          target="on_pubsub_message",
                           wait=None)
 
 
@@ -95,13 +95,13 @@ def test_undecodable_base64_is_poison(pubsub_fn) -> None:
     assert "not base64" in pubsub_fn.log()
 
 
-def test_storage_outage_answers_500_so_the_message_is_redelivered(tmp_path) -> None:
+def test_storage_outage_answers_503_so_the_message_is_redelivered(tmp_path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     fn = _fn({"STORAGE_EMULATOR_HOST": dead, "MESSAGE_OUTPUT_URI": "gs://results/p",
               "STORAGE_RETRY_SECONDS": "1"}, tmp_path)
     try:
         data = json.dumps({"instances": [ROW]}).encode()
-        assert post_json(fn.url, pubsub_push(data, "m-1")).status_code == 500
+        assert post_json(fn.url, pubsub_push(data, "m-1")).status_code == 503
         assert "will redeliver" in fn.log()
     finally:
         fn.stop()
