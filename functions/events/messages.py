@@ -3,7 +3,8 @@
 Payload (JSON): ``{"instances": [...]}`` scores those rows; ``{"uri": "gs://b/k.csv"}``
 scores that file. A message without data (Pub/Sub allows attributes alone) is read from its
 ``uri`` attribute. Results go to ``MESSAGE_OUTPUT_URI/<message id>.jsonl`` (bad rows to
-``<message id>.errors.jsonl``), so a redelivered message overwrites its own result.
+``<message id>.errors.jsonl``); a redelivered message finds its result there and writes
+nothing new (two deliveries at once both write the same objects: still one result).
 Undecodable or schema-invalid payloads, and files that do not exist, are Poison.
 """
 
@@ -72,6 +73,9 @@ class Messages:
             raise RuntimeError("MESSAGE_OUTPUT_URI is not set: nowhere to write message results")
         root = settings.message_output_uri.rstrip("/") + "/"
         out_uri, err_uri = id_name(root, msg.id, ".jsonl"), id_name(root, msg.id, ".errors.jsonl")
+        store = self.scorer.stores.for_uri(out_uri)
+        if store.exists(out_uri):
+            return Outcome("skipped", f"already scored: {out_uri}", {"output": out_uri})
         if "instances" in body:
             summary = self.scorer.score_rows(_instance_rows(body["instances"]), out_uri, err_uri)
         else:
