@@ -173,3 +173,24 @@ def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         os.environ["PUBSUB_EMULATOR_HOST"] = previous
     stop()
+
+
+@pytest.fixture
+def aws_lambda(monkeypatch: pytest.MonkeyPatch, s3_server: str,
+               tmp_path: Path) -> Iterator[tuple[object, str]]:
+    """(boto3 S3 client, bucket) for ``main.lambda_handler`` called in-process against moto:
+    MESSAGE_OUTPUT_URI is ``s3://BUCKET/results/``; the wiring is rebuilt from this test's
+    environment (call ``tests.eventfiles.reset_runtime()`` after changing it)."""
+    import boto3
+
+    from tests.eventfiles import reset_runtime
+
+    bucket = f"lambda-{free_port()}"
+    for key, value in {**AWS_FAKE, "AWS_ENDPOINT_URL": s3_server, "MODEL_CACHE_DIR": str(tmp_path),
+                       "MESSAGE_OUTPUT_URI": f"s3://{bucket}/results/"}.items():
+        monkeypatch.setenv(key, value)
+    reset_runtime()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    yield s3, bucket
+    reset_runtime()
