@@ -2,13 +2,16 @@
 
     predict             HTTP (functions-framework ASGI path): /predict, /batch-predict, ...
     on_storage_event    CloudEvent google.cloud.storage.object.v1.finalized (Flask path)
-    on_pubsub_message   CloudEvent google.cloud.pubsub.topic.v1.messagePublished (Flask path)
+    on_pubsub_message   Pub/Sub push (raw body, with or without data) or messagePublished
+                        CloudEvent (HTTP function: functions-framework's converter refuses
+                        a message without data before any code of ours runs)
     lambda_handler      AWS Lambda: API Gateway v1/v2, Function URL, S3 and SQS events
 """
 
 from __future__ import annotations
 
 import gc
+from functools import cache
 
 gc.disable()  # imports allocate only long-lived objects: collecting them now is wasted time
 try:
@@ -46,10 +49,21 @@ def on_storage_event(event) -> None:  # noqa: ANN001 - a cloudevents CloudEvent
     _rt.events().cloud_event(event)
 
 
-@functions_framework.cloud_event
-def on_pubsub_message(event) -> None:  # noqa: ANN001 - a cloudevents CloudEvent
-    """A Pub/Sub message (CloudEvent or raw push body): score what it asks for."""
-    _rt.events().cloud_event(event)
+@cache
+def _push() -> Any:
+    from functions.events.routes import push_endpoint  # event deployments only
+
+    return push_endpoint(_rt.events, _rt.settings.max_body_bytes)
+
+
+@functions_framework.aio.http
+async def on_pubsub_message(request: Request) -> Response:
+    """A Pub/Sub message, pushed raw or as a CloudEvent: score what it asks for.
+
+    200 acknowledges (poison included, once kept); 503 makes Pub/Sub redeliver; 422 refuses
+    an event type no handler takes (dead-lettered after the subscription's max attempts).
+    """
+    return await _push()(request)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

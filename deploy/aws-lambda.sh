@@ -5,6 +5,9 @@
 ## (deploy/Dockerfile.lambda) in ECR: creates or updates the function and its execution role,
 ## a Function URL (auth AWS_URL_AUTH), an S3 trigger (objects created under AWS_S3_PREFIX in
 ## AWS_S3_BUCKET) and an SQS trigger (AWS_SQS_QUEUE, partial batch failures reported).
+## Dead letters: the queue AWS_SQS_DEAD_LETTER_QUEUE receives a message AWS_SQS_QUEUE could
+## not hand over after AWS_SQS_MAX_RECEIVES receives (its redrive policy), and the record of
+## an S3 event still failing after AWS_ASYNC_RETRIES retries (the on-failure destination).
 ## Prints the function ARN and its URL.
 ##
 ##   --config FILE  deploy config (default: deploy/config.env, or $DEPLOY_CONFIG)
@@ -15,7 +18,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 setup "$@"
 require AWS_REGION AWS_FUNCTION_NAME AWS_ECR_REPOSITORY AWS_ROLE_NAME AWS_MEMORY_MB AWS_TIMEOUT_S \
-  AWS_ARCHITECTURE AWS_URL_AUTH AWS_MODEL_URI AWS_S3_BUCKET AWS_SQS_QUEUE AWS_SQS_BATCH_SIZE
+  AWS_ARCHITECTURE AWS_URL_AUTH AWS_MODEL_URI AWS_S3_BUCKET AWS_SQS_QUEUE AWS_SQS_BATCH_SIZE \
+  AWS_SQS_DEAD_LETTER_QUEUE AWS_SQS_MAX_RECEIVES AWS_ASYNC_RETRIES
 # shellcheck disable=SC2034  # read by env_lines (lib.sh)
 MODEL_URI="$AWS_MODEL_URI"
 fn="$AWS_FUNCTION_NAME"
@@ -49,6 +53,7 @@ build_image "$DEPLOY_DIR/Dockerfile.lambda" "$IMAGE"
 # One inline policy, scoped to this function's log group, queue and buckets (least privilege
 # instead of the broad AWSLambdaBasicExecutionRole / AWSLambdaSQSQueueExecutionRole).
 queue_arn="arn:aws:sqs:$AWS_REGION:$ACCOUNT:$AWS_SQS_QUEUE"
+dlq_arn="arn:aws:sqs:$AWS_REGION:$ACCOUNT:$AWS_SQS_DEAD_LETTER_QUEUE"
 model_object="arn:aws:s3:::${AWS_MODEL_URI#s3://}"
 # The model's folder: model + card of one version (.../NAME/VERSION/*), or, for a
 # .../NAME/LATEST pointer, the pointer and every version it may name (.../NAME/*).
@@ -57,6 +62,7 @@ trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Serv
 permissions="{\"Version\":\"2012-10-17\",\"Statement\":[\
 {\"Effect\":\"Allow\",\"Action\":[\"logs:CreateLogGroup\",\"logs:CreateLogStream\",\"logs:PutLogEvents\"],\"Resource\":\"arn:aws:logs:$AWS_REGION:$ACCOUNT:log-group:/aws/lambda/$fn:*\"},\
 {\"Effect\":\"Allow\",\"Action\":[\"sqs:ReceiveMessage\",\"sqs:DeleteMessage\",\"sqs:GetQueueAttributes\",\"sqs:ChangeMessageVisibility\"],\"Resource\":\"$queue_arn\"},\
+{\"Effect\":\"Allow\",\"Action\":[\"sqs:SendMessage\"],\"Resource\":\"$dlq_arn\"},\
 {\"Effect\":\"Allow\",\"Action\":[\"s3:GetObject\"],\"Resource\":[\"$model_folder\",\"arn:aws:s3:::$AWS_S3_BUCKET/*\"]},\
 {\"Effect\":\"Allow\",\"Action\":[\"s3:PutObject\"],\"Resource\":\"arn:aws:s3:::$AWS_S3_BUCKET/*\"}]}"
 ensure "${aws_cli[@]}" iam get-role --role-name "$AWS_ROLE_NAME" \
@@ -128,14 +134,24 @@ notification="{\"LambdaFunctionConfigurations\":[{\"Id\":\"$fn\",\"LambdaFunctio
 aws_run s3api put-bucket-notification-configuration --bucket "$AWS_S3_BUCKET" \
   --notification-configuration "$notification"
 
-# --- SQS trigger ---------------------------------------------------------------------------
-# AWS asks for a visibility timeout of at least six times the function timeout.
-visibility="VisibilityTimeout=$((AWS_TIMEOUT_S * 6))"
+# --- SQS trigger, dead-letter queue -------------------------------------------------------
+# AWS asks for a visibility timeout of at least six times the function timeout. The dead-
+# letter queue keeps messages for the maximum 14 days.
+ensure "${aws_cli[@]}" sqs get-queue-url --queue-name "$AWS_SQS_DEAD_LETTER_QUEUE" \
+  -- "${aws_cli[@]}" sqs create-queue --queue-name "$AWS_SQS_DEAD_LETTER_QUEUE" \
+  --attributes MessageRetentionPeriod=1209600
+redrive="{\\\"deadLetterTargetArn\\\":\\\"$dlq_arn\\\",\\\"maxReceiveCount\\\":\\\"$AWS_SQS_MAX_RECEIVES\\\"}"
+queue_attributes="{\"VisibilityTimeout\":\"$((AWS_TIMEOUT_S * 6))\",\"RedrivePolicy\":\"$redrive\"}"
 ensure "${aws_cli[@]}" sqs get-queue-url --queue-name "$AWS_SQS_QUEUE" \
-  -- "${aws_cli[@]}" sqs create-queue --queue-name "$AWS_SQS_QUEUE" --attributes "$visibility"
+  -- "${aws_cli[@]}" sqs create-queue --queue-name "$AWS_SQS_QUEUE" --attributes "$queue_attributes"
 capture QUEUE_URL "https://sqs.$AWS_REGION.amazonaws.com/$ACCOUNT/$AWS_SQS_QUEUE" \
   "${aws_cli[@]}" sqs get-queue-url --queue-name "$AWS_SQS_QUEUE" --query QueueUrl --output text
-aws_run sqs set-queue-attributes --queue-url "$QUEUE_URL" --attributes "$visibility"
+aws_run sqs set-queue-attributes --queue-url "$QUEUE_URL" --attributes "$queue_attributes"
+# S3 invokes the function asynchronously: after AWS_ASYNC_RETRIES retries the event's record
+# goes to the same dead-letter queue.
+aws_run lambda put-function-event-invoke-config --function-name "$fn" \
+  --maximum-retry-attempts "$AWS_ASYNC_RETRIES" \
+  --destination-config "{\"OnFailure\":{\"Destination\":\"$dlq_arn\"}}"
 capture MAPPING "" "${aws_cli[@]}" lambda list-event-source-mappings --function-name "$fn" \
   --event-source-arn "$queue_arn" --query 'EventSourceMappings[0].UUID' --output text
 if [[ -n "$MAPPING" && "$MAPPING" != None ]]; then
@@ -150,3 +166,4 @@ echo "lambda function: $FUNCTION_ARN"
 echo "url: $URL"
 echo "s3 trigger: s3://$AWS_S3_BUCKET/${AWS_S3_PREFIX:-} (object created)"
 echo "sqs trigger: $queue_arn"
+echo "dead letters: $dlq_arn (after $AWS_SQS_MAX_RECEIVES receives; S3 events after $AWS_ASYNC_RETRIES retries)"

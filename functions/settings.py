@@ -188,6 +188,15 @@ class Settings(BaseModel):
     message_output_uri: str | None = None
     """gs:// or s3:// prefix for Pub/Sub / SQS message results, one object per message id."""
 
+    poison_uri: str | None = None
+    """gs:// or s3:// prefix where poison events (undecodable, schema-invalid, unhandled) are
+    kept, one JSON object each (`poison/<source>/<id>.json`); default: ERRORS_PREFIX in the
+    bucket the event names, else in MESSAGE_OUTPUT_URI's bucket."""
+
+    sqs_poison_to_dlq: bool = False
+    """SQS: report poison records in `batchItemFailures` (the queue's redrive policy moves
+    them to its dead-letter queue) instead of keeping them under the errors location."""
+
     chunk_rows: int = Field(default=1_000, ge=1)
     """Rows scored per model call when scoring a file (bounds memory with the block size)."""
 

@@ -123,3 +123,74 @@ def model_host(tmp_path: Path) -> Iterator[tuple[object, str]]:
     server, url = _demo_host(tmp_path / "host")
     yield server, url
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Pub/Sub emulator that ships with the gcloud CLI, on a free port; value is its
+    ``host:port``, also set as PUBSUB_EMULATOR_HOST for the in-process client. Skipped, with
+    the reason, where gcloud, java or the emulator component is missing."""
+    import signal
+    import subprocess
+
+    from tests.servers import wait_http
+
+    gcloud, java = shutil.which("gcloud"), shutil.which("java")
+    if not gcloud or not java:
+        pytest.skip(f"Pub/Sub emulator needs the gcloud CLI and Java 17 (gcloud: {gcloud}, "
+                    f"java: {java})")
+    root = tmp_path_factory.mktemp("pubsub-emulator")
+    (root / "data").mkdir()
+    host = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "CLOUDSDK_CONFIG": str(root / "config"),
+           "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
+    with open(root / "emulator.log", "wb") as log:
+        proc = subprocess.Popen([gcloud, "beta", "emulators", "pubsub", "start",
+                                 f"--host-port={host}", f"--data-dir={root / 'data'}"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # gcloud starts java: stop both
+
+    def stop() -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+    try:
+        wait_http(f"http://{host}", 120, (200,), proc)
+    except (RuntimeError, TimeoutError) as exc:
+        stop()
+        pytest.skip(f"Pub/Sub emulator did not start: {exc}\n"
+                    f"{(root / 'emulator.log').read_text(errors='replace')[-2000:]}")
+    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = host
+    yield host
+    if previous is None:
+        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+    else:
+        os.environ["PUBSUB_EMULATOR_HOST"] = previous
+    stop()
+
+
+@pytest.fixture
+def aws_lambda(monkeypatch: pytest.MonkeyPatch, s3_server: str,
+               tmp_path: Path) -> Iterator[tuple[object, str]]:
+    """(boto3 S3 client, bucket) for ``main.lambda_handler`` called in-process against moto:
+    MESSAGE_OUTPUT_URI is ``s3://BUCKET/results/``; the wiring is rebuilt from this test's
+    environment (call ``tests.eventfiles.reset_runtime()`` after changing it)."""
+    import boto3
+
+    from tests.eventfiles import reset_runtime
+
+    bucket = f"lambda-{free_port()}"
+    for key, value in {**AWS_FAKE, "AWS_ENDPOINT_URL": s3_server, "MODEL_CACHE_DIR": str(tmp_path),
+                       "MESSAGE_OUTPUT_URI": f"s3://{bucket}/results/"}.items():
+        monkeypatch.setenv(key, value)
+    reset_runtime()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    yield s3, bucket
+    reset_runtime()

@@ -59,6 +59,41 @@ def pubsub_cloud_event(data: bytes, message_id: str) -> dict[str, Any]:
     return event
 
 
+def lambda_handler() -> Any:
+    """main.lambda_handler, imported late (main.py builds the instance at import)."""
+    from main import lambda_handler as handler
+
+    return handler
+
+
+def reset_runtime() -> None:
+    """Forget the process's wiring and SDK clients: the next call reads the environment."""
+    from functions.loading.sdk_clients import gcs_client, s3_client
+    from functions.runtime import runtime
+
+    runtime.cache_clear()
+    s3_client.cache_clear()
+    gcs_client.cache_clear()
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str,
+              template: str = "sqs_receive.json") -> dict[str, Any]:
+    """Messages received from a real queue (boto3 ``receive_message``) as the Lambda SQS
+    event: the recorded record with each message's id, body and attributes."""
+    base = load(template)["Records"][0]
+    records = []
+    for msg in messages:
+        record = copy.deepcopy(base)
+        record.update(messageId=msg["MessageId"], receiptHandle=msg["ReceiptHandle"],
+                      body=msg["Body"], md5OfBody=msg["MD5OfBody"], eventSourceARN=queue_arn,
+                      attributes={**record["attributes"], **msg.get("Attributes", {})},
+                      messageAttributes={k: {"stringValue": v.get("StringValue"),
+                                             "dataType": v["DataType"]}
+                                         for k, v in msg.get("MessageAttributes", {}).items()})
+        records.append(record)
+    return {"Records": records}
+
+
 def post_structured(url: str, event: dict[str, Any]) -> requests.Response:
     return requests.post(url, data=json.dumps(event), timeout=60,
                          headers={"Content-Type": "application/cloudevents+json"})

@@ -79,3 +79,14 @@ def test_three_shards_score_every_row_exactly_once(gcs_env, gcs_bucket, tmp_path
     after = {b.name: b.download_as_bytes()
              for b in gcs_bucket.client.list_blobs(gcs_bucket.name, prefix="outputs/")}
     assert after == before
+
+
+def test_the_same_task_run_twice_at_once_writes_each_output_once(gcs_env, gcs_bucket,
+                                                                 tmp_path) -> None:
+    total = _inputs(gcs_bucket)
+    uri = f"gs://{gcs_bucket.name}/inputs/"
+    _run_tasks(gcs_env, uri, [0, 0], 1, tmp_path)  # a retried task racing its first attempt
+    outputs = list(gcs_bucket.client.list_blobs(gcs_bucket.name, prefix="outputs/"))
+    assert len(outputs) == 7
+    rows = [json.loads(x)["row"] for b in outputs for x in b.download_as_bytes().splitlines()]
+    assert len(rows) == total  # whole files, never two attempts appended

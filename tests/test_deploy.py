@@ -110,9 +110,9 @@ def test_functions_gen2_http_storage_pubsub() -> None:
         "bucket=my-ml-project-inbox",
     ]
     assert flag_value(pubsub, "--entry-point") == ["on_pubsub_message"]
-    assert flag_value(pubsub, "--trigger-topic") == ["onnx-predict-requests"]
-    for event in (storage, pubsub):
-        assert "--retry" in event and flag_value(event, "--timeout") == ["300s"]
+    assert "--trigger-http" in pubsub and "--no-allow-unauthenticated" in pubsub
+    assert "--retry" in storage and flag_value(storage, "--timeout") == ["300s"]
+    assert flag_value(pubsub, "--timeout") == ["300s"]
     # The storage trigger's IAM: GCS agent publishes, the trigger identity receives events.
     roles = {
         (flag_value(a, "--member")[0], flag_value(a, "--role")[0])
@@ -132,6 +132,28 @@ def test_functions_gen2_http_storage_pubsub() -> None:
         "gcloud pubsub topics create"
     )
     assert "http function: https://" in result.stdout
+
+
+def test_pubsub_push_subscription_dead_letters() -> None:
+    result = dry_run("functions.sh")
+    for verb in ("create", "update"):  # create when missing, update in place otherwise
+        push = only(result, "gcloud", "pubsub", "subscriptions", verb, "onnx-predict-requests-push")
+        assert flag_value(push, "--dead-letter-topic") == ["onnx-predict-requests-dead-letter"]
+        assert flag_value(push, "--max-delivery-attempts") == ["5"]
+        assert flag_value(push, "--ack-deadline") == ["300"]
+        assert flag_value(push, "--push-auth-service-account") == [
+            "onnx-predict@my-ml-project.iam.gserviceaccount.com"]
+        assert flag_value(push, "--push-endpoint")[0].startswith("https://onnx-predict-pubsub")
+    assert flag_value(only(result, "gcloud", "pubsub", "subscriptions", "create",
+                           "onnx-predict-requests-push"), "--topic") == ["onnx-predict-requests"]
+    hold = only(result, "gcloud", "pubsub", "subscriptions", "create",
+                "onnx-predict-requests-dead-letter-hold")
+    assert flag_value(hold, "--topic") == ["onnx-predict-requests-dead-letter"]
+    agent = "serviceAccount:service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
+    grants = {(a[2], flag_value(a, "--role")[0]) for a in result.find("gcloud", "pubsub")
+              if "add-iam-policy-binding" in a and flag_value(a, "--member") == [agent]}
+    assert grants == {("topics", "roles/pubsub.publisher"),
+                      ("subscriptions", "roles/pubsub.subscriber")}
 
 
 def test_cloud_run_serves_the_same_image_it_builds() -> None:

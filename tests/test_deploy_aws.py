@@ -39,6 +39,7 @@ def test_lambda_deploy_creates_then_updates(
         AWS_ROLE_NAME=name,
         AWS_S3_BUCKET=f"{name}-inbox",
         AWS_SQS_QUEUE=f"{name}-requests",
+        AWS_SQS_DEAD_LETTER_QUEUE=f"{name}-dead-letter",
         AWS_URL_AUTH="NONE",
     )
     first = _deploy(config_with(tmp_path, **settings), s3_env, "run1")
@@ -81,3 +82,18 @@ def test_lambda_deploy_creates_then_updates(
     (mapping,) = lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
     assert mapping["EventSourceArn"] == queue_arn and mapping["BatchSize"] == 5
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+    # dead letters: the queue's redrive policy and the S3 (asynchronous) on-failure target
+    dlq_url = sqs.get_queue_url(QueueName=f"{name}-dead-letter")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    redrive = json.loads(
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])[
+            "Attributes"
+        ]["RedrivePolicy"]
+    )
+    assert redrive["deadLetterTargetArn"] == dlq_arn and int(redrive["maxReceiveCount"]) == 5
+    invoke = lam.get_function_event_invoke_config(FunctionName=name)
+    assert invoke["MaximumRetryAttempts"] == 2
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == dlq_arn

@@ -1,6 +1,9 @@
-"""on_pubsub_message served by functions-framework (Flask path) over real HTTP: raw push
-bodies and messagePublished CloudEvents; results in the GCS emulator, one object per
-message id; poison acknowledged, a storage outage answered 500 so Pub/Sub redelivers."""
+"""on_pubsub_message (and POST /events) served by functions-framework over real HTTP, posted
+the bodies Pub/Sub pushes: raw push bodies (with and without data) and messagePublished
+CloudEvents; results in the GCS emulator, one object per message id; poison kept whole
+under errors/poison/ then acknowledged; a storage outage answered 503 so Pub/Sub
+redelivers; an event type no handler takes refused (422). Delivery by the Pub/Sub emulator
+itself: tests/test_events_pubsub_emulator.py."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.eventfiles import (
+    load,
     post_binary,
     post_json,
     post_structured,
@@ -24,7 +28,7 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 
 def _fn(env: dict[str, str], tmp: Any) -> Served:
     return start_function({"GOOGLE_CLOUD_PROJECT": "test-project", "CHUNK_ROWS": "2", **env}, tmp,
-                          target="on_pubsub_message", asgi=False, signature_type="cloudevent",
+                          target="on_pubsub_message",
                           wait=None)
 
 
@@ -77,31 +81,71 @@ def test_cloud_events_with_a_file_reference(pubsub_fn, results, gcs_bucket) -> N
         assert out[-1]["prediction"]["label"] == "setosa"
 
 
+def _kept(bucket: Any, msg_id: str) -> dict[str, Any]:
+    return json.loads(bucket.blob(f"errors/poison/pubsub/{msg_id}.json").download_as_bytes())
+
+
 @pytest.mark.parametrize("data", [
     b"not json", b'{"foo": 1}', b'{"instances": []}', b'{"instances": [[1,2,3,4]], "uri": "x"}',
     b'{"uri": "gs://no-such-bucket-anywhere/x.jsonl"}', b'{"uri": "https://x/y.csv"}',
 ], ids=["not-json", "no-key", "empty", "both", "missing-object", "bad-scheme"])
-def test_poison_messages_are_acknowledged_and_write_nothing(pubsub_fn, results, data) -> None:
-    msg_id = f"poison-{abs(hash(data))}"
+def test_poison_is_kept_whole_then_acknowledged(pubsub_fn, results, data, request) -> None:
+    msg_id = f"poison-{request.node.callspec.id}"
     resp = post_json(pubsub_fn.url, pubsub_push(data, msg_id))
     assert resp.status_code == 200, pubsub_fn.log()
+    want = "missing" if "missing" in msg_id else "poison"  # missing: the file it names
+    assert resp.json()["outcome"] == want
     assert not [n for n in _ids(results) if msg_id in n]
+    record = _kept(results, msg_id)
+    assert (record["id"], record["payload"], record["attributes"]) == (
+        msg_id, data.decode(), {"origin": "sample"})
+    assert record["reason"] and record["reason"] in resp.json()["detail"]
 
 
-def test_undecodable_base64_is_poison(pubsub_fn) -> None:
+def test_undecodable_base64_is_kept_as_it_came(pubsub_fn, results) -> None:
     body = pubsub_push(b"", "bad-b64")
     body["message"]["data"] = "%%% not base64 %%%"
     assert post_json(pubsub_fn.url, body).status_code == 200
-    assert "not base64" in pubsub_fn.log()
+    record = _kept(results, "bad-b64")
+    assert record["payload"] == "%%% not base64 %%%" and "not base64" in record["reason"]
 
 
-def test_storage_outage_answers_500_so_the_message_is_redelivered(tmp_path) -> None:
+def test_a_push_without_data_reaches_our_code(pubsub_fn, results, gcs_bucket) -> None:
+    """functions-framework's converter answers 400 to this valid body (a message may carry
+    attributes alone): Pub/Sub would redeliver it until it expired."""
+    gcs_bucket.blob("data/rows.csv").upload_from_string("5.1,3.5,1.4,0.2\n")
+    body = load("pubsub_push_no_data.json")
+    body["message"]["attributes"]["uri"] = f"gs://{gcs_bucket.name}/data/rows.csv"
+    msg_id = body["message"]["messageId"]
+    resp = post_json(pubsub_fn.url + "/projects/p/topics/t", body)
+    assert resp.status_code == 200 and resp.json()["outcome"] == "scored", resp.text
+    assert _lines(results, f"predictions/{msg_id}.jsonl")[0]["prediction"]["label"] == "setosa"
+
+
+def test_post_events_takes_a_push_without_data_and_refuses_unknown_types(
+        serve, gcs_env, results) -> None:
+    fn = serve({**gcs_env, "EVENT_ROUTES": "true",
+                "MESSAGE_OUTPUT_URI": f"gs://{results.name}/routes"})
+    body = load("pubsub_push_no_data.json")
+    body["message"]["attributes"] = {"origin": "x"}
+    resp = fn.post("/events", json=body)
+    assert resp.status_code == 200 and resp.json()["outcome"] == "poison", resp.text
+    assert 'no "uri" attribute' in _kept(results, body["message"]["messageId"])["reason"]
+
+    event = pubsub_cloud_event(b"{}", "unknown-1")
+    event["type"] = "google.cloud.firestore.document.v1.written"
+    resp = post_structured(fn.url + "/events", event)
+    assert resp.status_code == 422 and resp.json()["outcome"] == "refused"
+    assert "is not handled" in resp.json()["detail"] and "refused" in fn.log()
+
+
+def test_storage_outage_answers_503_so_the_message_is_redelivered(tmp_path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     fn = _fn({"STORAGE_EMULATOR_HOST": dead, "MESSAGE_OUTPUT_URI": "gs://results/p",
               "STORAGE_RETRY_SECONDS": "1"}, tmp_path)
     try:
         data = json.dumps({"instances": [ROW]}).encode()
-        assert post_json(fn.url, pubsub_push(data, "m-1")).status_code == 500
+        assert post_json(fn.url, pubsub_push(data, "m-1")).status_code == 503
         assert "will redeliver" in fn.log()
     finally:
         fn.stop()

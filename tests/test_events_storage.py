@@ -152,3 +152,31 @@ def test_upload_rolls_out_and_a_cold_start_follows_the_pointer(
     fresh = serve({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/models/iris/LATEST"})
     assert fresh.get("/model").json()["version"] == "2"
     assert fresh.post("/predict", json={"instances": [SETOSA]}).json()["model_version"] == "2"
+
+
+def test_concurrent_duplicate_deliveries_leave_one_result(storage_fn: Served, gcs_bucket) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = (json.dumps(SETOSA) + "\n" + "[1, 2]\n").encode() * 10
+    gen = _upload(gcs_bucket, "inputs/twice.jsonl", body)
+    event = storage_cloud_event(gcs_bucket.name, "inputs/twice.jsonl", gen)
+    with ThreadPoolExecutor(4) as pool:  # Eventarc delivers at least once: maybe at once
+        codes = list(pool.map(lambda _: post_binary(storage_fn.url, event).status_code, range(4)))
+    assert codes == [200] * 4, storage_fn.log()
+    assert _names(gcs_bucket, "outputs/") == [f"outputs/twice.jsonl.{gen}.jsonl"]
+    assert _names(gcs_bucket, "errors/") == [f"errors/twice.jsonl.{gen}.errors.jsonl"]
+    out = _jsonl(gcs_bucket, f"outputs/twice.jsonl.{gen}.jsonl")
+    assert [o["row"] for o in out] == list(range(0, 20, 2))  # whole, once, in order
+
+
+def test_a_corrupt_file_is_kept_in_its_errors_object_and_marked_done(storage_fn: Served,
+                                                                     gcs_bucket) -> None:
+    gen = _upload(gcs_bucket, "inputs/broken.npy", b"\x93NUMPY not really")
+    event = storage_cloud_event(gcs_bucket.name, "inputs/broken.npy", gen)
+    assert post_structured(storage_fn.url, event).status_code == 200
+    [line] = _jsonl(gcs_bucket, f"errors/broken.npy.{gen}.errors.jsonl")
+    assert line["row"] is None and line["error"]["code"] == "unreadable_input"
+    assert "not a .npy file" in line["error"]["message"]
+    assert gcs_bucket.blob(f"outputs/broken.npy.{gen}.jsonl").download_as_bytes() == b""
+    assert post_structured(storage_fn.url, event).status_code == 200
+    assert storage_fn.log().count("objects/inputs/broken.npy: skipped (already scored") == 1

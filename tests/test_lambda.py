@@ -5,48 +5,15 @@ same Router as functions-framework."""
 from __future__ import annotations
 
 import base64
-import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import AWS_FAKE
-from tests.eventfiles import load
+from tests.eventfiles import lambda_handler, load, reset_runtime, sqs_event
 from tests.servers import free_port
 
 ROW = [5.1, 3.5, 1.4, 0.2]
-
-
-def _reset_runtime() -> None:
-    from functions.loading.sdk_clients import s3_client
-    from functions.runtime import runtime
-
-    runtime.cache_clear()
-    s3_client.cache_clear()
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, s3_server: str, tmp_path) -> Iterator[tuple[Any, str]]:
-    """(boto3 S3 client, bucket) with the instance rebuilt from this test's environment."""
-    import boto3
-
-    bucket = f"lambda-{free_port()}"
-    for key, value in {**AWS_FAKE, "AWS_ENDPOINT_URL": s3_server, "MODEL_CACHE_DIR": str(tmp_path),
-                       "MESSAGE_OUTPUT_URI": f"s3://{bucket}/results/"}.items():
-        monkeypatch.setenv(key, value)
-    _reset_runtime()
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=bucket)
-    yield s3, bucket
-    _reset_runtime()
-
-
-def _handler():  # imported late: main.py builds the instance at import
-    from main import lambda_handler
-
-    return lambda_handler
 
 
 def _lines(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
@@ -55,24 +22,24 @@ def _lines(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("name", ["apigw_v1.json", "apigw_v2.json"])
-def test_api_gateway_requests_reach_the_http_routes(aws, name: str) -> None:
-    resp = _handler()(load(name), None)
+def test_api_gateway_requests_reach_the_http_routes(aws_lambda, name: str) -> None:
+    resp = lambda_handler()(load(name), None)
     assert resp["statusCode"] == 200, resp
     assert json.loads(resp["body"])["predictions"][0]["label"] == "setosa"
 
 
-def test_function_url_and_the_error_contract(aws) -> None:
+def test_function_url_and_the_error_contract(aws_lambda) -> None:
     bad = load("apigw_v2.json")
     bad["body"] = base64.b64encode(b'{"instances": [[1, 2]]}').decode()
-    resp = _handler()(bad, None)  # /predict waits for the model load; /model does not
+    resp = lambda_handler()(bad, None)  # /predict waits for the model load; /model does not
     assert resp["statusCode"] == 422
     assert json.loads(resp["body"])["error"]["code"] == "validation_failed"
-    resp = _handler()(load("function_url.json"), None)
+    resp = lambda_handler()(load("function_url.json"), None)
     assert resp["statusCode"] == 200 and json.loads(resp["body"])["name"] == "iris"
 
 
-def test_s3_object_created_scores_the_file(aws) -> None:
-    s3, bucket = aws
+def test_s3_object_created_scores_the_file(aws_lambda) -> None:
+    s3, bucket = aws_lambda
     key = "inputs/batch one.csv"  # arrives URL-encoded in the event: inputs/batch+one.csv
     s3.put_object(Bucket=bucket, Key=key, Body=b"5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\nx,1,2,3\n")
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
@@ -80,29 +47,17 @@ def test_s3_object_created_scores_the_file(aws) -> None:
     obj = event["Records"][0]["s3"]
     obj["bucket"]["name"], obj["object"]["key"], obj["object"]["eTag"] = \
         bucket, "inputs/batch+one.csv", etag
-    _handler()(event, None)
+    lambda_handler()(event, None)
     out = _lines(s3, bucket, f"outputs/batch one.csv.{etag}.jsonl")
     assert [o["prediction"]["label"] for o in out] == ["setosa", "virginica"]
     [err] = _lines(s3, bucket, f"errors/batch one.csv.{etag}.errors.jsonl")
     assert (err["row"], err["line"]) == (2, 3)
 
 
-def _sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """Received SQS messages as the Lambda SQS event shape (tests/events/sqs_receive.json)."""
-    template = load("sqs_receive.json")["Records"][0]
-    records = []
-    for msg in messages:
-        record = copy.deepcopy(template)
-        record.update(messageId=msg["MessageId"], receiptHandle=msg["ReceiptHandle"],
-                      body=msg["Body"], md5OfBody=msg["MD5OfBody"], eventSourceARN=queue_arn)
-        records.append(record)
-    return {"Records": records}
-
-
-def test_s3_notification_through_a_real_sqs_queue(aws) -> None:
+def test_s3_notification_through_a_real_sqs_queue(aws_lambda) -> None:
     import boto3
 
-    s3, bucket = aws
+    s3, bucket = aws_lambda
     sqs = boto3.client("sqs")
     queue_url = sqs.create_queue(QueueName=f"uploads-{free_port()}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url,
@@ -115,24 +70,42 @@ def test_s3_notification_through_a_real_sqs_queue(aws) -> None:
                                    WaitTimeSeconds=1)["Messages"]
     assert any('"aws:s3"' in m["Body"] for m in messages)
 
-    result = _handler()(_sqs_event(messages, arn), None)
+    result = lambda_handler()(sqs_event(messages, arn), None)
     assert result == {"batchItemFailures": []}
     [key] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="outputs/")["Contents"]]
     assert key.startswith("outputs/day.jsonl.")
     assert [o["row"] for o in _lines(s3, bucket, key)] == [0]
 
 
-def test_sqs_messages_report_only_retryable_failures(aws, monkeypatch) -> None:
-    s3, bucket = aws
+def test_sqs_poison_is_kept_and_a_storage_outage_reported(aws_lambda, monkeypatch) -> None:
+    s3, bucket = aws_lambda
     event = load("sqs_receive.json")
     good = event["Records"][0]
     poison = {**good, "messageId": "poison-1", "body": "not json"}
     event["Records"] = [good, poison]
-    assert _handler()(event, None) == {"batchItemFailures": []}
+    assert lambda_handler()(event, None) == {"batchItemFailures": []}
     assert _lines(s3, bucket, f"results/{good['messageId']}.jsonl")[0]["row"] == 0
+    kept = json.loads(s3.get_object(Bucket=bucket, Key="errors/poison/sqs/poison-1.json")[
+        "Body"].read())
+    assert (kept["id"], kept["payload"]) == ("poison-1", "not json")
+    assert "not JSON" in kept["reason"] and kept["attributes"]["sqs"]["SenderId"]
 
-    # S3 unreachable: the good message is handed back, the poison one still acknowledged
+    # S3 unreachable: both are handed back (the poison cannot be kept: nothing is lost)
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    _reset_runtime()
-    assert _handler()(event, None) == {"batchItemFailures": [{"itemIdentifier": good["messageId"]}]}
+    reset_runtime()
+    fresh = {**good, "messageId": "fresh-1"}
+    event["Records"] = [fresh, poison]
+    assert lambda_handler()(event, None) == {"batchItemFailures": [
+        {"itemIdentifier": "fresh-1"}, {"itemIdentifier": "poison-1"}]}
+
+
+def test_sqs_poison_to_dlq_reports_poison_for_the_redrive_policy(aws_lambda,
+                                                                 monkeypatch) -> None:
+    s3, bucket = aws_lambda
+    monkeypatch.setenv("SQS_POISON_TO_DLQ", "true")
+    reset_runtime()
+    event = load("sqs_receive.json")
+    event["Records"].append({**event["Records"][0], "messageId": "poison-2", "body": "[1"})
+    assert lambda_handler()(event, None) == {"batchItemFailures": [{"itemIdentifier": "poison-2"}]}
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="errors/")

@@ -9,25 +9,29 @@ Formats, as the platforms document them:
   ``generation``, ``metageneration`` and ``size`` are *strings*.
 - ``google.cloud.pubsub.topic.v1.messagePublished``: data is ``{"message": {"data": base64,
   "attributes", "messageId"}, "subscription"}`` (a raw push body has the same shape).
-- S3 notification records: ``s3.object.key`` is URL-encoded (spaces arrive as ``+``).
-- SQS records: ``messageId``, ``body`` (a string), ``messageAttributes``.
+  ``data`` may be absent: a message needs data *or* attributes (PubsubMessage reference).
+- Cloud Storage notifications through Pub/Sub: attributes ``eventType`` (OBJECT_FINALIZE,
+  ...), ``bucketId``, ``objectId``, ``objectGeneration``; data is the object resource
+  (payload JSON_API_V1) or absent (payload NONE).
+AWS envelopes (S3, SNS, SQS, EventBridge) are unwrapped in functions/aws/records.py.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote_plus
 
 import orjson
 
 from functions.events.failures import Poison
+from functions.events.poison import Delivery, b64_or_raw
 from functions.loading.object_store import ObjectRef
 
 STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
+STORAGE_TYPES = {f"google.cloud.storage.object.v1.{kind}"
+                 for kind in ("finalized", "deleted", "archived", "metadataUpdated")}
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 
 
@@ -61,49 +65,56 @@ def storage_object(event: Any) -> ObjectRef:
     return ObjectRef("gs", bucket, name, str(generation) if generation is not None else None)
 
 
-def pubsub_message(event: Any) -> Message:
-    """The message inside a messagePublished CloudEvent (or a converted raw push body)."""
+def storage_delivery(event: Any) -> Delivery:
+    """What a storage CloudEvent carried, for the poison record (never raises)."""
+    data = event.data
+    bucket = data.get("bucket") if isinstance(data, dict) else None
+    raw = data if isinstance(data, bytes) else orjson.dumps(data, default=str)
+    return Delivery("storage", str(event["id"]), raw, {"type": str(event["type"])},
+                    f"gs://{bucket}/" if isinstance(bucket, str) and bucket else None,
+                    str(event.get("subject") or event["id"]))
+
+
+def _message_object(event: Any) -> dict[str, Any]:
     data = _as_dict(event.data)
     msg = data.get("message")
     if not isinstance(msg, dict):
         raise Poison('Pub/Sub event data has no "message" object')
+    return msg
+
+
+def pubsub_message(event: Any) -> Message:
+    """The message inside a messagePublished CloudEvent (or a converted raw push body)."""
+    msg = _message_object(event)
     msg_id = msg.get("messageId") or msg.get("message_id") or event["id"]
     try:
         payload = base64.b64decode(msg.get("data") or "", validate=True)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise Poison(f"message {msg_id}: data is not base64: {exc}") from None
     attributes = msg.get("attributes") or {}
-    return Message(str(msg_id), payload, dict(attributes) if isinstance(attributes, dict) else {})
+    if not isinstance(attributes, dict):
+        raise Poison(f"message {msg_id}: attributes must be an object")
+    return Message(str(msg_id), payload, {str(k): str(v) for k, v in attributes.items()})
 
 
-def is_s3_notification(body: Mapping[str, Any]) -> bool:
-    """An S3 event notification (direct to Lambda, or as the body of an SQS message)."""
-    records = body.get("Records")
-    return bool(records) and isinstance(records, list) and all(
-        isinstance(r, dict) and r.get("eventSource") == "aws:s3" for r in records)
+def pubsub_delivery(event: Any) -> Delivery:
+    """What arrived, for the poison record: never raises, whatever the event holds."""
+    try:
+        msg = _message_object(event)
+    except Poison:
+        data = event.data
+        raw = data if isinstance(data, bytes) else orjson.dumps(data, default=str)
+        return Delivery("pubsub", str(event["id"]), raw, {})
+    attributes = msg.get("attributes") if isinstance(msg.get("attributes"), dict) else {}
+    bucket = attributes.get("bucketId")
+    return Delivery("pubsub", str(msg.get("messageId") or msg.get("message_id") or event["id"]),
+                    b64_or_raw(msg.get("data")), attributes,
+                    f"gs://{bucket}/" if isinstance(bucket, str) and bucket else None)
 
 
-def s3_objects(body: Mapping[str, Any]) -> list[ObjectRef]:
-    """The created objects of an S3 notification; other event names are skipped."""
-    refs = []
-    for record in body.get("Records", []):
-        if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
-            continue
-        s3 = record.get("s3") or {}
-        obj = s3.get("object") or {}
-        bucket = (s3.get("bucket") or {}).get("name")
-        if not bucket or not obj.get("key"):
-            raise Poison("S3 record has no bucket name / object key")
-        version = obj.get("versionId") or None
-        etag = str(obj.get("eTag") or "").strip('"') or None
-        refs.append(ObjectRef("s3", bucket, unquote_plus(obj["key"]), etag or version, version))
-    return refs
-
-
-def sqs_message(record: Mapping[str, Any]) -> Message:
-    """One SQS record as a Message (string message attributes kept)."""
-    attrs = {k: v.get("stringValue", "") for k, v in (record.get("messageAttributes") or {}).items()
-             if isinstance(v, dict)}
-    body = record.get("body") or ""
-    data = body.encode() if isinstance(body, str) else body
-    return Message(str(record["messageId"]), data, attrs)
+def gcs_notification(attrs: dict[str, str]) -> tuple[str, ObjectRef] | None:
+    """(eventType, object) of a Cloud Storage Pub/Sub notification; None for other messages."""
+    if not {"bucketId", "objectId", "eventType"} <= attrs.keys():
+        return None
+    return attrs["eventType"], ObjectRef("gs", attrs["bucketId"], attrs["objectId"],
+                                         attrs.get("objectGeneration") or None)

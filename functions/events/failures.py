@@ -1,8 +1,14 @@
 """How an event handler failed decides what the platform does with the event.
 
-- ``Poison``: the event itself is unusable (undecodable, schema-invalid, names an input
-  object that does not exist: ``is_missing``, checked where inputs are opened, never where
-  outputs are written). It is logged and acknowledged; retrying would fail forever.
+- ``Poison``: the event itself is unusable (undecodable, schema-invalid, an event type we
+  do not handle). It is preserved where the transport says (functions/events/poison.py),
+  then acknowledged; retrying would fail forever.
+- ``MissingInput`` (a Poison): the input object an event names does not exist, or not at
+  that version (``is_missing``: NotFound, NoSuchKey, NoSuchVersion, a deleted generation;
+  checked where inputs are opened, never where outputs are written). Acknowledged.
+- ``Unhandled``: an event of a kind we do not handle (a trigger wired to the wrong
+  function). Refused: logged at ERROR and raised like a transient failure, so the platform
+  retries it and, past its retry limit, dead-letters it.
 - Anything else raises out of the handler so the platform redelivers (Pub/Sub push
   answers 500, SQS reports the record in ``batchItemFailures``, a Cloud Run Job task
   exits non-zero). When in doubt we retry: a dead-letter policy bounds retries, a lost
@@ -17,7 +23,19 @@ from functions.loading.s3_store import s3_code
 
 
 class Poison(Exception):
-    """The event can never succeed: log it, acknowledge it, move on."""
+    """The event can never succeed: preserve it, acknowledge it, move on."""
+
+    outcome = "poison"
+
+
+class MissingInput(Poison):
+    """The input the event names is gone (deleted since, never written, not that version)."""
+
+    outcome = "missing"
+
+
+class Unhandled(Exception):
+    """An event of a kind no handler takes: refused, for the platform to dead-letter."""
 
 
 _TRANSIENT_NAMES = {
@@ -28,7 +46,8 @@ _TRANSIENT_NAMES = {
     "ReadTimeout", "ConnectTimeout", "ProtocolError", "EndpointConnectionError",
     "ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError",
 }
-_MISSING_NAMES = {"NotFound", "Forbidden", "NoSuchKey", "NoSuchBucket"}
+_MISSING_CODES = ("404", "403", "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "AccessDenied")
+_MISSING_NAMES = {"NotFound", "Forbidden", "NoSuchKey", "NoSuchBucket", "NoSuchVersion"}
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -57,10 +76,11 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def is_missing(exc: BaseException) -> bool:
-    """The object (or bucket) does not exist or may not be read: a retry will not help."""
+    """The object (or bucket, or that version) does not exist or may not be read: a retry
+    will not help."""
     for cur in _chain(exc):
         if isinstance(cur, FileNotFoundError) or _names(cur) & _MISSING_NAMES:
             return True
-        if s3_code(cur) in ("404", "403", "NoSuchKey", "NoSuchBucket", "AccessDenied"):
+        if s3_code(cur) in _MISSING_CODES:
             return True
     return False

@@ -1,8 +1,10 @@
 """A message arrived (Pub/Sub, SQS): its payload asks for predictions.
 
 Payload (JSON): ``{"instances": [...]}`` scores those rows; ``{"uri": "gs://b/k.csv"}``
-scores that file. Results go to ``MESSAGE_OUTPUT_URI/<message id>.jsonl`` (bad rows to
-``<message id>.errors.jsonl``), so a redelivered message overwrites its own result.
+scores that file. A message without data (Pub/Sub allows attributes alone) is read from its
+``uri`` attribute. Results go to ``MESSAGE_OUTPUT_URI/<message id>.jsonl`` (bad rows to
+``<message id>.errors.jsonl``); a redelivered message finds its result there and writes
+nothing new (two deliveries at once both write the same objects: still one result).
 Undecodable or schema-invalid payloads, and files that do not exist, are Poison.
 """
 
@@ -16,6 +18,7 @@ import orjson
 from functions.events.envelopes import Message
 from functions.events.failures import Poison
 from functions.events.formats import Row, format_of
+from functions.events.object_names import id_name
 from functions.events.outcome import Outcome
 from functions.events.scoring import Scorer
 from functions.loading.object_store import ObjectRef
@@ -23,10 +26,19 @@ from functions.settings import Settings
 
 
 def _payload(msg: Message, max_instances: int) -> dict[str, Any]:
+    if not msg.data.strip():
+        if "uri" not in msg.attributes:
+            raise Poison('message has no data, and no "uri" attribute that names a file to '
+                         f"score (attributes: {sorted(msg.attributes)})")
+        return _checked({"uri": msg.attributes["uri"]}, max_instances)
     try:
         body = orjson.loads(msg.data)
     except orjson.JSONDecodeError as exc:
         raise Poison(f"payload is not JSON: {exc}") from None
+    return _checked(body, max_instances)
+
+
+def _checked(body: Any, max_instances: int) -> dict[str, Any]:
     if not isinstance(body, dict) or ("instances" in body) == ("uri" in body):
         raise Poison('payload must be an object with either "instances" or "uri"')
     if "uri" in body:
@@ -60,7 +72,10 @@ class Messages:
             # a deployment mistake, not a bad message: raise so the messages wait for the fix
             raise RuntimeError("MESSAGE_OUTPUT_URI is not set: nowhere to write message results")
         root = settings.message_output_uri.rstrip("/") + "/"
-        out_uri, err_uri = f"{root}{msg.id}.jsonl", f"{root}{msg.id}.errors.jsonl"
+        out_uri, err_uri = id_name(root, msg.id, ".jsonl"), id_name(root, msg.id, ".errors.jsonl")
+        store = self.scorer.stores.for_uri(out_uri)
+        if store.exists(out_uri):
+            return Outcome("skipped", f"already scored: {out_uri}", {"output": out_uri})
         if "instances" in body:
             summary = self.scorer.score_rows(_instance_rows(body["instances"]), out_uri, err_uri)
         else:

@@ -14,7 +14,8 @@ log = logging.getLogger("functions.events")
 @dataclass(frozen=True)
 class Outcome:
     """``action`` is one of: scored, skipped, rolled_out, unchanged, waiting, refused,
-    ignored, poison. Every one of them acknowledges the event."""
+    ignored, poison (kept under the errors location), missing (the input is gone). Every
+    one of them acknowledges the event."""
 
     action: str
     detail: str
@@ -22,7 +23,8 @@ class Outcome:
 
     def report(self, source: str, subject: str) -> Outcome:
         """Log and count this outcome (refusals and poison at ERROR: someone must look)."""
-        level = logging.ERROR if self.action in ("refused", "poison") else logging.INFO
+        level = {"refused": logging.ERROR, "poison": logging.ERROR,
+                 "missing": logging.WARNING}.get(self.action, logging.INFO)
         log.log(level, "%s %s: %s (%s)", source, subject, self.action, self.detail)
         metrics.inc(f'events_total{{source="{source}",outcome="{self.action}"}}', 1,
                     "events handled, by source and outcome")

@@ -1,72 +1,47 @@
-"""POST /events in the HTTP app: the serving process handles events itself.
+"""Events over HTTP: POST /events in the HTTP app, and the Pub/Sub push entry point.
 
-Why: on Cloud Run one service can both serve /predict and receive the storage trigger
-(Eventarc pushes to ``/events``), so a roll-out swaps the model of the process that serves.
-Enabled by EVENT_ROUTES=true; protect it like any push endpoint (IAM / OIDC on Cloud Run).
+Why /events: on Cloud Run one service can both serve /predict and receive the storage
+trigger (Eventarc pushes to ``/events``), so a roll-out swaps the model of the process that
+serves. Enabled by EVENT_ROUTES=true; protect it like any push endpoint (IAM / OIDC).
+``main.on_pubsub_message`` answers with the same endpoint at every path.
 
-Accepted bodies are exactly those functions-framework's ``@cloud_event`` accepts: binary
-and structured CloudEvents, legacy background events and raw Pub/Sub push bodies (the last
-two through functions-framework's own converter). Answers: 200 with the outcome for
-everything acknowledged (poison included, so push delivery stops), 503 when the platform
-should redeliver, 400 for a body that is no event at all.
+Accepted bodies (functions/events/push.py): binary and structured CloudEvents, raw Pub/Sub
+push bodies (with or without ``data``) and legacy background events. Answers: 200 with the
+outcome for everything acknowledged (poison included, once kept, so push delivery stops);
+503 when the platform should redeliver; 422 for an event type no handler takes (refused:
+the platform retries, then dead-letters it); 400 for a body that is no event at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-import orjson
-from cloudevents.exceptions import GenericException
-from cloudevents.http import from_http
-from functions_framework import event_conversion
-from functions_framework.exceptions import EventConversionException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from functions.errors import RequestError
+from functions.errors import MethodNotAllowed
 from functions.events.dispatch import EventHandlers
-from functions.events.failures import is_transient
+from functions.events.failures import Unhandled, is_transient
+from functions.events.push import cloud_event_from_http
 from functions.http.bodies import read_body
-from functions.http.responses import json_response
+from functions.http.responses import error_response, json_response
 from functions.http.router import Router
 
-
-class _PushRequest:
-    """The two things functions-framework's legacy converter reads from a Flask request."""
-
-    def __init__(self, body: bytes, path: str) -> None:
-        self._body, self.path = body, path
-
-    def get_json(self) -> Any:
-        try:
-            return orjson.loads(self._body)
-        except orjson.JSONDecodeError:
-            return None
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def cloud_event_from_http(headers: dict[str, str], body: bytes, path: str) -> Any:
-    """A CloudEvent from an HTTP request (RequestError when it is not any kind of event)."""
-    try:
-        return from_http(headers, body)
-    except GenericException as ce_error:
-        try:
-            return event_conversion.background_event_to_cloud_event(_PushRequest(body, path))
-        except (EventConversionException, AttributeError, KeyError, TypeError) as exc:
-            raise RequestError(f"not a CloudEvent ({ce_error}) "
-                               f"nor a legacy event ({exc})") from None
-
-
-def event_routes(router: Router, handlers: Callable[[], EventHandlers],
-                 max_body_bytes: int) -> None:
-    """Register POST /events; ``handlers`` gives the event handlers (built on first use)."""
+def events_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int) -> Endpoint:
+    """The HTTP handler for pushed events; ``handlers`` gives the event handlers (built on
+    first use). Errors it does not answer itself (a bug) raise to the caller."""
 
     async def events(request: Request) -> Response:
         body = await read_body(request, max_body_bytes)
         event = cloud_event_from_http(dict(request.headers), body, request.url.path)
         try:  # handlers block (downloads, model builds): keep them off the event loop
             outcome = await asyncio.to_thread(handlers().cloud_event, event)
+        except Unhandled as exc:
+            return json_response({"outcome": "refused", "detail": str(exc)}, 422)
         except Exception as exc:
             if not is_transient(exc):
                 raise  # a bug: the router answers 500 and logs it
@@ -75,4 +50,26 @@ def event_routes(router: Router, handlers: Callable[[], EventHandlers],
         return json_response({"outcome": outcome.action, "detail": outcome.detail,
                               **outcome.facts})
 
-    router.add("POST", "/events", events)
+    return events
+
+
+def push_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int) -> Endpoint:
+    """``events_endpoint`` on its own (``main.on_pubsub_message``, every path), its errors
+    mapped to answers by the same mapper as the Router's."""
+    endpoint = events_endpoint(handlers, max_body_bytes)
+
+    async def push(request: Request) -> Response:
+        try:
+            if request.method != "POST":
+                raise MethodNotAllowed(f"{request.method}: push events with POST")
+            return await endpoint(request)
+        except Exception as exc:  # noqa: BLE001 - mapped exactly as the Router maps them
+            return error_response(exc)
+
+    return push
+
+
+def event_routes(router: Router, handlers: Callable[[], EventHandlers],
+                 max_body_bytes: int) -> None:
+    """Register POST /events."""
+    router.add("POST", "/events", events_endpoint(handlers, max_body_bytes))

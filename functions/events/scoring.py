@@ -25,7 +25,7 @@ import orjson
 
 from functions import metrics
 from functions.errors import ItemError, Problem, RequestError
-from functions.events.failures import Poison, is_missing, is_transient
+from functions.events.failures import MissingInput, Poison, is_missing, is_transient
 from functions.events.formats import Row, read_rows
 from functions.loading.object_store import ObjectRef
 from functions.loading.stores import Stores
@@ -127,13 +127,14 @@ class Scorer:
     @contextmanager
     def _open_input(self, ref: ObjectRef, block: int) -> Iterator[IO[bytes]]:
         """Exactly the version ``ref`` names. An input that does not exist (deleted since the
-        event, a wrong URI in a message) or may not be read is Poison: redelivering the
-        event cannot make it appear."""
+        event, a version deleted since, a wrong URI in a message) or may not be read is
+        MissingInput: redelivering the event cannot make it appear."""
         try:
             stream = self.stores.for_uri(ref.uri).open_read(ref, block)
         except Exception as exc:
             if is_missing(exc) and not is_transient(exc):
-                raise Poison(f"{ref.uri} does not exist or may not be read: {exc}") from exc
+                raise MissingInput(f"{ref.uri} does not exist (at that version) or may not be "
+                                   f"read: {type(exc).__name__}: {exc}") from exc
             raise
         try:
             yield stream

@@ -4,12 +4,22 @@ Routing by prefix, first match wins: our own outputs/errors (ignored, so results
 trigger scoring), MODELS_PREFIX (roll-out), INPUTS_PREFIX (score the file), anything else
 (ignored). The output of ``inputs/a/b.csv`` at generation G is
 ``outputs/a/b.csv.G.jsonl`` (errors: ``errors/a/b.csv.G.errors.jsonl``) in the same bucket:
-the same input generation always maps to the same objects, so redelivery never duplicates.
+the same input generation always maps to the same objects, so redelivery never duplicates
+(names made safe and reproducible by functions/events/object_names.py).
+
+An input that is gone (MissingInput) is acknowledged as ``missing``. A data file that
+cannot be read at all (a corrupt .npy, a model that takes no rows) is ``poison``: its errors
+object holds the one line ``{"row": null, "error": {"code": "unreadable_input", ...}}`` and
+an empty predictions object marks it done, so a redelivery answers ``skipped``.
 """
 
 from __future__ import annotations
 
+import orjson
+
+from functions.events.failures import MissingInput, Poison
 from functions.events.formats import format_of
+from functions.events.object_names import object_name
 from functions.events.outcome import Outcome
 from functions.events.rollout import Rollout
 from functions.events.scoring import Scorer
@@ -21,10 +31,10 @@ def result_uris(ref: ObjectRef, settings: Settings) -> tuple[str, str]:
     """(predictions URI, errors URI) for one input version."""
     rel = ref.name[len(settings.inputs_prefix):] if ref.name.startswith(settings.inputs_prefix) \
         else ref.name
-    stem = f"{rel}.{ref.generation or 'current'}"
+    version = f".{ref.generation or 'current'}"
     root = f"{ref.scheme}://{ref.bucket}/"
-    return (f"{root}{settings.outputs_prefix}{stem}.jsonl",
-            f"{root}{settings.errors_prefix}{stem}.errors.jsonl")
+    return (root + object_name(settings.outputs_prefix, rel, f"{version}.jsonl"),
+            root + object_name(settings.errors_prefix, rel, f"{version}.errors.jsonl"))
 
 
 class Uploads:
@@ -43,12 +53,26 @@ class Uploads:
         out_uri, err_uri = result_uris(ref, self.settings)
         if self.scorer.stores.for_uri(out_uri).exists(out_uri):
             return Outcome("skipped", f"already scored: {out_uri}", {"output": out_uri})
-        summary = self.scorer.score_file(ref, fmt, out_uri, err_uri)
+        try:
+            summary = self.scorer.score_file(ref, fmt, out_uri, err_uri)
+        except MissingInput as exc:
+            return Outcome("missing", str(exc))
+        except Poison as exc:
+            return self._unreadable(str(exc), out_uri, err_uri)
         facts = {"output": out_uri, **summary.facts()}
         if summary.errors:
             facts["errors_object"] = err_uri
         return Outcome("scored", f"{summary.scored} rows -> {out_uri}, {summary.errors} errors",
                        facts)
+
+    def _unreadable(self, reason: str, out_uri: str, err_uri: str) -> Outcome:
+        """Keep why the file cannot be read in its errors object, then mark it done."""
+        line = {"row": None, "error": {"code": "unreadable_input", "message": reason}}
+        stores = self.scorer.stores
+        stores.for_uri(err_uri).put(err_uri, orjson.dumps(line) + b"\n", "application/x-ndjson")
+        stores.for_uri(out_uri).put(out_uri, b"", "application/x-ndjson")
+        return Outcome("poison", f"{reason}; kept in {err_uri}",
+                       {"output": out_uri, "errors_object": err_uri})
 
     def handle(self, ref: ObjectRef) -> Outcome:
         """Route one new object by bucket and prefix."""

@@ -30,6 +30,12 @@ _RUN_SHARED = (
     "--add-volume --add-volume-mount",
 )
 
+_PUSH_SUBSCRIPTION = (
+    "--push-endpoint --push-auth-service-account --push-auth-token-audience --ack-deadline",
+    "--dead-letter-topic --max-delivery-attempts --min-retry-delay --max-retry-delay",
+    "--message-retention-duration --labels",
+)
+
 GCLOUD: dict[tuple[str, ...], frozenset[str]] = {
     # .../functions/deploy, .../functions/describe
     ("functions", "deploy"): _flags(
@@ -75,9 +81,15 @@ GCLOUD: dict[tuple[str, ...], frozenset[str]] = {
         "--member --role --condition --condition-from-file"
     ),
     ("storage", "service-agent"): _flags("--authorize-cmek"),
-    # .../pubsub/topics/{describe,create}
+    # .../pubsub/topics/{describe,create,add-iam-policy-binding}
     ("pubsub", "topics", "describe"): _flags(),
     ("pubsub", "topics", "create"): _flags("--labels --message-retention-duration"),
+    ("pubsub", "topics", "add-iam-policy-binding"): _flags("--member --role --condition"),
+    # .../pubsub/subscriptions/{describe,create,update,add-iam-policy-binding}
+    ("pubsub", "subscriptions", "describe"): _flags(),
+    ("pubsub", "subscriptions", "create"): _flags(*_PUSH_SUBSCRIPTION, "--topic"),
+    ("pubsub", "subscriptions", "update"): _flags(*_PUSH_SUBSCRIPTION),
+    ("pubsub", "subscriptions", "add-iam-policy-binding"): _flags("--member --role --condition"),
     # .../projects/{describe,add-iam-policy-binding}
     ("projects", "describe"): _flags(),
     ("projects", "add-iam-policy-binding"): _flags(
