@@ -3,6 +3,8 @@
 import shlex
 from pathlib import Path
 
+import pytest
+
 from functions.settings_doc import splice
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -57,3 +59,52 @@ def test_readme_curl_examples_work(demo_function) -> None:
                              check=False)
         assert out.returncode == 0, (command, out.stdout, out.stderr)
         assert out.stdout.strip(), command
+
+
+KIND_MODELS = {"Gradient-boosted trees": "gbdt_zipmap_model", "Text and embeddings": "tiny_bert",
+               "Several inputs": "two_input_model", "Image tensors": "image_model",
+               "Text pipelines": "string_model"}
+
+
+def kind_examples() -> dict[str, list[str]]:
+    """Per "### " subsection of "## Model kinds": its shell commands that call the function."""
+    text = README.read_text().split("## Model kinds", 1)[1].split("\n## ", 1)[0]
+    found = {}
+    for part in text.split("\n### ")[1:]:
+        title = part.split("\n", 1)[0]
+        if "```sh" not in part:
+            continue
+        block = part.split("```sh", 1)[1].split("```", 1)[0]
+        commands, current = [], ""
+        for line in block.splitlines():
+            if line.startswith(("python -m model_export", "#")) or not line.strip():
+                continue
+            current += line.rstrip().removesuffix("\\") + " "
+            if not line.rstrip().endswith("\\"):
+                commands.append(current.strip())
+                current = ""
+        found[title] = commands
+    return found
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_MODELS))
+def test_readme_model_kind_examples_work(kind: str, tmp_path: Path) -> None:
+    import subprocess
+
+    from tests import model_kinds
+    from tests.servers import start_function
+
+    title = next(t for t in kind_examples() if t.startswith(kind))
+    commands = kind_examples()[title]
+    assert commands, title
+    built = getattr(model_kinds, KIND_MODELS[kind])(tmp_path / "model")
+    fn = start_function({"MODEL_URI": str(built[0])}, tmp_path)
+    try:
+        for command in commands:
+            command = command.replace("curl -s localhost:8080", f"curl -sf {fn.url}")
+            out = subprocess.run(command, shell=True, capture_output=True, text=True,
+                                 timeout=30, check=False)
+            assert out.returncode == 0, (command, out.stdout, out.stderr, fn.log())
+            assert '"predictions"' in out.stdout, (command, out.stdout)
+    finally:
+        fn.stop()
