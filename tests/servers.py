@@ -109,22 +109,37 @@ class _FileHandler(http.server.SimpleHTTPRequestHandler):
         time.sleep(server.delay)  # type: ignore[attr-defined]
         super().do_GET()
 
+    def copyfile(self, source: Any, outputfile: Any) -> None:
+        rate = self.server.rate  # type: ignore[attr-defined]
+        if not rate:
+            return super().copyfile(source, outputfile)
+        block = max(1, int(rate) // 20)  # 20 writes a second: the bytes keep flowing
+        try:
+            while chunk := source.read(block):
+                outputfile.write(chunk)
+                time.sleep(len(chunk) / rate)
+        except (BrokenPipeError, ConnectionResetError):  # the client went away: fine
+            pass
+
     def log_message(self, *args: Any) -> None:
         pass
 
 
 def start_file_server(directory: Path, delay: float = 0.0,
-                      tls: tuple[Path, Path] | None = None,
+                      tls: tuple[Path, Path] | None = None, rate: float = 0.0,
                       ) -> tuple[http.server.ThreadingHTTPServer, str]:
     """A local HTTP(S) server for ``directory`` (stands in for a model host).
 
-    ``server.hits`` counts GETs per path; ``server.delay`` slows every answer; ``tls`` is
-    (certificate, key) to serve https:// instead.
+    ``server.hits`` counts GETs per path; ``server.delay`` slows every answer (before its
+    first byte); ``server.rate`` (bytes per second, 0: unlimited) streams bodies slowly, so
+    a large download is still in progress while small ones (cards) return at once; ``tls``
+    is (certificate, key) to serve https:// instead.
     """
     handler = lambda *a, **kw: _FileHandler(*a, directory=str(directory), **kw)  # noqa: E731
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.hits = {}  # type: ignore[attr-defined]
     server.delay = delay  # type: ignore[attr-defined]
+    server.rate = rate  # type: ignore[attr-defined]
     scheme = "http"
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

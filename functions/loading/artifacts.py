@@ -2,21 +2,29 @@
 
 ``read_card`` reads and validates the card; ``fetch_model`` gives the local path of the
 model, downloaded once into ``MODEL_CACHE_DIR`` under its sha256 and checked against the
-card. Both raise ModelLoadError naming the URI. The lifecycle (when to load, readiness,
-fork safety) is the holder's, not this module's.
+card. Both raise ModelLoadError naming the URI. The lifecycle (when to load, readiness) is
+the holder's, not this module's; the cache lock (never inherited across fork) is
+``cache_lock``'s.
 """
 
 from __future__ import annotations
 
-import fcntl
+import logging
 from pathlib import Path
 
 from functions.card import ModelCard
 from functions.errors import ModelLoadError
+from functions.loading.cache_lock import cache_lock
 from functions.loading.object_store import FetchError, sha256_file
 from functions.loading.sidecars import fetch_tokenizer
 from functions.loading.stores import Stores
 from functions.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LOCK_WAIT_SECONDS = 600.0
+"""How long a process waits for another one's download of the same file before it starts
+its own (a stuck holder must not keep a worker from ever loading)."""
 
 
 def read_card(card_uri: str, stores: Stores) -> ModelCard:
@@ -32,7 +40,13 @@ def read_card(card_uri: str, stores: Stores) -> ModelCard:
 def fetch_model(settings: Settings, stores: Stores, model_uri: str, card_uri: str,
                 card: ModelCard | None = None) -> tuple[Path, ModelCard]:
     """Card and verified local model file for ``model_uri`` (cached by sha256), with its
-    sidecar files (a text model's tokenizer); ``card`` when the caller has already read it."""
+    sidecar files (a text model's tokenizer); ``card`` when the caller has already read it.
+
+    One download per cache file across the instance's processes: a worker forked during
+    the arbiter's download waits for it (at most LOCK_WAIT_SECONDS), then finds the file
+    in place and verifies it again. The file is verified before the lock is released, so a
+    waiter never finds a corrupt download under the model's sha256.
+    """
     path, card = _model_file(settings, stores, model_uri, card_uri, card)
     fetch_tokenizer(settings, stores, model_uri, card, path)
     return path, card
@@ -46,19 +60,19 @@ def _model_file(settings: Settings, stores: Stores, model_uri: str, card_uri: st
     name = f"{card.sha256}.onnx" if card.sha256 else f"{card.name}-{card.version}.onnx"
     path = settings.model_cache_dir / name
     settings.model_cache_dir.mkdir(parents=True, exist_ok=True)
-    # One download per cache file across processes (a forked worker waits for the
-    # arbiter's download instead of starting its own).
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with cache_lock(path.with_suffix(".lock"), LOCK_WAIT_SECONDS) as locked:
+        if not locked:
+            log.warning("another process held the lock on %s for %gs; downloading here too",
+                        path.name, LOCK_WAIT_SECONDS)
         if card.sha256 and path.exists() and sha256_file(path) == card.sha256:
             return path, card
         try:
             stores.for_uri(model_uri).fetch(model_uri, path)
         except FetchError as exc:
             raise ModelLoadError(str(exc)) from exc
-    actual = sha256_file(path)
-    if card.sha256 and actual != card.sha256:
-        path.unlink(missing_ok=True)
-        raise ModelLoadError(f"sha256 mismatch for {model_uri}: card says {card.sha256}, "
-                             f"download is {actual}; refusing to serve it")
+        actual = sha256_file(path)
+        if card.sha256 and actual != card.sha256:
+            path.unlink(missing_ok=True)
+            raise ModelLoadError(f"sha256 mismatch for {model_uri}: card says {card.sha256}, "
+                                 f"download is {actual}; refusing to serve it")
     return path, card

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from functions.loading.object_store import (
+    NETWORK_MODULES,
     ObjectRef,
     ObjectStore,
     Progress,
+    import_now,
     split_bucket_uri,
 )
 from functions.loading.sdk_clients import gcs_client
@@ -50,7 +52,8 @@ class GcsStore(ObjectStore):
     scheme = "gs"
 
     def __init__(self, retry_seconds: float = 30.0) -> None:
-        import google.cloud.storage  # noqa: F401 - imported now, not mid-request (or mid-fork)
+        # the SDK, and the checksum it computes while downloading (see import_now)
+        import_now("google.cloud.storage", "google_crc32c", *NETWORK_MODULES)
 
         self.retry_seconds = retry_seconds
 

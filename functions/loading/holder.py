@@ -9,9 +9,17 @@ Contract:
 - ``swap(model)`` replaces the served model atomically: requests that already hold the old
   model finish on it (they keep their reference).
 - Fork safety: gunicorn (functions-framework's production server) imports ``main.py`` in
-  the arbiter and then forks the worker. A session's thread pool does not survive a fork, so
-  the fork waits for any session build in progress, and the child starts its own load (the
-  download is already in the local cache, verified by sha256).
+  the arbiter and then forks the worker, at any point of the arbiter's load. Nothing the
+  child inherits may block it:
+  - the load thread does not exist in the child: the child starts its own load, reusing
+    the arbiter's download when it finished before the fork, else waiting for it;
+  - the cache file lock: ``cache_lock`` closes the child's copy of its descriptor;
+  - a session's thread pool, and module locks of an import in progress: the fork waits
+    (``_session_guard``) for session builds and for imports, which the load thread makes
+    only under that guard (the stores import everything their fetch needs up front);
+  - log handlers: the fork waits for a log line being written (``log_handlers``);
+  - SDK clients and their pooled connections: forgotten in the child (``sdk_clients``);
+  - this holder's own locks and events: new ones in the child.
 """
 
 from __future__ import annotations
@@ -45,6 +53,19 @@ def arbiter_will_fork(settings: Settings) -> bool:
     return "functions_framework._cli" in sys.modules and not debug
 
 
+def log_handlers(logger: logging.Logger) -> list[logging.Handler]:
+    """The handlers a record of ``logger`` reaches. The fork waits for their locks: a load
+    thread writing a log line at fork time would leave the stream's buffer lock held in the
+    child (which ``logging`` does not reset; it resets only the handlers' own locks), and the
+    worker's first log line would wait for it forever."""
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        handlers += [h for h in current.handlers if h not in handlers]
+        current = current.parent if current.propagate else None
+    return handlers
+
+
 class ModelHolder:
     """The process's one model, its load state, and the waiters for it."""
 
@@ -69,8 +90,9 @@ class ModelHolder:
         # (path, card) verified by this process, or by the arbiter before it forked us
         self._fetched: tuple[Path, ModelCard] | None = None
         self._on_ready: list[Callable[[], None]] = []
-        os.register_at_fork(before=self._session_guard.acquire,
-                            after_in_parent=self._after_fork_parent,
+        self._log_handlers: list[logging.Handler] = []
+        # methods, not bound lock methods: the child replaces its locks and may fork again
+        os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_parent,
                             after_in_child=self._after_fork_child)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -125,13 +147,26 @@ class ModelHolder:
         """True in a process that forked a serving worker (it serves nothing itself)."""
         return self._forked
 
+    def _before_fork(self) -> None:
+        self._session_guard.acquire()
+        self._log_handlers = log_handlers(log)
+        for handler in self._log_handlers:  # no fork mid-write: see log_handlers
+            handler.acquire()
+
     def _after_fork_parent(self) -> None:
+        for handler in reversed(self._log_handlers):
+            handler.release()
         self._forked = True
         self._fork_seen.set()
         self._session_guard.release()
 
     def _after_fork_child(self) -> None:
         fork_exit.install()  # onnxruntime's native teardown hangs in a forked child
+        for handler in self._log_handlers:  # logging re-creates the locks of its own kinds
+            try:
+                handler.release()
+            except RuntimeError:  # already a new, unheld lock
+                pass
         self._session_guard = threading.Lock()
         self._lock = threading.Lock()
         if self._model is not None:

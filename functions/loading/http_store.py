@@ -7,14 +7,22 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
 
-from functions.loading.object_store import CHUNK, FetchError, ObjectRef, ObjectStore, Progress
+from functions.loading.object_store import (
+    CHUNK,
+    NETWORK_MODULES,
+    FetchError,
+    ObjectRef,
+    ObjectStore,
+    Progress,
+    import_now,
+)
 
 
 class HttpStore(ObjectStore):
     scheme = "https"
 
     def __init__(self, timeout: float = 60.0) -> None:
-        import requests  # noqa: F401 - imported now, not mid-request (or mid-fork)
+        import_now("requests", *NETWORK_MODULES)  # not mid-request, nor mid-fork
 
         self.timeout = timeout
 

@@ -12,7 +12,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from functions.loading.object_store import ObjectRef, ObjectStore, Progress, split_bucket_uri
+from functions.loading.object_store import (
+    NETWORK_MODULES,
+    ObjectRef,
+    ObjectStore,
+    Progress,
+    import_now,
+    split_bucket_uri,
+)
 from functions.loading.sdk_clients import s3_client
 
 SPOOL_BYTES = 8 << 20
@@ -31,7 +38,9 @@ class S3Store(ObjectStore):
     scheme = "s3"
 
     def __init__(self) -> None:
-        import boto3  # noqa: F401 - imported now, not mid-request (or mid-fork)
+        # the SDK and what its client and download_file import on first use (see import_now)
+        import_now("boto3", "boto3.s3.inject", "boto3.s3.transfer", "s3transfer.subscribers",
+                   *NETWORK_MODULES)
 
     def _download(self, uri: str, dest: Path) -> None:
         bucket, key = split_bucket_uri(uri)
