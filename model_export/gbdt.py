@@ -31,6 +31,7 @@ from model_export.errors import InputError, NotAModel, UnsupportedModel
 FRAMEWORKS = ("lightgbm", "xgboost")
 OUTLIER_SHARE = 0.001
 ML_OPSET = 15  # the newest default-domain opset onnxmltools 1.16 emits for trees
+ML_DOMAIN_OPSET = 3  # the newest ai.onnx.ml opset its tree converters know
 
 
 def register_sklearn_converters() -> None:
@@ -169,10 +170,10 @@ class BoosterSource:
     """The native booster answering with the graph's output names (see ``verify``)."""
 
     def __init__(self, booster: Booster) -> None:
-        from importlib.metadata import version
+        from model_export.cards import dist
 
         self.booster = booster
-        self.description = (f"{booster.framework} {version(booster.framework)} "
+        self.description = (f"{booster.framework} {dist(booster.framework)['version']} "
                             f"{'classifier' if booster.classifier else 'regressor'} Booster")
 
     def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -119,19 +119,22 @@ def convert(est: Any, n_features: int | None, opset: int, name: str) -> onnx.Mod
     types = [("input", StringTensorType([None, 1]) if n_features is None
               else FloatTensorType([None, n_features]))]
     final = final_step(est)
+    target: int | dict[str, int] = opset
+    if is_trees(est):  # onnxmltools' tree converters know ai.onnx.ml up to version 3
+        target = {"": opset, "ai.onnx.ml": gbdt.ML_DOMAIN_OPSET}
     options: dict[int, dict[str, Any]] = {id(v): {"locale": LOCALE} for v in texts}
     if source.classifier:
         options[id(final)] = {"zipmap": False}
     try:
         try:
             proto = convert_sklearn(est, name=name, initial_types=types, options=options,
-                                    target_opset=opset)
+                                    target_opset=target)
         except NameError as exc:  # classifiers without ZipMap refuse the option itself
             if "zipmap" not in str(exc):
                 raise
             del options[id(final)]
             proto = convert_sklearn(est, name=name, initial_types=types, options=options,
-                                    target_opset=opset)
+                                    target_opset=target)
     except Exception as exc:  # converter errors have no common base; name what failed
         raise UnsupportedModel(_unsupported_message(est, exc)) from exc
     graph_edits.dedupe_opsets(proto)
