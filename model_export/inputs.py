@@ -8,6 +8,7 @@ are drawn from (integers: both ends included); it is kept in the card's extra
 
 from __future__ import annotations
 
+import argparse
 import re
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ import numpy as np
 from functions.card import TensorSpec
 from model_export.errors import InputError
 
+Bad = argparse.ArgumentTypeError  # argparse prints "argument --input: MESSAGE", exits 2
 DTYPES = ("float32", "float64", "float16", "int64", "int32", "bool")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
@@ -40,20 +42,21 @@ class InputSpec:
 
 
 def parse(text: str) -> InputSpec:
-    """``name:dtype:shape[:LOW..HIGH]`` -> InputSpec (argparse type; InputError if bad)."""
+    """``name:dtype:shape[:LOW..HIGH]`` -> InputSpec (an argparse type: a bad one is
+    argparse's usage error, exit 2)."""
     parts = text.split(":")
     if len(parts) not in (3, 4):
-        raise InputError(f"--input {text!r}: expected name:dtype:shape[:LOW..HIGH], e.g. "
+        raise Bad(f"{text!r}: expected name:dtype:shape[:LOW..HIGH], e.g. "
                          "ids:int64:16:0..29999 or image:float32:3,32,32")
     name, dtype, shape = parts[:3]
     if not _NAME.match(name):
-        raise InputError(f"--input {text!r}: {name!r} is not a usable input name")
+        raise Bad(f"{text!r}: {name!r} is not a usable input name")
     if dtype not in DTYPES:
-        raise InputError(f"--input {text!r}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+        raise Bad(f"{text!r}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     dims = tuple(int(d) if d.strip().isdigit() else d.strip() for d in shape.split(",")
                  if d.strip())
     if not dims or any(isinstance(d, int) and d < 1 for d in dims):
-        raise InputError(f"--input {text!r}: the per-row shape needs one or more dimensions "
+        raise Bad(f"{text!r}: the per-row shape needs one or more dimensions "
                          "(numbers >= 1, or names for dynamic axes)")
     bounds = None
     if len(parts) == 4:
@@ -63,7 +66,7 @@ def parse(text: str) -> InputSpec:
         except ValueError:
             sep = ""
         if not sep or bounds is None or bounds[0] > bounds[1]:
-            raise InputError(f"--input {text!r}: range must be LOW..HIGH with LOW <= HIGH")
+            raise Bad(f"{text!r}: range must be LOW..HIGH with LOW <= HIGH")
     return InputSpec(name, dtype, dims, bounds)
 
 

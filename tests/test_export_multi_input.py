@@ -53,7 +53,8 @@ def test_two_inputs_every_subcommand_then_served(two: dict, s3_env: dict[str, st
     assert "latency batch 1000:" in out and "budget: met" in out
     out = ok(cli("prune", tmp / "two.pt", "--module", MODULE, *INPUTS, "--amount", "0.1",
                  "--labels", "a,b,c", "--sample-rows", tmp / "held.npz",
-                 "--out", tmp / "pruned.onnx", "--min-label-agreement", "0.8"))
+                 "--out", tmp / "pruned.onnx", "--min-label-agreement", "0.8",
+                 "--max-accuracy-drop", "0.2"))
     assert "pruned 10% of weights" in out and "parity PASSED" in out
 
     create_s3_bucket(s3_env["AWS_ENDPOINT_URL"], "two-inputs")
