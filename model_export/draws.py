@@ -36,6 +36,8 @@ SAMPLE_TEXTS = [
     "Add two cups of flour, a pinch of salt, and stir until smooth.",
     "Error 503: the service is temporarily unavailable, please retry later.",
     "She plays the cello in a string quartet on weekends.",
+    "ok",
+    "No thanks!",
 ]
 
 

@@ -32,10 +32,6 @@ def token_feeds(tokenizer_json: Path, texts: list[str], names: list[str]) -> dic
     return {n: np.array([getattr(e, fields[n]) for e in batch], dtype=np.int64) for n in names}
 
 
-def published(gcs_bucket, name: str, version: str = "1") -> set[str]:
-    return {b.name.rsplit("/", 1)[1] for b in gcs_bucket.list_blobs(prefix=f"{name}/{version}/")}
-
-
 def test_tiny_bert_both_tasks_exported_published_and_served(
         tmp_path: Path, gcs_env: dict[str, str], gcs_bucket, serve) -> None:
     from transformers import AutoModel, AutoModelForSequenceClassification
@@ -44,7 +40,7 @@ def test_tiny_bert_both_tasks_exported_published_and_served(
         tmp_path / "cls", "text-classification")
     out = ok(cli("hf", enc_dir, "--task", "feature-extraction", "--pooling", "cls",
                  "--normalize", "--out", tmp_path / "enc.onnx"))
-    assert "parity PASSED: 16 rows (16 sample sentences (built in))" in out
+    assert "parity PASSED: 18 rows (18 sample sentences (built in))" in out
     card = ModelCard.from_json((tmp_path / "enc.card.json").read_bytes())
     assert (card.task, card.embedding_output, card.outputs[0].shape) == (
         "embedding", "embedding", [None, 32])
@@ -70,11 +66,13 @@ def test_tiny_bert_both_tasks_exported_published_and_served(
     out = ok(cli("quantize", tmp_path / "enc.onnx", "--repeat", "2", "--min-cosine", "0.95"))
     assert "latency batch 32:" in out and "cosine similarity min" in out
 
-    for model in ("enc.onnx", "cls.opt.onnx"):
-        ok(cli("publish", tmp_path / model, "--to", f"gs://{gcs_bucket.name}", "--quiet",
-               env=gcs_env))
-    assert published(gcs_bucket, "enc") == {"model.onnx", "model.card.json",
-                                            "enc.tokenizer.json"}
+    out = ok(cli("publish", tmp_path / "enc.onnx", "--to", f"gs://{gcs_bucket.name}",
+                 "--quiet", env=gcs_env))
+    assert f"to gs://{gcs_bucket.name}/enc/1/ (with enc.tokenizer.json)" in out
+    ok(cli("publish", tmp_path / "cls.opt.onnx", "--to", f"gs://{gcs_bucket.name}", "--quiet",
+           env=gcs_env))
+    fails(cli("publish", tmp_path / "enc.onnx", "--to", f"gs://{gcs_bucket.name}",
+              env=gcs_env), 7, "already holds model.onnx, model.card.json, enc.tokenizer.json")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     feeds = token_feeds(tmp_path / "enc.tokenizer.json", SENTENCES, names)
     torch_feeds = {k: torch.from_numpy(v) for k, v in feeds.items()}
