@@ -2,7 +2,9 @@
 
 ``evaluate`` compares the variant's outputs with the original's on held-out rows: accuracy
 against targets when the rows carry them (``--max-accuracy-drop``), and always the largest
-output difference (``--max-abs-error``) and label agreement (``--min-label-agreement``).
+output difference (``--max-abs-error``) and label agreement (``--min-label-agreement``);
+for an embedding model the least cosine similarity per row (``--min-cosine``) is the test
+of its embeddings.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from model_export.parity import Tolerance, compare, quality
 
 
 def add_args(p: argparse.ArgumentParser, max_abs_error: float,
-             min_label_agreement: float) -> None:
+             min_label_agreement: float, min_cosine: float = 0.99) -> None:
     g = p.add_argument_group("budget (a variant beyond it is refused and not written)")
     g.add_argument("--max-accuracy-drop", type=float, default=0.01, metavar="SHARE",
                    help="largest accuracy loss on --target rows, 0.01 = one point (0.01)")
@@ -28,16 +30,21 @@ def add_args(p: argparse.ArgumentParser, max_abs_error: float,
     g.add_argument("--min-label-agreement", type=float, default=min_label_agreement,
                    metavar="SHARE", help="least share of rows labelled as the original "
                    f"model labels them ({min_label_agreement:g})")
+    g.add_argument("--min-cosine", type=float, default=min_cosine,
+                   help="embeddings: least cosine similarity to the original per row "
+                   f"({min_cosine:g})")
 
 
 def evaluate(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], card: ModelCard,
              y: np.ndarray | None, args: argparse.Namespace) -> dict[str, Any]:
     """``change`` (vs original), ``quality_before/after`` (vs targets), ``passed``."""
-    tol = Tolerance(args.max_abs_error, 0.0, args.min_label_agreement)
+    tol = Tolerance(args.max_abs_error, 0.0, args.min_label_agreement,
+                    min_cosine=args.min_cosine if card.embedding_output else None)
     report: dict[str, Any] = {"change": compare(ref, got, card, tol),
                               "budget": {"max_accuracy_drop": args.max_accuracy_drop,
                                          "max_abs_error": _finite(args.max_abs_error),
-                                         "min_label_agreement": args.min_label_agreement}}
+                                         "min_label_agreement": args.min_label_agreement,
+                                         "min_cosine": args.min_cosine}}
     failures = list(report["change"]["failures"])
     if y is not None:
         before, after = quality(ref, card, y), quality(got, card, y)

@@ -94,7 +94,13 @@ def write_card(model_path: Path, card: ModelCard) -> None:
 
 
 def dist(name: str) -> dict[str, str]:
-    """``{"name": name, "version": installed version}`` for the card's framework/converter."""
-    from importlib.metadata import version
+    """``{"name": name, "version": installed version}`` for the card's framework/converter
+    (the module's ``__version__`` when its distribution is named otherwise, e.g. xgboost
+    from ``xgboost-cpu``)."""
+    import importlib
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"name": name, "version": version(name)}
+    try:
+        return {"name": name, "version": version(name)}
+    except PackageNotFoundError:
+        return {"name": name, "version": str(importlib.import_module(name).__version__)}

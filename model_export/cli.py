@@ -10,17 +10,28 @@ from __future__ import annotations
 import argparse
 import sys
 
-from model_export import demo, export_cmds, optimize, prune, publish, quantize, verify_cmd
+from model_export import (
+    demo,
+    export_cmds,
+    gbdt_cmd,
+    hf_cmd,
+    optimize,
+    prune,
+    publish,
+    quantize,
+    verify_cmd,
+)
 from model_export.errors import ExportError
 
-COMMANDS = (export_cmds, verify_cmd, optimize, quantize, prune, publish, demo)
+COMMANDS = (export_cmds, gbdt_cmd, hf_cmd, verify_cmd, optimize, quantize, prune, publish, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m model_export",
-        description="Turn scikit-learn and PyTorch models into verified, optimised ONNX "
-                    "files with a model card, and publish them where the function reads.")
+        description="Turn scikit-learn, LightGBM/XGBoost, PyTorch and Hugging Face models "
+                    "into verified, optimised ONNX files with a model card, and publish them "
+                    "where the function reads.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
     card.feature_ranges = rows.feature_ranges(X, FEATURES)
     proto = sklearn_export.convert(pipe, len(FEATURES), 17, "iris")
     card = cards.write_model(proto, args.out, card)
-    sample = rows.Rows(X, y, "the 150 iris training rows")
+    sample = rows.Rows({"input": X}, y, "the 150 iris training rows")
     card = check_and_record(args.out, card, sklearn_export.SklearnSource(pipe), sample,
                             Tolerance())
     print(f"wrote {args.out} and {cards.card_path(args.out)} (sha256 {card.sha256})")

@@ -108,6 +108,28 @@ def label_as_index(model: onnx.ModelProto, probabilities: str = "probabilities",
                                                                ["batch"]))
 
 
+def set_output_dims(model: onnx.ModelProto, name: str, dims: list[int | str]) -> None:
+    """Declare output ``name``'s shape: ints are fixed, strings dynamic axis names."""
+    shape = _output(model, name).type.tensor_type.shape
+    del shape.dim[:]
+    for d in dims:
+        dim = shape.dim.add()
+        if isinstance(d, int):
+            dim.dim_value = d
+        else:
+            dim.dim_param = d
+
+
+def batch_outputs(model: onnx.ModelProto) -> None:
+    """Make a fixed first axis of an output the dynamic ``batch`` (LightGBM's converter
+    declares its label [1], which onnxruntime warns about on every call with more rows)."""
+    for out in model.graph.output:
+        dims = out.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value"):
+            dims[0].Clear()
+            dims[0].dim_param = "batch"
+
+
 def dedupe_opsets(model: onnx.ModelProto) -> None:
     """Keep one opset import per domain (the highest); skl2onnx can list one twice, which
     onnxruntime's quantiser rejects."""

@@ -4,6 +4,7 @@ onnxruntime rewrites the graph (constant folding, node fusions) every time a ses
 created, i.e. at every cold start. Saving the optimised graph lets the function load it
 with optimisations off: the card records the step, and the function skips the
 optimisation when a card's last step is ``optimize`` (or with ``OPTIMIZED_MODEL=true``).
+A model exported by ``hf`` gets onnxruntime's transformer fusions first (``fusions``).
 The default level is ``extended``:
 ``all`` adds layout rewrites tied to this machine's CPU, which a different serverless
 host may not share. The report times session creation before (original graph, default
@@ -17,7 +18,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from model_export import cards, options, runtime, variants
+from model_export import cards, fusions, options, runtime, variants
 from model_export.errors import ParityFailed
 from model_export.parity import compare
 from model_export.progress import note
@@ -40,20 +41,29 @@ def run(args: argparse.Namespace) -> None:
     cards.load_onnx(args.model)
     card = cards.read_card(args.model)
     out = variants.out_path(args, "opt")
+    fused: dict[str, int] | None = None
     with tempfile.TemporaryDirectory() as tmp:
-        optimised = Path(tmp) / "model.onnx"
-        runtime.session(args.model, args.level, save_to=optimised)
+        optimised, start = Path(tmp) / "model.onnx", args.model
+        if fusions.applies(card):
+            start = Path(tmp) / "fused.onnx"
+            note("applying onnxruntime's transformer fusions")
+            fused = fusions.fuse(args.model, card, start)
+        runtime.session(start, args.level, save_to=optimised)
         data = optimised.read_bytes()
         note(f"timing session creation ({args.repeat} times each)")
         before = runtime.session_ms(args.model, "all", args.repeat)
         after = runtime.session_ms(optimised, "disabled", args.repeat)
-    sample = options.sample_rows(args, card)
-    ref = runtime.OnnxModel(args.model).predict(sample.X)
-    got = runtime.OnnxModel(data, level="disabled").predict(sample.X)
+    sample = options.sample_rows(args, card, args.model)
+    ref = runtime.OnnxModel(args.model).predict(sample.feeds)
+    got = runtime.OnnxModel(data, level="disabled").predict(sample.feeds)
     parity = compare(ref, got, card, options.tolerance(args))
     report = {"level": args.level, "session_ms_before": before, "session_ms_after": after,
               "size_bytes_before": args.model.stat().st_size, "size_bytes_after": len(data),
               "passed": parity["passed"], "parity": parity}
+    if fused is not None:
+        report["transformer_fusions"] = fused
+        print("transformer fusions: " + (", ".join(f"{k} x{v}" for k, v in fused.items())
+                                         or "none applied"))
     print(f"session creation: {before:.2f} ms (original, level all) -> {after:.2f} ms "
           f"(optimised at level {args.level}, loaded with optimisations off); "
           f"median of {args.repeat} on this machine")

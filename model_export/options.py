@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.card import ModelCard
-from model_export import rows
+from model_export import draws, gbdt, rows, tokenizer_file
 from model_export.errors import InputError
 from model_export.parity import Tolerance
 
@@ -43,7 +43,8 @@ def add_identity(p: argparse.ArgumentParser, what: str) -> None:
 def add_rows(p: argparse.ArgumentParser, held_out: bool = False) -> None:
     g = p.add_argument_group("rows" if not held_out else "held-out rows")
     g.add_argument("--sample-rows", type=Path, metavar="FILE",
-                   help="rows to run: .csv with header, .npy, or .npz with X (and y)"
+                   help="rows to run: .csv with header, .txt (one text per line), .npy, or "
+                   ".npz (an array per input name, or X; and y)"
                    + ("; targets give accuracy" if held_out else
                       "; default: drawn from the card's feature ranges"))
     g.add_argument("--target", metavar="COLUMN",
@@ -57,8 +58,13 @@ def add_tolerance(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("parity tolerance")
     g.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (1e-4)")
     g.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance (1e-3)")
-    g.add_argument("--min-label-agreement", type=float, default=1.0, metavar="SHARE",
-                   help="least share of rows whose labels must agree (1.0; ties excused)")
+    g.add_argument("--min-label-agreement", type=float, metavar="SHARE",
+                   help="least share of rows whose labels must agree (ties excused; default "
+                   f"1.0, gradient-boosted trees {1 - gbdt.OUTLIER_SHARE:g})")
+    g.add_argument("--outlier-share", type=float, metavar="SHARE",
+                   help="share of output values allowed beyond atol/rtol (default 0, "
+                   f"gradient-boosted trees {gbdt.OUTLIER_SHARE:g}: a value on a float32 "
+                   "threshold can take the other branch)")
 
 
 def add_torch_source(p: argparse.ArgumentParser) -> None:
@@ -69,17 +75,25 @@ def add_torch_source(p: argparse.ArgumentParser) -> None:
                    help="keyword arguments for the class, as a JSON object")
 
 
-def tolerance(args: argparse.Namespace) -> Tolerance:
-    return Tolerance(args.atol, args.rtol, args.min_label_agreement)
+def tolerance(args: argparse.Namespace, trees: bool = False) -> Tolerance:
+    """The ``args`` tolerance; ``trees`` sets the defaults for gradient-boosted trees."""
+    share = gbdt.OUTLIER_SHARE if trees else 0.0
+    agreement = args.min_label_agreement
+    outliers = args.outlier_share
+    return Tolerance(args.atol, args.rtol, 1.0 - share if agreement is None else agreement,
+                     max_outlier_share=share if outliers is None else outliers)
 
 
-def sample_rows(args: argparse.Namespace, card: ModelCard) -> rows.Rows:
-    """The ``--sample-rows`` file, or ``--rows`` rows drawn from the card."""
+def sample_rows(args: argparse.Namespace, card: ModelCard, model: Path) -> rows.Rows:
+    """The ``--sample-rows`` file, or ``--rows`` rows drawn from the card, as feeds for
+    every input of ``model`` (texts through the tokenizer beside it, if the card has one)."""
+    encode = tokenizer_file.encoder(card, model)
     if args.sample_rows is not None:
-        return rows.load(args.sample_rows, card.feature_names, args.target)
+        return rows.load(args.sample_rows, card.inputs, card.feature_names, args.target,
+                         encode)
     if args.rows < 1:
         raise InputError("--rows must be at least 1")
-    return rows.draw(card, args.rows, args.seed)
+    return draws.draw(card, args.rows, args.seed, encode)
 
 
 def output_path(args: argparse.Namespace, source: Path) -> Path:

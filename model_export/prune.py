@@ -75,16 +75,18 @@ def run(args: argparse.Namespace) -> None:
         raise InputError("prune needs held-out rows: --sample-rows FILE (with --target for "
                          "accuracy)")
     loaded = torch_load.load(args.model, args.module, args.module_kwargs)
-    source = torch_export.TorchSource(loaded, args.task, args.head)
-    held = rows.load(args.sample_rows, args.feature_names, args.target)
-    dense = source.predict(held.X)
+    specs = export_cmds.torch_inputs(args, loaded)
+    source = torch_export.TorchSource(loaded, args.task, args.head, [s.name for s in specs])
+    held = rows.load(args.sample_rows, [s.tensor_spec() for s in specs], args.feature_names,
+                     args.target)
+    dense = source.predict(held.feeds)
     report = magnitude_prune(loaded.module, args.amount)
-    pruned = source.predict(held.X)
-    report.update(rows=len(held.X), rows_origin=held.origin,
+    pruned = source.predict(held.feeds)
+    report.update(rows=held.n, rows_origin=held.origin,
                   **budget.evaluate(dense, pruned, _outputs_card(args), held.y, args))
     print(f"pruned {args.amount:.0%} of weights: sparsity {report['sparsity']:.2%} "
           f"({', '.join(f'{k} {v:.0%}' for k, v in report['layer_sparsity'].items())})")
-    print("\n".join(budget.summary_lines(report, len(held.X))))
+    print("\n".join(budget.summary_lines(report, held.n)))
     print(f"note: {DENSE_NOTE}")
     if not report["passed"]:
         raise BudgetExceeded("pruned model refused, not written: " + "; ".join(report["failures"]))

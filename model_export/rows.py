@@ -1,58 +1,131 @@
-"""Sample rows: read from a file, or drawn from what the card says about the inputs.
+"""Sample rows: one array per graph input ("feeds"), read from a file or drawn from the card.
 
-Files: ``.csv`` with a header (columns picked by the card's feature names when it has
-them; ``target`` names the held-out label/value column), ``.npy`` (rows only) and ``.npz``
-(arrays ``X`` and optionally ``y``). Drawn rows are uniform within the card's
-``feature_ranges``, or standard normal when the card has none.
+Files: ``.csv`` with a header (numeric columns picked by the card's feature names when it
+has them, or the text column of a string / tokenizer model; ``target`` names the held-out
+label/value column), ``.txt`` (one text per line, for string-input and tokenizer models),
+``.npy`` (the one input's rows) and ``.npz`` (an array per input name, or ``X`` for a
+single-input model, and optionally ``y``). Every feed is cast to its input's dtype.
+Texts become token feeds through ``encode`` (the card's tokenizer) when the model takes
+token ids. Drawn rows: see ``draws``.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from functions.card import ModelCard
+from functions.card import TensorSpec
 from model_export.errors import InputError
+
+Feeds = dict[str, np.ndarray]
+Encode = Callable[[list[str]], Feeds]
+"""Texts -> token feeds (the card's tokenizer); None for models without one."""
 
 
 @dataclass(frozen=True)
 class Rows:
-    """Input rows ``X`` (float32, [N, ...]) and optional targets ``y`` ([N]); ``origin`` says
-    where they came from, for the reports."""
+    """``feeds`` (input name -> array, all with the same number of rows), optional targets
+    ``y`` ([N]); ``origin`` says where they came from, for the reports."""
 
-    X: np.ndarray
+    feeds: Feeds
     y: np.ndarray | None
     origin: str
 
+    @property
+    def n(self) -> int:
+        return len(next(iter(self.feeds.values())))
 
-def load(path: Path, feature_names: list[str] | None = None, target: str | None = None) -> Rows:
-    """Read rows from ``path`` (see module docstring); InputError on anything unusable."""
+    @property
+    def X(self) -> np.ndarray:  # noqa: N802 - the usual name of a feature matrix
+        """The one feed of a single-input model."""
+        return next(iter(self.feeds.values()))
+
+
+def take(feeds: Feeds, index: slice | np.ndarray) -> Feeds:
+    """The same rows of every feed."""
+    return {name: value[index] for name, value in feeds.items()}
+
+
+def is_text(inputs: list[TensorSpec]) -> bool:
+    return len(inputs) == 1 and inputs[0].dtype == "str"
+
+
+def conform(feeds: Feeds, inputs: list[TensorSpec], where: str) -> Feeds:
+    """``feeds`` with exactly the graph's inputs, each in its dtype and rank (an input
+    listed with shape ``[]`` takes any rank); InputError otherwise."""
+    missing = [s.name for s in inputs if s.name not in feeds]
+    if missing:
+        raise InputError(f"{where}: no rows for input(s) {', '.join(missing)} "
+                         f"(has {', '.join(feeds) or 'nothing'})")
+    out: Feeds = {}
+    for spec in inputs:
+        value = np.asarray(feeds[spec.name])
+        try:
+            out[spec.name] = (value.astype(object) if spec.dtype == "str"
+                              else value.astype(spec.dtype))
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{where}: input {spec.name!r} is not {spec.dtype}: {exc}") from exc
+        if spec.shape and out[spec.name].ndim != len(spec.shape):
+            raise InputError(f"{where}: input {spec.name!r} has shape "
+                             f"{list(out[spec.name].shape)}, the model takes {spec.shape}")
+    if len({len(v) for v in out.values()}) > 1:
+        raise InputError(f"{where}: inputs hold different numbers of rows")
+    if not next(iter(out.values()), np.empty(0)).size:
+        raise InputError(f"{where}: no rows in it")
+    return out
+
+
+def load(path: Path, inputs: list[TensorSpec], feature_names: list[str] | None = None,
+         target: str | None = None, encode: Encode | None = None) -> Rows:
+    """Read rows for a model taking ``inputs`` from ``path`` (see module docstring)."""
     if not path.is_file():
         raise InputError(f"{path}: no such rows file")
     suffix = path.suffix.lower()
+    texts: list[str] | None = None
+    y = None
     try:
         if suffix == ".csv":
-            X, y = _load_csv(path, feature_names or [], target)
+            header, body = _read_csv(path, target)
+            y = _numeric_or_str([r[header.index(target)] for r in body]) if target else None
+            if encode is not None or is_text(inputs):
+                texts = [r[_text_column(header, feature_names, target, path)] for r in body]
+            else:
+                feeds = {inputs[0].name: _numeric(header, body, feature_names or [], target)}
+        elif suffix == ".txt":
+            texts = [line for line in path.read_text().splitlines() if line.strip()]
         elif suffix == ".npy":
-            X, y = np.load(path, allow_pickle=False), None
+            feeds = {inputs[0].name: np.load(path, allow_pickle=False)}
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
-                X, y = data["X"], data.get("y")
+                feeds = {k: data[k] for k in data.files if k != "y"}
+                y = data["y"] if "y" in data.files else None
+            if "X" in feeds and len(inputs) == 1:
+                feeds = {inputs[0].name: feeds["X"]}
         else:
-            raise InputError(f"{path}: rows must be .csv, .npy or .npz, not '{suffix}'")
-        X = np.asarray(X, dtype=np.float32)
-    except (ValueError, KeyError, OSError) as exc:
+            raise InputError(f"{path}: rows must be .csv, .txt, .npy or .npz, not '{suffix}'")
+    except (ValueError, KeyError, OSError, IndexError) as exc:
         raise InputError(f"{path}: cannot read rows: {exc}") from exc
-    if X.ndim < 2 or len(X) == 0:
-        raise InputError(f"{path}: expected a non-empty 2-D table of rows, got shape {X.shape}")
-    return Rows(X, y, f"file {path.name}")
+    if texts is not None:
+        feeds = from_texts(texts, inputs, encode, str(path))
+    return Rows(conform(feeds, inputs, str(path)), y, f"file {path.name}")
 
 
-def _load_csv(path: Path, feature_names: list[str],
-              target: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+def from_texts(texts: list[str], inputs: list[TensorSpec], encode: Encode | None,
+               where: str) -> Feeds:
+    """Texts as the model's feeds: token ids through ``encode``, or one string column."""
+    if encode is not None:
+        return encode(texts)
+    if not is_text(inputs):
+        raise InputError(f"{where}: texts given, but the model takes "
+                         f"{', '.join(f'{s.name} ({s.dtype})' for s in inputs)}")
+    return {inputs[0].name: np.array(texts, dtype=object).reshape(-1, 1)}
+
+
+def _read_csv(path: Path, target: str | None) -> tuple[list[str], list[list[str]]]:
     with open(path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -61,16 +134,28 @@ def _load_csv(path: Path, feature_names: list[str],
         raise InputError(f"{path}: empty CSV")
     if target is not None and target not in header:
         raise InputError(f"{path}: no target column {target!r} (columns: {', '.join(header)})")
+    return header, body
+
+
+def _text_column(header: list[str], names: list[str] | None, target: str | None,
+                 path: Path) -> int:
+    for name in [*(names or []), "text"]:
+        if name in header:
+            return header.index(name)
+    others = [i for i, h in enumerate(header) if h != target]
+    if len(others) != 1:
+        raise InputError(f"{path}: which column is the text? name it 'text' "
+                         f"(columns: {', '.join(header)})")
+    return others[0]
+
+
+def _numeric(header: list[str], body: list[list[str]], feature_names: list[str],
+             target: str | None) -> np.ndarray:
     if feature_names and all(f in header for f in feature_names):
         cols = [header.index(f) for f in feature_names]
     else:
         cols = [i for i, h in enumerate(header) if h != target]
-    X = np.array([[float(r[i]) for i in cols] for r in body], dtype=np.float32)
-    y = None
-    if target is not None:
-        raw = [r[header.index(target)] for r in body]
-        y = _numeric_or_str(raw)
-    return X, y
+    return np.array([[float(r[i]) for i in cols] for r in body], dtype=np.float32)
 
 
 def _numeric_or_str(values: list[str]) -> np.ndarray:
@@ -80,26 +165,9 @@ def _numeric_or_str(values: list[str]) -> np.ndarray:
         return np.array(values)
 
 
-def draw(card: ModelCard, n: int, seed: int = 0) -> Rows:
-    """``n`` rows for the card's (single) input, uniform within ``feature_ranges`` if any."""
-    if not card.inputs:
-        raise InputError(f"card of {card.name} lists no inputs to draw rows for")
-    shape = [d if isinstance(d, int) else 1 for d in card.inputs[0].shape[1:]]
-    rng = np.random.default_rng(seed)
-    names = card.feature_names
-    ranges = card.feature_ranges or {}
-    if len(shape) == 1 and names and all(f in ranges for f in names):
-        lo = np.array([ranges[f][0] for f in names], dtype=np.float64)
-        hi = np.array([ranges[f][1] for f in names], dtype=np.float64)
-        X = rng.uniform(lo, hi, size=(n, len(names)))
-        return Rows(X.astype(np.float32), None, f"{n} rows drawn from feature_ranges")
-    X = rng.standard_normal(size=(n, *shape))
-    return Rows(X.astype(np.float32), None, f"{n} rows drawn from N(0, 1)")
-
-
 def feature_ranges(X: np.ndarray, names: list[str]) -> dict[str, tuple[float, float]] | None:
-    """Observed [min, max] per named feature of a 2-D table (None when not tabular)."""
-    if X.ndim != 2 or len(names) != X.shape[1]:
+    """Observed [min, max] per named feature of a 2-D numeric table (None otherwise)."""
+    if X.ndim != 2 or len(names) != X.shape[1] or X.dtype.kind not in "fiu":
         return None
     lo, hi = X.min(axis=0), X.max(axis=0)
     return {f: (float(a), float(b)) for f, a, b in zip(names, lo, hi, strict=True)}

@@ -2,9 +2,9 @@
 
 Sessions take the serving side's options (``functions.model.sessions.session_options``:
 the same thread counts, no spinning, sequential execution), changing only the graph
-optimisation level a step asks for, so timings here mean what serving will see. Sessions
-are single-input (the card's one input tensor); outputs come back as a dict keyed by graph
-output name, the same shape every source model's ``predict`` returns.
+optimisation level a step asks for, so timings here mean what serving will see. Models
+take feeds (graph input name -> array, every input); outputs come back as a dict keyed by
+graph output name, the same shape every source model's ``predict`` returns.
 """
 
 from __future__ import annotations
@@ -42,15 +42,16 @@ def session(model: Path | bytes, level: str = "all", threads: int | None = None,
 
 
 class OnnxModel:
-    """An ONNX model run on numpy rows; ``predict(X) -> {output name: array}``."""
+    """An ONNX model run on feeds; ``predict(feeds) -> {output name: array}``."""
 
     def __init__(self, model: Path | bytes, level: str = "all") -> None:
         self.session = session(model, level)
-        self.input_name = self.session.get_inputs()[0].name
+        self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 
-    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self.session.run(None, {self.input_name: X})
+    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run every graph input's feed (other keys are ignored)."""
+        outs = self.session.run(None, {name: feeds[name] for name in self.input_names})
         return {name: np.asarray(v) for name, v in zip(self.output_names, outs, strict=True)}
 
 
@@ -72,9 +73,9 @@ def session_ms(model: Path, level: str, repeat: int) -> float:
     return median_ms(lambda: session(data, level), repeat)
 
 
-def latency_ms(model: OnnxModel, X: np.ndarray, repeat: int) -> float:
-    """Median time of one ``predict`` on the batch ``X``."""
-    return median_ms(lambda: model.predict(X), repeat)
+def latency_ms(model: OnnxModel, feeds: dict[str, np.ndarray], repeat: int) -> float:
+    """Median time of one ``predict`` on the batch ``feeds``."""
+    return median_ms(lambda: model.predict(feeds), repeat)
 
 
 def version() -> str:

@@ -1,9 +1,13 @@
 """scikit-learn estimators and Pipelines (preprocessing included) to ONNX with skl2onnx.
 
-The graph has one float32 input ``input`` [N, F] (dynamic batch). Classifiers answer
-``label`` [N] and, when they have ``predict_proba``, ``probabilities`` [N, C] as a plain
-tensor (no ZipMap); regressors answer ``value``. Integer labels are class indices into the
-card's ``labels`` (rewritten to an argmax when the classes are not 0..K-1).
+The graph has one input ``input``: float32 [N, F] (dynamic batch), or string [N, 1] for a
+text pipeline (one that starts with a text vectoriser: no ``n_features_in_`` needed; its
+string normaliser is given the ``C.UTF-8`` locale, which slim containers have, where the
+converter's default ``en_US.UTF-8`` fails to load). Classifiers answer ``label`` [N] and,
+when they have ``predict_proba``, ``probabilities`` [N, C] as a plain tensor (no ZipMap);
+regressors answer ``value``. Integer labels are class indices into the card's ``labels``
+(rewritten to an argmax when the classes are not 0..K-1). LightGBM / XGBoost estimators,
+alone or ending a Pipeline, convert through onnxmltools (``gbdt``).
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ import numpy as np
 import onnx
 
 from functions.card import ModelCard
-from model_export import cards, graph_edits
+from model_export import cards, gbdt, graph_edits
 from model_export.errors import InputError, NotAModel, UnsupportedModel
 
 NAN_HANDLERS = ("SimpleImputer", "KNNImputer", "IterativeImputer",
-                "HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
+                "HistGradientBoostingClassifier", "HistGradientBoostingRegressor",
+                "LGBMClassifier", "LGBMRegressor", "XGBClassifier", "XGBRegressor")
+TEXT_VECTORIZERS = ("CountVectorizer", "TfidfVectorizer")
+LOCALE = "C.UTF-8"
+TEXT_FEATURE = "text"
 
 
 def load(path: Path) -> Any:
@@ -63,7 +71,10 @@ class SklearnSource:
         classes = getattr(est, "classes_", None)
         self.index_labels = needs_index_labels(classes)
 
-    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        X = next(iter(feeds.values()))
+        if X.dtype == object:  # a text pipeline takes a 1-D sequence of strings
+            X = X[:, 0]
         if not self.classifier:
             return {"value": np.asarray(self.est.predict(X))}
         label = np.asarray(self.est.predict(X))
@@ -82,26 +93,52 @@ def needs_index_labels(classes: Any) -> bool:
     return not np.array_equal(np.asarray(classes), np.arange(len(classes)))
 
 
-def convert(est: Any, n_features: int, opset: int, name: str) -> onnx.ModelProto:
-    """The ONNX graph of ``est`` (see module docstring); UnsupportedModel names the culprit."""
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType
+def text_vectorizers(est: Any) -> list[Any]:
+    """The text vectorisers in ``est`` (a text pipeline has one first)."""
+    return [e for _, e in _walk(est, "model") if type(e).__name__ in TEXT_VECTORIZERS]
 
+
+def final_step(est: Any) -> Any:
+    return est.steps[-1][1] if hasattr(est, "steps") else est
+
+
+def is_trees(est: Any) -> bool:
+    """Whether ``est`` is (or ends in) a LightGBM / XGBoost model."""
+    return type(final_step(est)).__module__.split(".")[0] in ("lightgbm", "xgboost")
+
+
+def convert(est: Any, n_features: int | None, opset: int, name: str) -> onnx.ModelProto:
+    """The ONNX graph of ``est`` (see module docstring); ``n_features`` None for text
+    pipelines. UnsupportedModel names the culprit."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    gbdt.register_sklearn_converters()
     source = SklearnSource(est)
-    types = [("input", FloatTensorType([None, n_features]))]
-    final = est.steps[-1][1] if hasattr(est, "steps") else est
-    options = {id(final): {"zipmap": False}} if source.classifier else None
+    texts = text_vectorizers(est)
+    types = [("input", StringTensorType([None, 1]) if n_features is None
+              else FloatTensorType([None, n_features]))]
+    final = final_step(est)
+    target: int | dict[str, int] = opset
+    if is_trees(est):  # onnxmltools' tree converters know ai.onnx.ml up to version 3
+        target = {"": opset, "ai.onnx.ml": gbdt.ML_DOMAIN_OPSET}
+    options: dict[int, dict[str, Any]] = {id(v): {"locale": LOCALE} for v in texts}
+    if source.classifier:
+        options[id(final)] = {"zipmap": False}
     try:
         try:
             proto = convert_sklearn(est, name=name, initial_types=types, options=options,
-                                    target_opset=opset)
+                                    target_opset=target)
         except NameError as exc:  # classifiers without ZipMap refuse the option itself
             if "zipmap" not in str(exc):
                 raise
-            proto = convert_sklearn(est, name=name, initial_types=types, target_opset=opset)
+            del options[id(final)]
+            proto = convert_sklearn(est, name=name, initial_types=types, options=options,
+                                    target_opset=target)
     except Exception as exc:  # converter errors have no common base; name what failed
         raise UnsupportedModel(_unsupported_message(est, exc)) from exc
     graph_edits.dedupe_opsets(proto)
+    graph_edits.batch_outputs(proto)
     outputs = [o.name for o in proto.graph.output]
     if not source.classifier:
         graph_edits.rename_output(proto, outputs[0], "value")
@@ -143,10 +180,17 @@ def make_card(est: Any, name: str, version: str, feature_names: list[str],
         if len(labels) != len(classes):
             raise InputError(f"{len(labels)} labels given for {len(classes)} classes")
     kinds = {type(e).__name__ for _, e in _walk(est, "model")}
+    framework, converter = cards.dist("scikit-learn"), cards.dist("skl2onnx")
+    if is_trees(est):
+        trees = type(final_step(est)).__module__.split(".")[0]
+        framework["trees"] = " ".join(cards.dist(trees).values())
+        converter["trees"] = " ".join(cards.dist("onnxmltools").values())
+    if text_vectorizers(est):
+        converter["locale"] = LOCALE
     return ModelCard(
         name=name, version=version, description=description, created_at=cards.now_iso(),
         task="classification" if source.classifier else "regression",
-        framework=cards.dist("scikit-learn"), converter=cards.dist("skl2onnx"),
+        framework=framework, converter=converter,
         feature_names=feature_names, labels=labels if source.classifier else None,
         label_output="label" if source.classifier else None,
         probability_output="probabilities" if source.has_proba else None,

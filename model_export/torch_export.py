@@ -1,9 +1,11 @@
 """PyTorch modules to ONNX with ``torch.onnx.export`` (TorchScript exporter, offline).
 
-The graph has one float32 input ``input`` [N, ...] with a dynamic batch axis. Classifiers
-get a head appended to the graph: ``probabilities`` [N, C] (softmax of the logits, or the
-module's own probabilities with ``head="probabilities"``) and ``label`` [N] int64 (argmax,
-an index into the card's labels). Regressors answer ``value``.
+The graph takes the declared inputs (``inputs.InputSpec``: by default one float32
+``input`` [N, ...]), each with a dynamic batch axis (and any named dynamic axes), in the
+order of the module's ``forward`` arguments. Classifiers get a head appended to the graph:
+``probabilities`` [N, C] (softmax of the logits, or the module's own probabilities with
+``head="probabilities"``) and ``label`` [N] int64 (argmax, an index into the card's
+labels). Regressors answer ``value``, embedding models ``embedding``.
 
 The TorchScript-based exporter (``dynamo=False``) is used because it needs nothing beyond
 torch and handles nn.Module, TorchScript and unlifted ExportedProgram modules alike. It
@@ -23,41 +25,55 @@ import onnx
 from functions.card import ModelCard
 from model_export import cards, graph_edits
 from model_export.errors import InputError, UnsupportedModel
+from model_export.inputs import InputSpec, dummy
 from model_export.torch_load import LoadedModule
 
 HEADS = ("softmax", "probabilities")
+RAW_OUTPUT = {"regression": "value", "embedding": "embedding", "classification": "scores"}
 
 
 class TorchSource:
-    """The module answering with the ONNX graph's output names (see ``verify``)."""
+    """The module answering with the ONNX graph's output names (see ``verify``); its
+    ``forward`` takes ``input_names`` in that order."""
 
-    def __init__(self, loaded: LoadedModule, task: str, head: str = "softmax") -> None:
+    def __init__(self, loaded: LoadedModule, task: str, head: str = "softmax",
+                 input_names: list[str] | None = None, description: str | None = None) -> None:
         import torch
 
         self.loaded, self.task, self.head = loaded, task, head
-        self.description = f"torch {torch.__version__} {type(loaded.module).__name__}"
+        self.input_names = input_names or ["input"]
+        self.description = description or (f"torch {torch.__version__} "
+                                           f"{type(loaded.module).__name__}")
         if loaded.kind != "exported_program":  # unlifted programs refuse train()/eval()
             loaded.module.eval()
 
-    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
-        with torch.no_grad():
-            out = self.loaded.module(torch.from_numpy(np.ascontiguousarray(X)))
+        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.input_names]
+        try:
+            with torch.no_grad():
+                out = self.loaded.module(*args)
+        except (TypeError, RuntimeError, IndexError, ValueError) as exc:
+            raise InputError(f"the torch module cannot run the rows given for inputs "
+                             f"{', '.join(self.input_names)}: {exc}") from exc
         out = (out[0] if isinstance(out, (tuple, list)) else out).detach()
-        if self.task == "regression":
-            return {"value": out.numpy()}
+        if self.task != "classification":
+            return {RAW_OUTPUT[self.task]: out.numpy()}
         probs = torch.softmax(out, dim=1) if self.head == "softmax" else out
         return {"label": probs.argmax(dim=1).numpy(), "probabilities": probs.numpy()}
 
 
-def export(source: TorchSource, row_shape: tuple[int, ...], opset: int,
-           name: str) -> onnx.ModelProto:
-    """Trace ``source``'s module on a random batch and build the graph described above."""
+def export(source: TorchSource, specs: list[InputSpec], opset: int, name: str,
+           trace_feeds: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
+    """Trace ``source``'s module on ``trace_feeds``, or a small batch drawn from ``specs``
+    (their dtypes and ranges), and build the graph described above."""
     import torch
 
-    scores = "value" if source.task == "regression" else "scores"
-    dummy = torch.randn(2, *row_shape, generator=torch.Generator().manual_seed(0))
+    scores = RAW_OUTPUT[source.task]
+    feeds = trace_feeds or dummy(specs)
+    trace = tuple(torch.from_numpy(feeds[s.name]) for s in specs)
+    axes = {s.name: s.dynamic_axes() for s in specs}
     buffer = io.BytesIO()
     # unlifted ExportedPrograms refuse train(False); they were exported in their own mode
     mode = (torch.onnx.TrainingMode.PRESERVE if source.loaded.kind == "exported_program"
@@ -67,11 +83,13 @@ def export(source: TorchSource, row_shape: tuple[int, ...], opset: int,
             warnings.simplefilter("ignore", DeprecationWarning)  # "legacy exporter": chosen
             warnings.filterwarnings("ignore", message="It is recommended that constant folding")
             warnings.filterwarnings("ignore", message="no signature found")  # TorchScript
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # verify's job
+            warnings.filterwarnings("ignore", message="Exporting aten::index")
             torch.onnx.export(
-                source.loaded.module, (dummy,), buffer, dynamo=False,
+                source.loaded.module, trace, buffer, dynamo=False,
                 training=mode, opset_version=opset,
-                input_names=["input"], output_names=[scores],
-                dynamic_axes={"input": {0: "batch"}, scores: {0: "batch"}},
+                input_names=[s.name for s in specs], output_names=[scores],
+                dynamic_axes={**axes, scores: {0: "batch"}},
             )
     except Exception as exc:  # exporter errors have no common base; say what failed
         raise UnsupportedModel(f"torch.onnx could not export "
@@ -107,7 +125,8 @@ def make_card(source: TorchSource, proto: onnx.ModelProto, name: str, version: s
     if classifier and labels and width and len(labels) != width:
         raise InputError(f"{len(labels)} labels given for a model with {width} outputs")
     converter = {"name": "torch.onnx", "version": torch.__version__, "exporter": "torchscript",
-                 "source_kind": source.loaded.kind, "head": source.head}
+                 "source_kind": source.loaded.kind, "head": source.head,
+                 "input_order": ",".join(source.input_names)}
     extra: dict[str, Any] = {}
     if classifier:
         extra = {"labels": labels, "label_output": "label", "probability_output": "probabilities",

@@ -19,11 +19,11 @@ from model_export import cards, runtime
 from model_export.errors import ParityFailed
 from model_export.parity import Tolerance, compare
 from model_export.progress import Progress
-from model_export.rows import Rows
+from model_export.rows import Feeds, Rows, take
 
 CHUNK = 2048
 
-Predict = Callable[[np.ndarray], dict[str, np.ndarray]]
+Predict = Callable[[Feeds], dict[str, np.ndarray]]
 
 
 class SourceModel(Protocol):
@@ -32,17 +32,18 @@ class SourceModel(Protocol):
     description: str
     """e.g. ``scikit-learn 1.9.1 Pipeline``; shown in reports."""
 
-    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]: ...
+    def predict(self, feeds: Feeds) -> dict[str, np.ndarray]:
+        """Outputs for ``feeds`` (graph input name -> rows), keyed by graph output name."""
 
 
-def run_chunked(predict: Predict, X: np.ndarray, label: str,
+def run_chunked(predict: Predict, rows: Rows, label: str,
                 quiet: bool = False) -> dict[str, np.ndarray]:
-    """``predict`` over ``X`` in chunks of CHUNK rows, with progress; outputs concatenated."""
+    """``predict`` over ``rows`` in chunks of CHUNK rows, with progress; outputs concatenated."""
     parts: list[dict[str, np.ndarray]] = []
-    with Progress(label, len(X), " rows", quiet=quiet or len(X) <= CHUNK) as bar:
-        for start in range(0, len(X), CHUNK):
-            parts.append(predict(X[start:start + CHUNK]))
-            bar.advance(min(CHUNK, len(X) - start))
+    with Progress(label, rows.n, " rows", quiet=quiet or rows.n <= CHUNK) as bar:
+        for start in range(0, rows.n, CHUNK):
+            parts.append(predict(take(rows.feeds, slice(start, start + CHUNK))))
+            bar.advance(min(CHUNK, rows.n - start))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -50,10 +51,10 @@ def check(model: Path, card: ModelCard, source: SourceModel, rows: Rows, tol: To
           quiet: bool = False) -> dict[str, Any]:
     """Run source and ONNX model on ``rows`` and compare; the report says ``passed``."""
     onnx_model = runtime.OnnxModel(model)
-    ref = run_chunked(source.predict, rows.X, "source model", quiet)
-    got = run_chunked(onnx_model.predict, rows.X, "onnx model", quiet)
+    ref = run_chunked(source.predict, rows, "source model", quiet)
+    got = run_chunked(onnx_model.predict, rows, "onnx model", quiet)
     report = compare(ref, got, card, tol)
-    report.update(rows=len(rows.X), rows_origin=rows.origin, source=source.description,
+    report.update(rows=rows.n, rows_origin=rows.origin, source=source.description,
                   onnxruntime=runtime.version(), model_sha256=card.sha256,
                   checked_at=cards.now_iso())
     return report

@@ -1,7 +1,8 @@
 """The ``verify`` subcommand: re-check an exported model against its source model.
 
-The source's framework comes from the card (``framework.name``); for PyTorch the task and
-head come from the card too, so only the file (and ``--module`` for a state dict) is needed.
+The source's framework comes from the card (``framework.name``); for PyTorch the task,
+head and input order come from the card too, so only the file (and ``--module`` for a
+state dict) is needed; a Hugging Face model is its directory, a booster its file.
 """
 
 from __future__ import annotations
@@ -10,7 +11,15 @@ import argparse
 from pathlib import Path
 
 from functions.card import ModelCard
-from model_export import cards, options, sklearn_export, torch_export, torch_load
+from model_export import (
+    cards,
+    gbdt,
+    hf_export,
+    options,
+    sklearn_export,
+    torch_export,
+    torch_load,
+)
 from model_export.errors import InputError
 from model_export.verify import SourceModel, check_and_record
 
@@ -35,8 +44,9 @@ def run(args: argparse.Namespace) -> None:
     cards.load_onnx(model)
     card = cards.read_card(model)
     source = load_source(card, args.source, args.module, args.module_kwargs)
-    check_and_record(model, card, source, options.sample_rows(args, card),
-                     options.tolerance(args))
+    trees = "trees" in card.framework or card.framework.get("name") in gbdt.FRAMEWORKS
+    check_and_record(model, card, source, options.sample_rows(args, card, model),
+                     options.tolerance(args, trees))
 
 
 def load_source(card: ModelCard, path: Path | None, module: str | None,
@@ -49,5 +59,16 @@ def load_source(card: ModelCard, path: Path | None, module: str | None,
         return sklearn_export.SklearnSource(sklearn_export.load(path))
     if framework == "torch":
         loaded = torch_load.load(path, module, module_kwargs)
-        return torch_export.TorchSource(loaded, card.task, card.converter.get("head", "softmax"))
-    raise InputError(f"card says framework {framework!r}; verify knows scikit-learn and torch")
+        order = card.converter.get("input_order") or ",".join(s.name for s in card.inputs)
+        return torch_export.TorchSource(loaded, card.task, card.converter.get("head", "softmax"),
+                                        order.split(","))
+    if framework in gbdt.FRAMEWORKS:
+        if path is None:
+            raise InputError(f"--source is required: the {framework} booster file")
+        return gbdt.BoosterSource(gbdt.load_booster(path))
+    if framework == "transformers":
+        if path is None:
+            raise InputError("--source is required: the Hugging Face model directory")
+        return hf_export.source_for_card(path, card)
+    raise InputError(f"card says framework {framework!r}; verify knows scikit-learn, torch, "
+                     f"{', '.join(gbdt.FRAMEWORKS)} and transformers")

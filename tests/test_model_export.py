@@ -25,7 +25,8 @@ from tests.model_export_fixtures import (
     write_csv,
 )
 
-COMMANDS = ["sklearn", "torch", "verify", "optimize", "quantize", "prune", "publish", "demo"]
+COMMANDS = ["sklearn", "gbdt", "hf", "torch", "verify", "optimize", "quantize", "prune",
+            "publish", "demo"]
 
 
 @pytest.fixture(scope="module")

@@ -72,3 +72,14 @@ def create_s3_bucket(endpoint: str, name: str) -> None:
     import boto3
 
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)
+
+
+def v2_infer(served: Served, model: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Outputs (name -> array) answered by POST /v2/models/MODEL/infer for ``feeds``."""
+    datatypes = {"i": "INT64", "f": "FP32", "O": "BYTES", "U": "BYTES"}
+    inputs = [{"name": name, "datatype": datatypes[value.dtype.kind],
+               "shape": list(value.shape), "data": value.ravel().tolist()}
+              for name, value in feeds.items()]
+    resp = served.post(f"/v2/models/{model}/infer", json={"inputs": inputs})
+    assert resp.status_code == 200, resp.text
+    return {o["name"]: np.array(o["data"]).reshape(o["shape"]) for o in resp.json()["outputs"]}

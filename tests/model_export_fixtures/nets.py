@@ -40,3 +40,16 @@ def train_iris_mlp(X: torch.Tensor, y: torch.Tensor, steps: int = 300) -> MLP:
         torch.nn.functional.cross_entropy(model(X), y).backward()
         opt.step()
     return model.eval()
+
+
+class TwoInput(torch.nn.Module):
+    """Token ids [N, 6] (embedded, averaged) and float features [N, 4] -> 3 logits."""
+
+    def __init__(self, vocab: int = 50, dim: int = 8, n_features: int = 4) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, dim)
+        self.head = torch.nn.Sequential(torch.nn.Linear(dim + n_features, 16), torch.nn.ReLU(),
+                                        torch.nn.Linear(16, 3))
+
+    def forward(self, ids: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.embed(ids).mean(dim=1), x], dim=1))
