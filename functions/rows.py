@@ -57,6 +57,8 @@ class TabularPlan:
         self.input = model.row_input.name
         self.schema = schema
         self.specs = input_specs(model)
+        self.looks_up = bool(schema.optional or schema.extra_fields)
+        """Some features may come from external lookups (the enricher has work to do)."""
 
     def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
         if self.input not in self.schema.feature_names and dict in set(map(type, instances)):

@@ -127,7 +127,7 @@ class PredictionService:
             raise _validation_error(failures)
         n = len(instances)
         ok_rows = _without(n, failures)
-        if self.enricher is not None and batch.table is not None and len(ok_rows):
+        if batch.table is not None and plan.looks_up and len(ok_rows):
             known = len(failures)
             await self.enricher.enrich(instances, batch.table, plan.schema,  # type: ignore[union-attr]
                                        ok_rows, failures)
