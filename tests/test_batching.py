@@ -130,3 +130,27 @@ def test_roll_out_under_load_never_mixes_versions(tmp_path: Path, rows: int) -> 
         predict = predict1 if result.model_version == "1" else predict2
         got = [p["value"] for p in result.items]
         assert np.allclose(got, predict(x, u)[:, 0], atol=1e-5), result.model_version
+
+
+def test_requests_of_different_item_shapes_are_never_concatenated(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x", "axes"], ["total"], keepdims=0)], "sum",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "width"])],
+        [helper.make_tensor_value_info("total", TensorProto.FLOAT, ["batch"])],
+        [helper.make_tensor("axes", TensorProto.INT64, [1], [1])])
+    raw = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = mk.write_model(tmp_path, "sum", raw.SerializeToString(),
+                          task="regression", value_output="total")
+    runner, _ = _runner(path)
+
+    async def scenario() -> list:
+        first = asyncio.create_task(runner.run({"x": np.ones((1, 2), np.float32)}))
+        await asyncio.sleep(0)
+        rest = [asyncio.create_task(runner.run({"x": np.ones((2, w), np.float32)}))
+                for w in (3, 5, 3)]
+        return await asyncio.wait_for(asyncio.gather(first, *rest), 30)
+
+    results = asyncio.run(scenario())
+    assert [r["total"].tolist() for r in results] == [[2.0], [3.0, 3.0], [5.0, 5.0], [3.0, 3.0]]

@@ -82,6 +82,22 @@ def split(outputs: Feeds, sizes: list[int], lengths: list[int], total: int) -> l
     return parts
 
 
+def _shape_key(feeds: Feeds, pads: dict[str, int]) -> tuple:
+    """What must be equal for two requests to be concatenated: every item shape, but the
+    token axis of padded inputs."""
+    return tuple((name, a.shape[2:] if name in pads else a.shape[1:])
+                 for name, a in feeds.items())
+
+
+def compatible(group: list[_Waiting], pads: dict[str, int]) -> list[list[_Waiting]]:
+    """The group split into runs that can be concatenated (same item shapes), each then
+    split by token length where padding would waste too much (``by_length``)."""
+    runs: dict[tuple, list[_Waiting]] = {}
+    for w in group:
+        runs.setdefault(_shape_key(w.feeds, pads), []).append(w)
+    return [part for run in runs.values() for part in by_length(run, pads)]
+
+
 def by_length(group: list[_Waiting], pads: dict[str, int]) -> list[list[_Waiting]]:
     """The group as one merge, or split in two by token length when padding would waste
     more than ``WASTE_SPLIT`` of the merged tokens."""
@@ -159,9 +175,9 @@ class Batcher:
         try:
             while self._queue:
                 await self._fill()
-                for group in by_length(self._take(), self.pads):
+                for group in compatible(self._take(), self.pads):
                     if group:
-                        await self._run(group)
+                        await self._settle(group)
         finally:
             self._busy = False
             if self._queue:  # arrived after the last take, before busy was released
@@ -174,6 +190,18 @@ class Batcher:
         queued = sum(w.rows for w in self._queue)
         if bound > 0 and self._last_rows > 1 and queued < min(self._last_rows, self.max_rows):
             await asyncio.sleep(bound)
+
+    async def _settle(self, group: list[_Waiting]) -> None:
+        """Run the group; whatever happens, no request of it is left waiting."""
+        try:
+            await self._run(group)
+        except BaseException as exc:
+            for w in group:
+                if not w.future.done():
+                    w.future.set_exception(exc if isinstance(exc, Exception)
+                                           else RuntimeError("batch interrupted"))
+            if not isinstance(exc, Exception):
+                raise
 
     async def _run(self, group: list[_Waiting]) -> None:
         now = time.perf_counter()
