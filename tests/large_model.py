@@ -1,12 +1,13 @@
 """A 100 MB+ ONNX model generated for the tests, and cold starts of the production server
 serving it (functions-framework's command line without --debug: gunicorn arbiter + worker).
 
-Scenarios of one cold start (issue 11):
-    empty     the model comes from a local HTTP host into an empty cache (natural timing)
-    warm      the cache already holds the model; gunicorn forks while the arbiter verifies
-              its sha256 (tests/fork_gate)
-    download  the host streams the model slowly; gunicorn forks while the arbiter is
-              downloading it (tests/fork_gate)
+Scenarios of one cold start (issue 11), each from a local model host:
+    empty      an empty cache, over HTTP
+    warm       the cache already holds the model (it is verified, not downloaded)
+    https      an empty cache, over HTTPS (TLS state must not cross the fork)
+    late-fork  gunicorn forks only once the arbiter, tired of waiting for it
+               (FORK_WAIT_SECONDS), is downloading the model itself: tests/fork_gate holds
+               the fork until the download is in progress; the host streams slowly
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import numpy as np
 
 from tests.servers import ROOT, start_function
 
-SCENARIOS = ("empty", "warm", "download")
+SCENARIOS = ("empty", "warm", "https", "late-fork")
 HIDDEN = 5_300_000  # 4 x HIDDEN + HIDDEN float32 weights: 106 MB
-DOWNLOAD_RATE = 40e6  # bytes/s in the ``download`` scenario: ~2.6 s for the model
+DOWNLOAD_RATE = 40e6  # bytes/s in the ``late-fork`` scenario: ~2.6 s for the model
 HANG_BOUND = 120.0  # seconds to readiness before a cold start counts as hung (not a speed)
 ROW = [0.5, -1.0, 2.0, 0.25]
 
@@ -80,18 +81,20 @@ class ColdStart:
     detail: str
 
 
-def cold_start(scenario: str, model: LargeModel, host_url: str, tmp: Path) -> ColdStart:
-    """One production-server cold start in ``scenario``; the host must stream at
-    DOWNLOAD_RATE for ``download``. Everything under ``tmp`` is removed afterwards."""
+def cold_start(scenario: str, model: LargeModel, host_url: str, tmp: Path,
+               env: dict[str, str] | None = None) -> ColdStart:
+    """One production-server cold start in ``scenario`` from the host at ``host_url`` (it
+    must stream at DOWNLOAD_RATE for ``late-fork``), with ``env`` added (REQUESTS_CA_BUNDLE
+    for https). Everything under ``tmp`` is removed afterwards."""
     cache = tmp / "model-cache"
     tmp.mkdir(parents=True)
-    env = {"MODEL_URI": f"{host_url}/big.onnx"}
+    env = {"MODEL_URI": f"{host_url}/big.onnx", **(env or {})}
     if scenario == "warm":
-        cache.mkdir(parents=True)
+        cache.mkdir()
         os.link(model.path, cache / f"{model.card['sha256']}.onnx")
-    if scenario in ("warm", "download"):
-        env |= {"PYTHONPATH": str(ROOT / "tests" / "fork_gate"), "FORK_GATE_CACHE": str(cache),
-                "FORK_GATE": "verify" if scenario == "warm" else "download"}
+    if scenario == "late-fork":
+        env |= {"PYTHONPATH": str(ROOT / "tests" / "fork_gate"), "FORK_GATE": "download",
+                "FORK_GATE_CACHE": str(cache), "FORK_WAIT_SECONDS": "0.3"}
     t0 = time.monotonic()
     try:
         served = start_function(env, tmp, timeout=HANG_BOUND)

@@ -76,12 +76,16 @@ def wait_http(url: str, timeout: float = 60.0, want: tuple[int, ...] = (200,),
 
 def start_function(env: dict[str, str], tmp: Path, target: str = "predict",
                    asgi: bool = True, signature_type: str | None = None,
-                   wait: str | None = "/readyz", timeout: float = 60.0) -> Served:
-    """functions-framework serving ``main.py:target`` with ``env`` on a free port."""
+                   wait: str | None = "/readyz", timeout: float = 60.0,
+                   python: Path | None = None) -> Served:
+    """functions-framework serving ``main.py:target`` with ``env`` on a free port; its
+    command line as installed, or ``python -m functions_framework`` for another venv's
+    ``python``."""
     port = free_port()
     full_env = {**os.environ, "MODEL_CACHE_DIR": str(tmp / "model-cache"),
                 "PYTHONUNBUFFERED": "1", **env, "PORT": str(port)}
-    cmd = [str(FF), "--target", target, "--source", str(ROOT / "main.py"),
+    launcher = [str(python), "-m", "functions_framework"] if python else [str(FF)]
+    cmd = [*launcher, "--target", target, "--source", str(ROOT / "main.py"),
            "--host", "127.0.0.1", "--port", str(port)]
     if asgi:
         cmd.append("--asgi")

@@ -2,12 +2,14 @@
 
     holder.py        ModelHolder: background load, readiness, swap, gunicorn fork safety
     artifacts.py     read_card, fetch_model: card, download, sha256 check, local cache
+    cache_lock.py    the cache entry's lock across processes, never inherited by a fork
     pointer.py       models/NAME/LATEST: which version a cold start loads
     object_store.py  ObjectStore, the one interface to object storage; ObjectRef
     stores.py        Stores: the store for a URI (one per scheme per process)
     gcs_store.py     gs://          s3_store.py   s3://
     http_store.py    http(s)://     file_store.py local paths and file://
-    sdk_clients.py   Cloud SDK clients, created on first use, forgotten after fork
+    sdk_clients.py   Cloud SDK clients, created on first use, forgotten after fork;
+                     the modules network stores import up front (never mid-fork)
     fork_exit.py     lets a forked worker exit although onnxruntime was imported
 """
 

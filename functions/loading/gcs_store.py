@@ -14,15 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from functions.loading.object_store import (
-    NETWORK_MODULES,
-    ObjectRef,
-    ObjectStore,
-    Progress,
-    import_now,
-    split_bucket_uri,
-)
-from functions.loading.sdk_clients import gcs_client
+from functions.loading.object_store import ObjectRef, ObjectStore, Progress, split_bucket_uri
+from functions.loading.sdk_clients import NETWORK_MODULES, gcs_client, import_now
 
 UPLOAD_BLOCK = 1 << 20  # resumable chunks must be multiples of 256 KiB
 

@@ -9,17 +9,20 @@ Contract:
 - ``swap(model)`` replaces the served model atomically: requests that already hold the old
   model finish on it (they keep their reference).
 - Fork safety: gunicorn (functions-framework's production server) imports ``main.py`` in
-  the arbiter and then forks the worker, at any point of the arbiter's load. Nothing the
-  child inherits may block it:
-  - the load thread does not exist in the child: the child starts its own load, reusing
-    the arbiter's download when it finished before the fork, else waiting for it;
-  - the cache file lock: ``cache_lock`` closes the child's copy of its descriptor;
-  - a session's thread pool, and module locks of an import in progress: the fork waits
-    (``_session_guard``) for session builds and for imports, which the load thread makes
-    only under that guard (the stores import everything their fetch needs up front);
-  - log handlers: the fork waits for a log line being written (``log_handlers``);
-  - SDK clients and their pooled connections: forgotten in the child (``sdk_clients``);
-  - this holder's own locks and events: new ones in the child.
+  the arbiter and then forks the worker. Nothing the child inherits may block it, so:
+  - the arbiter (``expect_fork``) only imports before the fork, and leaves the load to the
+    worker. Its network calls would cross the fork mid-use: OpenSSL's global locks (taken
+    by TLS handshakes with the GIL released; a worker forked then hangs in its first
+    ``SSL_CTX_new``), SDK connection pools and threads, sockets, the cache file lock;
+  - imports, and module locks with them: the fork waits (``_session_guard``) for the
+    load's imports, which the stores make up front, when they are created;
+  - anywhere else (no fork expected, or none came within FORK_WAIT_SECONDS) the fork waits
+    for the whole load: a fork never meets a download, a TLS handshake or a session build
+    (whose thread pool would not survive it) in progress;
+  - the cache file lock is never inherited (``cache_lock``); log handlers: the fork waits
+    for a log line being written (``log_handlers``); SDK clients: forgotten in the child
+    (``sdk_clients``); this holder's locks and events: new ones in the child, which starts
+    its own load (reusing a download the arbiter verified before forking).
 """
 
 from __future__ import annotations
@@ -111,17 +114,17 @@ class ModelHolder:
             with self._session_guard:  # no fork mid-import (see Stores.for_uri)
                 for uri in {s.model_uri, s.card_uri()}:
                     self.stores.for_uri(uri)
-            fetched = self._fetched or fetch_model(  # MODEL_URI may be a pointer
-                s, self.stores, *resolve_model_uris(s, self.stores))
-            self._fetched = fetched
-            path, card = fetched
-            if self._expect_fork and not self._fork_seen.wait(s.fork_wait_seconds):
+            if self._expect_fork:  # gunicorn's arbiter: no network before the fork
+                if self._fork_seen.wait(s.fork_wait_seconds):
+                    log.debug("arbiter forked a worker; leaving the load to it")
+                    return
                 log.warning("no worker forked within %gs: loading the model here",
                             s.fork_wait_seconds)
-            with self._session_guard:
-                if self._forked:  # the worker builds its own session; skip the arbiter's
-                    log.debug("arbiter forked a worker; leaving the session to it")
+            with self._session_guard:  # a fork now waits for the whole load (see above)
+                if self._forked:
                     return
+                path, card = self._fetched = self._fetched or fetch_model(
+                    s, self.stores, *resolve_model_uris(s, self.stores))  # may be a pointer
                 model = self._build(path, card, s)
                 if s.warmup:
                     model.warmup()

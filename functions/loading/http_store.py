@@ -7,15 +7,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
 
-from functions.loading.object_store import (
-    CHUNK,
-    NETWORK_MODULES,
-    FetchError,
-    ObjectRef,
-    ObjectStore,
-    Progress,
-    import_now,
-)
+from functions.loading.object_store import CHUNK, FetchError, ObjectRef, ObjectStore, Progress
+from functions.loading.sdk_clients import NETWORK_MODULES, import_now
 
 
 class HttpStore(ObjectStore):

@@ -22,7 +22,6 @@ Cloud SDKs are imported on first use of their scheme (google.cloud.storage alone
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -35,19 +34,6 @@ from urllib.parse import urlparse
 
 CHUNK = 1 << 20
 Progress = Callable[[int], None]
-
-
-NETWORK_MODULES = ("encodings.idna", "stringprep", "unicodedata", "netrc", "shlex")
-"""Modules HTTP clients import on their first call (host names go through the idna codec,
-requests reads ~/.netrc)."""
-
-
-def import_now(*modules: str) -> None:
-    """Import ``modules`` now. A store calls it when created, which the model loader does
-    while fork is held off: a fork in the middle of an import leaves that module's lock
-    held in the child, whose own first fetch would then wait on it forever."""
-    for name in modules:
-        importlib.import_module(name)
 
 
 class FetchError(Exception):

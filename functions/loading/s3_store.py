@@ -12,15 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from functions.loading.object_store import (
-    NETWORK_MODULES,
-    ObjectRef,
-    ObjectStore,
-    Progress,
-    import_now,
-    split_bucket_uri,
-)
-from functions.loading.sdk_clients import s3_client
+from functions.loading.object_store import ObjectRef, ObjectStore, Progress, split_bucket_uri
+from functions.loading.sdk_clients import NETWORK_MODULES, import_now, s3_client
 
 SPOOL_BYTES = 8 << 20
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")

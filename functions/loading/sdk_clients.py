@@ -1,4 +1,5 @@
-"""Cloud SDK clients, created once per process and only when first needed.
+"""Cloud SDK clients, created once per process and only when first needed; the modules the
+network stores import up front.
 
 Emulators need no code here: google-cloud-storage switches to ``STORAGE_EMULATOR_HOST``
 with anonymous credentials by itself, and boto3 honours ``AWS_ENDPOINT_URL``.
@@ -6,9 +7,22 @@ with anonymous credentials by itself, and boto3 honours ``AWS_ENDPOINT_URL``.
 
 from __future__ import annotations
 
+import importlib
 import os
 from functools import lru_cache
 from typing import Any
+
+NETWORK_MODULES = ("encodings.idna", "stringprep", "unicodedata", "netrc", "shlex")
+"""Modules HTTP clients import on their first call (host names go through the idna codec,
+requests reads ~/.netrc)."""
+
+
+def import_now(*modules: str) -> None:
+    """Import ``modules`` now. A store calls it when created, which the model loader does
+    while fork is held off: a fork in the middle of an import leaves that module's lock
+    held in the child, whose own first fetch would then wait on it forever."""
+    for name in modules:
+        importlib.import_module(name)
 
 
 @lru_cache(maxsize=1)

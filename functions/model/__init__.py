@@ -2,6 +2,9 @@
 
     onnx_model.py   OnnxModel: an onnxruntime session plus its signature (runs arrays)
     sessions.py     session options and execution providers (serving and model_export)
+    graph_check.py  the card checked against the graph at load; spec comparison
+    custom_ops.py   custom operator libraries a graph needs (onnxruntime-extensions)
+    opset_domains.py  the operator domains a model file imports, read without loading it
     runner.py       ModelRunner: inline or in a thread, measured cost per row; Runners
 """
 

@@ -16,6 +16,8 @@ import onnxruntime as ort
 
 from functions.card import ModelCard, TensorSpec
 from functions.errors import ModelLoadError
+from functions.model.custom_ops import register_custom_ops
+from functions.model.graph_check import card_problems
 from functions.model.sessions import (
     GPU_PROVIDERS,
     choose_providers,
@@ -56,11 +58,11 @@ class OnnxModel:
         self.path = path
         self.card = card
         providers = choose_providers(settings, ort.get_available_providers())
+        self.graph_optimised_offline = settings.optimized_model or optimised_offline(card)
+        options = session_options(settings, self.graph_optimised_offline)
+        self.custom_ops = register_custom_ops(options, path)  # e.g. onnxruntime-extensions
         try:
-            self.graph_optimised_offline = settings.optimized_model or optimised_offline(card)
-            self.session = ort.InferenceSession(
-                str(path), session_options(settings, self.graph_optimised_offline),
-                providers=providers)
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ModelLoadError(f"onnxruntime cannot load {path.name}: {exc}") from exc
         self.providers: list[str] = self.session.get_providers()
@@ -72,6 +74,10 @@ class OnnxModel:
         self.inputs = [_spec(i) for i in self.session.get_inputs()]
         self.outputs = [_spec(o) for o in self.session.get_outputs()]
         self.output_names = [o.name for o in self.outputs]
+        problems = card_problems(card, self.inputs, self.outputs)
+        if problems:  # the card is half the request schema: it must describe this graph
+            raise ModelLoadError(f"the card does not match the graph of {path.name}: "
+                                 + "; ".join(problems))
         self.row_input = self._row_input()
         self.output_labels: dict[str, list[str]] = {}
         """Column labels of outputs converted from sequences of maps (ZipMap)."""

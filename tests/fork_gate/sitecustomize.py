@@ -1,13 +1,12 @@
 """Test-only: make gunicorn's arbiter fork its worker at the worst moment for the model load.
 
 Put this folder on PYTHONPATH of the production server (functions-framework's command line)
-with ``FORK_GATE=download`` or ``FORK_GATE=verify`` and ``FORK_GATE_CACHE=<MODEL_CACHE_DIR>``.
-Before gunicorn forks, the arbiter waits until its model-load thread holds a lock on a file
-in the cache and, for ``download``, has written the first bytes of the download: the worker
-is then forked with a download (or a sha256 check of the cached file) in progress, the case
-that hung. When the real timing would have forked earlier anyway, this only delays the fork;
-nothing of the function's code is changed. It prints ``fork gate: ...`` to stderr saying
-whether the moment was reached (tests assert it was), and gives up after FORK_GATE_WAIT s.
+with ``FORK_GATE=download`` and ``FORK_GATE_CACHE=<MODEL_CACHE_DIR>``. Before gunicorn forks,
+the arbiter waits until a process holds a lock on a file in the cache and has written the
+first bytes of a download there: gunicorn then forks with a download in progress, the case
+that hung. This only delays gunicorn's fork (a slow machine's timing); nothing of the
+function's code is changed. It prints ``fork gate: ...`` to stderr saying whether the moment
+was reached (tests assert it was), and gives up after FORK_GATE_WAIT seconds.
 """
 
 from __future__ import annotations
@@ -30,13 +29,11 @@ def _locked_inodes() -> set[int]:
     return inodes
 
 
-def _moment(cache: Path, mode: str) -> bool:
+def _downloading(cache: Path) -> bool:
     if not cache.is_dir():
         return False
     locked = _locked_inodes()
     held = any(p.stat().st_ino in locked for p in cache.glob("*.lock"))
-    if mode == "verify":
-        return held
     return held and any(p.stat().st_size > 0 for p in cache.glob(".part-*"))
 
 
@@ -45,7 +42,7 @@ def _gate() -> str:
     deadline = time.monotonic() + float(os.environ.get("FORK_GATE_WAIT", "30"))
     while time.monotonic() < deadline:
         try:
-            if _moment(cache, mode):
+            if _downloading(cache):
                 return f"fork gate: forked with the {mode} in progress"
         except OSError:  # a file vanished between glob and stat: look again
             pass
