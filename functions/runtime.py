@@ -15,6 +15,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from functions import logs
+from functions.http.docs_routes import docs_routes
+from functions.http.openapi import OpenApiDocs
 from functions.http.router import Router
 from functions.http.routes import prediction_routes
 from functions.loading.holder import ModelHolder, arbiter_will_fork
@@ -70,8 +72,11 @@ def build(settings: Settings) -> Runtime:
     router = Router()
     prediction_routes(router, holder, service, settings)
     oip_routes(router, holder, service, settings)  # /v2: Open Inference Protocol
+    docs = OpenApiDocs(holder, service, settings)
+    docs_routes(router, docs)  # /openapi.json and /docs
     rt = Runtime(settings, stores, holder, service, router)
     holder.on_ready(service.prepare)  # e.g. a text model's tokenizer, at cold start
+    holder.on_ready(docs.prepare)  # the model's OpenAPI document, built once per model
     if is_pointer(settings.model_uri) and settings.model_poll_seconds > 0:
         from functions.events.pointer_follower import PointerFollower  # pointer users only
 
