@@ -33,7 +33,8 @@ fetch("openapi.json").then(r => r.json()).then(doc => {
       if (method === "parameters") continue;
       html += "<details><summary><span class='m " + method + "'>" + method.toUpperCase() +
         "</span>" + esc(path) + " &mdash; " + esc(op.summary || "") + "</summary>";
-      for (const p of (item.parameters || [])) html += "<h4>path: " + esc(p.name) + "</h4>" + show(p.schema);
+      for (const p of (item.parameters || []))
+        html += "<h4>path: " + esc(p.name) + "</h4>" + show(p.schema);
       const body = op.requestBody && op.requestBody.content;
       for (const [type, media] of Object.entries(body || {}))
         html += "<h4>request body (" + esc(type) + ")</h4>" + show(media.schema);
