@@ -19,12 +19,13 @@ from functions.http.docs_routes import docs_routes
 from functions.http.openapi import OpenApiDocs
 from functions.http.router import Router
 from functions.http.routes import prediction_routes
+from functions.http.shutdown import Drain
 from functions.loading.holder import ModelHolder, arbiter_will_fork
 from functions.loading.pointer import is_pointer
 from functions.loading.stores import Stores
 from functions.lookups.enricher import LookupEnricher
 from functions.model.runner import Runners
-from functions.oip.routes import oip_routes
+from functions.oip.routes import error_json, oip_routes
 from functions.service import PredictionService
 from functions.settings import Settings
 
@@ -69,9 +70,10 @@ def build(settings: Settings) -> Runtime:
     holder = ModelHolder(settings, stores, expect_fork=arbiter_will_fork(settings))
     service = PredictionService(holder, Runners(settings),
                                 LookupEnricher(holder, settings))
-    router = Router()
+    router = Router(Drain(settings.shutdown_grace_seconds))
     prediction_routes(router, holder, service, settings)
     oip_routes(router, holder, service, settings)  # /v2: Open Inference Protocol
+    router.prefix_errors["/v2"] = error_json  # e.g. 503 while shutting down, in v2's shape
     docs = OpenApiDocs(holder, service, settings)
     docs_routes(router, docs)  # /openapi.json and /docs
     rt = Runtime(settings, stores, holder, service, router)
