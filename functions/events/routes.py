@@ -28,7 +28,7 @@ from starlette.responses import Response
 from functions.errors import RequestError
 from functions.events.dispatch import EventHandlers
 from functions.events.failures import is_transient
-from functions.http.bodies import read_body
+from functions.http.bodies import parse_json, read_body
 from functions.http.responses import json_response
 from functions.http.router import Router
 
@@ -50,7 +50,7 @@ def cloud_event_from_http(headers: dict[str, str], body: bytes, path: str) -> An
     """A CloudEvent from an HTTP request (RequestError when it is not any kind of event)."""
     try:
         return from_http(headers, body)
-    except GenericException as ce_error:
+    except (GenericException, ValueError) as ce_error:  # ValueError: not UTF-8, not JSON
         try:
             return event_conversion.background_event_to_cloud_event(_PushRequest(body, path))
         except (EventConversionException, AttributeError, KeyError, TypeError) as exc:
@@ -64,6 +64,8 @@ def event_routes(router: Router, handlers: Callable[[], EventHandlers],
 
     async def events(request: Request) -> Response:
         body = await read_body(request, max_body_bytes)
+        if request.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
+            parse_json(body)  # 400 for what the SDK's own json.loads would choke on (depth)
         event = cloud_event_from_http(dict(request.headers), body, request.url.path)
         try:  # handlers block (downloads, model builds): keep them off the event loop
             outcome = await asyncio.to_thread(handlers().cloud_event, event)

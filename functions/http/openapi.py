@@ -39,7 +39,7 @@ ITEM_ERROR: Schema = {"type": "object", "required": ["status", "code", "index", 
                                                  "items": {"$ref": REF + "Problem"}}}}
 WHY = {400: "the body is not JSON, or not the shape this route takes", 404: "no such route",
        413: "the body is over MAX_BODY_BYTES", 415: "Content-Type is not JSON",
-       422: "the JSON is fine, an instance is not (details name the index and field)",
+       422: "the JSON is fine, its content is not (details name the index and field)",
        424: "an external feature lookup failed for good", 503: "the model is not ready"}
 
 
@@ -102,7 +102,7 @@ def prediction_paths(model: OnnxModel, service: PredictionService,
                 "requestBody": _body({"$ref": REF + "Instance"}, settings.max_batch_instances,
                                      columnar),
                 "responses": {"200": answer("one item per instance, in order", batch),
-                              **errors(*(s for s in failures if s not in (422, 424)))}}}}
+                              **errors(*(s for s in failures if s != 424))}}}}
 
 
 def service_paths(settings: Settings) -> dict[str, Schema]:
