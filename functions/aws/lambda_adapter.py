@@ -19,10 +19,15 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from functions.errors import PayloadTooLarge
 from functions.events.dispatch import EventHandlers, ack_or_redeliver
 from functions.events.envelopes import is_s3_notification, s3_objects, sqs_message
 from functions.events.outcome import Outcome
+from functions.http.responses import error_response
 from functions.http.router import Router
+
+LAMBDA_SYNC_PAYLOAD = 6 * 1024 * 1024
+"""Lambda's synchronous invocation payload limit (API Gateway's own 10 MB is never reached)."""
 
 
 def _is_http(event: dict[str, Any]) -> bool:
@@ -44,6 +49,15 @@ class LambdaAdapter:
         await response(scope, receive, send)
 
     def _http(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        body = event.get("body") or ""
+        size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body)
+        if size > LAMBDA_SYNC_PAYLOAD:  # 413 in the error contract, before decoding it
+            answer = error_response(PayloadTooLarge(
+                f"body of about {size} bytes is over Lambda's {LAMBDA_SYNC_PAYLOAD}-byte "
+                "payload limit"))
+            return {"statusCode": answer.status_code, "isBase64Encoded": False,
+                    "headers": {"content-type": "application/json"},
+                    "body": bytes(answer.body).decode()}
         if self._mangum is None:
             from mangum import Mangum  # only Lambda deployments install it (requirements-aws)
 

@@ -32,6 +32,10 @@ from functions.http.bodies import parse_json, read_body
 from functions.http.responses import json_response
 from functions.http.router import Router
 
+PUSH_BODY_LIMIT = (10 << 20) * 4 // 3 + (64 << 10)
+"""The largest push body a Pub/Sub message can make: 10 MiB of data, base64-encoded, plus
+its envelope (attributes, ids). Larger bodies are refused with 413 before being read."""
+
 
 class _PushRequest:
     """The two things functions-framework's legacy converter reads from a Flask request."""
@@ -63,7 +67,7 @@ def event_routes(router: Router, handlers: Callable[[], EventHandlers],
     """Register POST /events; ``handlers`` gives the event handlers (built on first use)."""
 
     async def events(request: Request) -> Response:
-        body = await read_body(request, max_body_bytes)
+        body = await read_body(request, min(max_body_bytes, PUSH_BODY_LIMIT))
         if request.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
             parse_json(body)  # 400 for what the SDK's own json.loads would choke on (depth)
         event = cloud_event_from_http(dict(request.headers), body, request.url.path)
