@@ -17,6 +17,7 @@ one. That parse must not become the weak spot orjson is not:
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -87,10 +88,18 @@ def lone_surrogate(value: Any) -> bool:
 
 
 def _integer(text: str) -> int | float:
-    if len(text) > 20:  # past 64 bits for sure (and past int()'s digit limit maybe)
-        return float(text)
-    number = int(text)
-    return number if _INT64[0] <= number <= _INT64[1] else float(text)
+    """An integer literal as orjson reads it (an int within 64 bits, else a float); one
+    past a double stays an int, so validation says "out of range" rather than "inf"
+    (past int()'s 4300-digit limit it is an infinity)."""
+    digits = len(text.lstrip("-"))
+    if digits <= 20:
+        number = int(text)
+        if _INT64[0] <= number <= _INT64[1]:
+            return number
+    wide = float(text)
+    if math.isfinite(wide) or digits > 4300:
+        return wide
+    return int(text)
 
 
 def stdlib_parse(body: bytes) -> Any:
