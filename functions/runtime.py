@@ -15,14 +15,17 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from functions import logs
+from functions.http.docs_routes import docs_routes
+from functions.http.openapi import OpenApiDocs
 from functions.http.router import Router
 from functions.http.routes import prediction_routes
+from functions.http.shutdown import Drain
 from functions.loading.holder import ModelHolder, arbiter_will_fork
 from functions.loading.pointer import is_pointer
 from functions.loading.stores import Stores
 from functions.lookups.enricher import LookupEnricher
 from functions.model.runner import Runners
-from functions.oip.routes import oip_routes
+from functions.oip.routes import error_json, oip_routes
 from functions.service import PredictionService
 from functions.settings import Settings
 
@@ -67,11 +70,15 @@ def build(settings: Settings) -> Runtime:
     holder = ModelHolder(settings, stores, expect_fork=arbiter_will_fork(settings))
     service = PredictionService(holder, Runners(settings),
                                 LookupEnricher(holder, settings))
-    router = Router()
+    router = Router(Drain(settings.shutdown_grace_seconds))
     prediction_routes(router, holder, service, settings)
     oip_routes(router, holder, service, settings)  # /v2: Open Inference Protocol
+    router.prefix_errors["/v2"] = error_json  # e.g. 503 while shutting down, in v2's shape
+    docs = OpenApiDocs(holder, service, settings)
+    docs_routes(router, docs)  # /openapi.json and /docs
     rt = Runtime(settings, stores, holder, service, router)
     holder.on_ready(service.prepare)  # e.g. a text model's tokenizer, at cold start
+    holder.on_ready(docs.prepare)  # the model's OpenAPI document, built once per model
     if is_pointer(settings.model_uri) and settings.model_poll_seconds > 0:
         from functions.events.pointer_follower import PointerFollower  # pointer users only
 

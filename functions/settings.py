@@ -124,6 +124,11 @@ class Settings(BaseModel):
     load_wait_seconds: float = 30.0
     """How long a request that arrives during the model load waits before a 503."""
 
+    shutdown_grace_seconds: float = Field(default=8.0, ge=0)
+    """After SIGTERM, how long requests in flight may take to finish (readiness is 503
+    and new requests are refused from the signal on); then the process exits. Keep it
+    under the platform's kill delay (Cloud Run and Cloud Functions: 10 s)."""
+
     max_body_bytes: int = 32 * 1024 * 1024
     """Request bodies above this are refused with 413 (Cloud Functions caps HTTP at 32 MiB)."""
 

@@ -78,3 +78,43 @@ def test_v2_binary_framing_never_500(demo_function: Served, header, tail: bytes,
     check(demo_function.post("/v2/models/iris/infer", data=head + tail, headers={
         "content-type": "application/octet-stream",
         "inference-header-content-length": str(declared)}))
+
+
+def extreme(depth: int, kinds: str, leaf: bytes) -> bytes:
+    """``leaf`` nested ``depth`` levels deep, each level a list or an object (by ``kinds``),
+    built iteratively (the test must not recurse either)."""
+    opens, closes = [], []
+    for i in range(depth):
+        if kinds[i % len(kinds)] == "l":
+            opens.append(b"[")
+            closes.append(b"]")
+        else:
+            opens.append(b'{"sepal_length": ')
+            closes.append(b"}")
+    return b"".join(opens) + leaf + b"".join(reversed(closes))
+
+
+leaf = st.sampled_from([b"1", b"NaN", b"-Infinity", b"1e999", b"18446744073709551617",
+                        b'"\\ud800"', b'"\\ud83d\\ude00"', b"[]", b"{}", b'"x"', b"true"])
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])
+@given(depth=st.integers(0, 3000), kinds=st.text("lo", min_size=1, max_size=4), leaf=leaf,
+       wrap=st.sampled_from([b"%s", b'{"instances": [%s]}', b'{"instances": %s}',
+                             b'{"instances": [[1, 2, NaN, %s]]}', b'{"inputs": %s}',
+                             b'{"inputs": [{"name": "input", "datatype": "FP32", '
+                             b'"shape": [1, 4], "data": %s}]}']),
+       bom=st.booleans(), dup=st.booleans(),
+       route=st.sampled_from(["/predict", "/batch-predict", "/v2/models/iris/infer"]))
+def test_extreme_bodies_never_500(demo_function: Served, depth: int, kinds: str, leaf: bytes,
+                                  wrap: bytes, bom: bool, dup: bool, route: str) -> None:
+    """Deep nesting, NaN/Infinity, huge numbers, surrogates, BOM, duplicate keys: an answer
+    or a JSON 4xx, never a 5xx (see tests/test_parser_limits.py for the exact rules)."""
+    body = wrap % extreme(depth, kinds, leaf)
+    if dup and body.startswith(b"{"):
+        body = b'{"instances": 1, ' + body[1:]
+    resp = demo_function.post(route, data=(b"\xef\xbb\xbf" if bom else b"") + body,
+                              headers={"content-type": "application/json"}, timeout=20)
+    check(resp)
+    assert resp.headers["content-type"].startswith("application/json")

@@ -36,10 +36,12 @@ from functions.aws.records import (
     sqs_delivery,
     unwrap,
 )
+from functions.errors import PayloadTooLarge
 from functions.events.dispatch import EventHandlers, ack_or_redeliver
 from functions.events.failures import Poison, Unhandled
 from functions.events.outcome import Outcome, log
 from functions.events.poison import Delivery
+from functions.http.responses import error_response
 from functions.http.router import Router
 from functions.loading.object_store import ObjectRef
 
@@ -52,6 +54,9 @@ class PoisonReported(RuntimeError):
 
 def _report(exc: Poison) -> str:
     raise PoisonReported(f"reported for the queue's redrive policy: {exc}")
+
+LAMBDA_SYNC_PAYLOAD = 6 * 1024 * 1024
+"""Lambda's synchronous invocation payload limit (API Gateway's own 10 MB is never reached)."""
 
 
 def _is_http(event: dict[str, Any]) -> bool:
@@ -78,6 +83,15 @@ class LambdaAdapter:
         await response(scope, receive, send)
 
     def _http(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        body = event.get("body") or ""
+        size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body)
+        if size > LAMBDA_SYNC_PAYLOAD:  # 413 in the error contract, before decoding it
+            answer = error_response(PayloadTooLarge(
+                f"body of about {size} bytes is over Lambda's {LAMBDA_SYNC_PAYLOAD}-byte "
+                "payload limit"))
+            return {"statusCode": answer.status_code, "isBase64Encoded": False,
+                    "headers": {"content-type": "application/json"},
+                    "body": bytes(answer.body).decode()}
         if self._mangum is None:
             from mangum import Mangum  # only Lambda deployments install it (requirements-aws)
 

@@ -56,7 +56,7 @@ def cloud_event_from_http(headers: dict[str, str], body: bytes, path: str) -> An
     """A CloudEvent from an HTTP request (RequestError when it is not any kind of event)."""
     try:
         return from_http(headers, body)
-    except GenericException as ce_error:
+    except (GenericException, ValueError) as ce_error:  # ValueError: not UTF-8, not JSON
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -24,11 +24,14 @@ from functions.errors import MethodNotAllowed
 from functions.events.dispatch import EventHandlers
 from functions.events.failures import Unhandled, is_transient
 from functions.events.push import cloud_event_from_http
-from functions.http.bodies import read_body
+from functions.http.bodies import parse_json, read_body
 from functions.http.responses import error_response, json_response
 from functions.http.router import Router
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+PUSH_BODY_LIMIT = (10 << 20) * 4 // 3 + (64 << 10)
+"""The largest push body a Pub/Sub message can make: 10 MiB of data, base64-encoded, plus
+its envelope (attributes, ids). Larger bodies are refused with 413 before being read."""
 
 
 def events_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int) -> Endpoint:
@@ -36,7 +39,9 @@ def events_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int) 
     first use). Errors it does not answer itself (a bug) raise to the caller."""
 
     async def events(request: Request) -> Response:
-        body = await read_body(request, max_body_bytes)
+        body = await read_body(request, min(max_body_bytes, PUSH_BODY_LIMIT))
+        if request.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
+            parse_json(body)  # 400 for what the SDK's own json.loads would choke on (depth)
         event = cloud_event_from_http(dict(request.headers), body, request.url.path)
         try:  # handlers block (downloads, model builds): keep them off the event loop
             outcome = await asyncio.to_thread(handlers().cloud_event, event)

@@ -3,8 +3,14 @@
     router.py        Router: exact routes and prefixes, request metrics, errors mapped
     routes.py        /predict, /batch-predict, /healthz, /readyz, /model, /metrics
     model_info.py    the body of GET /model
-    bodies.py        request bodies: media type, bounded reads, JSON parsing
+    bodies.py        request bodies: media type, bounded reads, JSON parsing (the rules)
+    json_fallback.py the stdlib parse behind orjson (NaN, 1e999), bounded without recursion
     responses.py     orjson responses and ``error_response``, the one error mapper
+    shutdown.py      Drain: SIGTERM -> readiness 503, in-flight requests finish, grace
+    openapi.py       the OpenAPI 3.1 document per loaded model (OpenApiDocs)
+    openapi_schemas.py   instance and prediction schemas from the plan and the card
+    openapi_oip.py   the /v2 routes in that document
+    docs_routes.py   GET /openapi.json and GET /docs (docs_page.py: the static page)
 """
 
 from functions.http.responses import error_response, json_response

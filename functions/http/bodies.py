@@ -1,16 +1,29 @@
-"""Request bodies: declared media type, bounded reads, JSON parsing with named errors."""
+"""Request bodies: declared media type, bounded reads, JSON parsing with named errors.
+
+What ``parse_json`` accepts, for every route (the documented rules for extreme bodies):
+
+- one UTF-8 byte order mark at the start is skipped (RFC 8259 lets a parser ignore it);
+- nesting deeper than 1024 levels (orjson's limit; 512 with NaN/Infinity literals) is a
+  400 naming the depth, decided without recursion;
+- duplicate object keys: the last one wins (orjson and the stdlib agree);
+- integers beyond 64 bits are read as floats (``18446744073709551617`` is a fine float32
+  feature), numbers beyond a double (``1e999``) and NaN/Infinity literals as infinities
+  and NaN, which validation then refuses or accepts by the card's NaN policy;
+- invalid UTF-8 and lone UTF-16 surrogate escapes (``"\\ud800"``) are 400s.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 
 from functions.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
+from functions.http.json_fallback import stdlib_parse
 
 JSON_TYPES = ("application/json",)
+BOM = b"\xef\xbb\xbf"
 
 
 def require_json(request: Request) -> None:
@@ -38,11 +51,19 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def parse_json(body: bytes) -> Any:
-    """Parse JSON; NaN/Infinity literals are accepted here so validation can name the field."""
+    """The parsed body, or MalformedJSON (400) saying why not; see the module docstring.
+
+    NaN/Infinity literals are accepted here so that validation can name the field.
+    """
+    if body.startswith(BOM):
+        body = body[len(BOM):]
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        try:  # the stdlib parser reads NaN/Infinity, which JSON itself does not allow
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise MalformedJSON(f"body is not valid JSON: {exc}") from None
+        if "depth limit" in str(exc):
+            raise MalformedJSON("body is nested more than 1024 levels deep") from None
+        try:  # the stdlib reads NaN/Infinity and 1e999, which orjson refuses
+            return stdlib_parse(body)
+        except ValueError as fallback:
+            why = fallback if "nested" in str(fallback) or "surrogate" in str(fallback) else exc
+            raise MalformedJSON(f"body is not valid JSON: {why}") from None

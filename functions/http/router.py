@@ -2,7 +2,12 @@
 
 Every response it returns is counted in /metrics by route label and status. A handler
 raises; ``responses.error_response`` (the one mapper) turns the exception into the answer.
-Adapters for other protocols (the Open Inference Protocol under /v2) register a prefix.
+Adapters for other protocols (the Open Inference Protocol under /v2) register a prefix,
+and may name the renderer of errors the Router itself raises under it (``prefix_errors``).
+
+Shutdown (functions.http.shutdown): the Router counts requests in flight, arms the drain
+on the first request, and from SIGTERM on answers 503 ``shutting_down`` to any request
+that arrives, except liveness, readiness (which says why it is not ready) and metrics.
 """
 
 from __future__ import annotations
@@ -14,18 +19,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from functions import metrics
-from functions.errors import MethodNotAllowed, NotFound
+from functions.errors import MethodNotAllowed, NotFound, ServingError
 from functions.http.responses import error_response
+from functions.http.shutdown import Drain
 
 Handler = Callable[[Request], Awaitable[Response]]
+Renderer = Callable[[BaseException], Response]
+DRAIN_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class ShuttingDown(ServingError):
+    status, code = 503, "shutting_down"
 
 
 class Router:
     """Exact (method, path) routes plus prefix handlers; errors mapped in one place."""
 
-    def __init__(self) -> None:
+    def __init__(self, drain: Drain | None = None) -> None:
         self.exact: dict[str, dict[str, Handler]] = {}
         self.prefixes: list[tuple[str, Handler]] = []
+        self.prefix_errors: dict[str, Renderer] = {}
+        self.drain = drain or Drain(0.0)
 
     def add(self, method: str, path: str, handler: Handler) -> None:
         self.exact.setdefault(path, {})[method] = handler
@@ -45,11 +59,19 @@ class Router:
     async def __call__(self, request: Request) -> Response:
         path = request.url.path.rstrip("/") or "/"
         started = time.perf_counter()
+        drain = self.drain
+        drain.arm()
+        drain.in_flight += 1
+        label = self._label(path)
         try:
+            if drain.draining and path not in DRAIN_EXEMPT:
+                raise ShuttingDown("this instance is shutting down; send the request again",
+                                   headers={"Retry-After": "1", "Connection": "close"})
             response = await self._dispatch(request, path)
         except Exception as exc:  # noqa: BLE001 - the one place errors become responses
-            response = error_response(exc)
-        label = self._label(path)
+            response = self.prefix_errors.get(label, error_response)(exc)
+        finally:
+            drain.in_flight -= 1
         metrics.inc(f'http_requests_total{{path="{label}",status="{response.status_code}"}}',
                     1, "HTTP requests by route and status")
         metrics.observe(f'http_request{{path="{label}"}}', time.perf_counter() - started,

@@ -76,7 +76,8 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
         return json_response({"status": "alive"})
 
     async def readyz(request: Request) -> Response:
-        ready, reason = holder.readiness()
+        ready, reason = (False, "shutting down") if router.drain.draining \
+            else holder.readiness()
         return json_response({"ready": ready, "reason": reason}, 200 if ready else 503)
 
     async def model_info(request: Request) -> Response:
@@ -85,7 +86,9 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
     async def metrics_text(request: Request) -> Response:
         ready = 1.0 if holder.model is not None else 0.0
         return PlainTextResponse(metrics.render(
-            [("model_ready", ready, "1 once the model is loaded and warmed")]),
+            [("model_ready", ready, "1 once the model is loaded and warmed"),
+             ("http_requests_in_flight", router.drain.in_flight,
+              "HTTP requests being answered now (this one included)")]),
             media_type="text/plain; version=0.0.4")
 
     router.add("POST", "/predict", predict)
