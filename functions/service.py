@@ -68,6 +68,8 @@ class PredictionService:
         self._plans: weakref.WeakKeyDictionary[OnnxModel, Plan] = weakref.WeakKeyDictionary()
         self._calibrating: weakref.WeakKeyDictionary[OnnxModel, bool] = \
             weakref.WeakKeyDictionary()
+        self._current: tuple[OnnxModel, Plan, ModelRunner] | None = None
+        """The last model served, with its plan and runner: one identity check per request."""
 
     def plan(self, model: OnnxModel) -> Plan:
         """How instances become this model's inputs (built once per loaded model)."""
@@ -120,7 +122,12 @@ class PredictionService:
                       may_hold_bools: bool = True) -> BatchResult:
         """Score ``instances``; see the module docstring for strict vs per-item errors."""
         model = await self.holder.get()
-        plan = self.plan(model)
+        current = self._current
+        if current is not None and current[0] is model:
+            _, plan, runner = current
+        else:  # a model seen for the first time (or after a swap): look its parts up once
+            plan, runner = self.plan(model), self.runner(model)
+            self._current = (model, plan, runner)
         batch = plan.decode(instances, may_hold_bools)
         failures = {i: ItemError(p) for i, p in batch.problems.items()}
         if strict and failures:
@@ -141,7 +148,7 @@ class PredictionService:
         feeds = batch.feeds if len(ok_rows) == n else \
             {name: a[ok_rows] for name, a in batch.feeds.items()}
         unique, inverse = dedupe_feeds(feeds)
-        outputs, kept, refused = await run_isolating(self.runner(model), unique)
+        outputs, kept, refused = await run_isolating(runner, unique)
         count_model_rows(len(inverse) if unique is feeds else len(next(iter(unique.values()))))
         preds: list[dict[str, Any]] = []
         if outputs is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from functions.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
 from functions.http.json_fallback import stdlib_parse
@@ -26,9 +26,17 @@ JSON_TYPES = ("application/json",)
 BOM = b"\xef\xbb\xbf"
 
 
+def header(request: Request, name: bytes) -> str | None:
+    """One request header (lower-case ``name``), read from the ASGI scope directly."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def require_json(request: Request) -> None:
     """415 unless the body is declared JSON."""
-    ctype = request.headers.get("content-type", "")
+    ctype = header(request, b"content-type") or ""
     media = ctype.split(";", 1)[0].strip().lower()
     if media not in JSON_TYPES and not media.endswith("+json"):
         raise UnsupportedMediaType(
@@ -37,17 +45,23 @@ def require_json(request: Request) -> None:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing (413) anything over ``limit`` without reading it all."""
-    declared = request.headers.get("content-length")
+    declared = header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    receive = request.receive  # the ASGI messages themselves: no generator per request
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"body is over the {limit}-byte limit")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_json(body: bytes) -> Any:

@@ -14,10 +14,28 @@ log = logging.getLogger(__name__)
 JSON_TYPES = ("application/json",)
 
 
+class JSONBytes(Response):
+    """A response whose JSON body is already bytes: headers built directly as ASGI raw
+    headers (Starlette's generic header handling costs more than the whole small answer)."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status: int = 200,
+                 headers: dict[str, str] | None = None) -> None:
+        self.body = body
+        self.status_code = status
+        self.background = None
+        raw = [(b"content-length", str(len(body)).encode()),
+               (b"content-type", b"application/json")]
+        if headers:
+            raw += [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in headers.items()]
+        self.raw_headers = raw
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """orjson-encoded response (numpy arrays and scalars serialise natively)."""
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status,
-                    headers=headers, media_type="application/json")
+    return JSONBytes(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status, headers)
 
 
 def error_response(exc: BaseException) -> Response:

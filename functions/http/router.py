@@ -40,6 +40,7 @@ class Router:
         self.prefixes: list[tuple[str, Handler]] = []
         self.prefix_errors: dict[str, Renderer] = {}
         self.drain = drain or Drain(0.0)
+        self._series: dict[tuple[str, int], tuple[str, str]] = {}  # metric names, built once
 
     def add(self, method: str, path: str, handler: Handler) -> None:
         self.exact.setdefault(path, {})[method] = handler
@@ -57,7 +58,7 @@ class Router:
         return "unmatched"
 
     async def __call__(self, request: Request) -> Response:
-        path = request.url.path.rstrip("/") or "/"
+        path = request.scope["path"].rstrip("/") or "/"
         started = time.perf_counter()
         drain = self.drain
         drain.arm()
@@ -72,9 +73,13 @@ class Router:
             response = self.prefix_errors.get(label, error_response)(exc)
         finally:
             drain.in_flight -= 1
-        metrics.inc(f'http_requests_total{{path="{label}",status="{response.status_code}"}}',
-                    1, "HTTP requests by route and status")
-        metrics.observe(f'http_request{{path="{label}"}}', time.perf_counter() - started,
+        series = self._series.get((label, response.status_code))
+        if series is None:
+            series = self._series[(label, response.status_code)] = (
+                f'http_requests_total{{path="{label}",status="{response.status_code}"}}',
+                f'http_request{{path="{label}"}}')
+        metrics.inc(series[0], 1, "HTTP requests by route and status")
+        metrics.observe(series[1], time.perf_counter() - started,
                         "time spent answering HTTP requests, by route")
         return response
 
