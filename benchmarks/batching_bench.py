@@ -26,6 +26,7 @@ from benchmarks.text_bench import exported
 
 SENTENCE = "the quick brown fox jumps over the lazy dog near the quiet river bank"
 CONNECTIONS = (1, 4, 16, 64)
+ORDER = ("auto", "off")  # measured in this order every round
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -53,7 +54,7 @@ def wrk_latency(url: str, body: bytes, seconds: int, connections: int) -> dict[s
 def compare(model_env: dict[str, str], body: bytes, connections: tuple[int, ...],
             seconds: int, rounds: int) -> dict[str, dict[int, list[dict[str, float]]]]:
     runs: dict[str, dict[int, list[dict[str, float]]]] = {
-        mode: {c: [] for c in connections} for mode in ("auto", "off")}
+        mode: {c: [] for c in connections} for mode in ORDER}
     servers = {mode: spawn(str(ROOT / "main.py"), {**model_env, "BATCHING": mode})
                for mode in runs}
     try:

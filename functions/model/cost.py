@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 BATCH_PROBE = 16
+MAX_STEP = 4.0
 Feeds = dict[str, np.ndarray]
 
 
@@ -33,10 +34,12 @@ class CostCurve:
         return self.scale * (self.fixed + self.per_row * rows)
 
     def observe(self, rows: int, seconds: float) -> None:
-        """Fold one served call into the curve."""
+        """Fold one served call into the curve. One call's ratio counts at most
+        ``MAX_STEP``: a call the OS preempted for 50 ms says nothing about the model, and
+        must not send the next hundred calls of a 12 µs model off the event loop."""
         base = self.fixed + self.per_row * rows
         if base > 0:
-            self.scale = 0.9 * self.scale + 0.1 * (seconds / base)
+            self.scale = 0.9 * self.scale + 0.1 * min(seconds / base, MAX_STEP)
 
     def gain(self, rows: int = BATCH_PROBE) -> float:
         """How many times cheaper a row is inside a batch of ``rows`` than alone."""
