@@ -10,16 +10,24 @@ One transport-neutral core, thin adapters around it. Where things live:
     errors.py        errors that carry their HTTP status; the per-item error body
     metrics.py       counters and summaries for GET /metrics
     logs.py          JSON log lines on the platforms, text locally
-    rows.py          instances (JSON rows) -> one validated array; NaN and bool policy
+    rows.py          instances (or columnar inputs) -> one array per graph input, any
+                     signature: picks the plan (tabular, tensors, text) per model
+    tabular.py       feature rows -> one validated matrix; the NaN and bool policy
+    tensor_rows.py   per-instance tensors by input name, checked against the graph
+    text.py          text -> token inputs with the card's tokenizer; pooling
     dedupe.py        identical rows computed once
     predictions.py   output arrays -> one prediction object per row, per task
-    service.py       the core: validate -> lookups -> dedupe -> runner -> predictions
+    service.py       the core: decode -> lookups -> dedupe -> runner -> predictions
     batch_job.py     sharded offline scoring (``python -m functions.batch_job``)
 
-    model/           OnnxModel, session options, the runner (how a model is called)
+    model/           OnnxModel, session options, the card checked against the graph, custom
+                     ops; the runner (how a model is called), its cost curve, the batcher
+                     (merges concurrent requests), isolation of items the model refuses
     loading/         the holder (lifecycle, fork safety), artifacts (card, download,
-                     sha256, cache), the LATEST pointer, object stores (gs, s3, https, file)
-    http/            router, request bodies, responses and the one error mapper, routes
+                     sha256, cache lock, sidecars such as a tokenizer), the LATEST pointer,
+                     object stores (gs, s3, https, file)
+    http/            router, request bodies, responses and the one error mapper, routes,
+                     shutdown drain, the OpenAPI document and /docs
     oip/             Open Inference Protocol adapter (/v2 routes, payloads, tensors)
     lookups/         external feature lookups (enricher, HTTP client, lru cache)
     events/          storage uploads, Pub/Sub / SQS messages, roll-out, file scoring

@@ -2,6 +2,7 @@
 
     holder.py        ModelHolder: background load, readiness, swap, gunicorn fork safety
     artifacts.py     read_card, fetch_model: card, download, sha256 check, local cache
+    sidecars.py      files beside a model (a text model's tokenizer), verified and cached
     cache_lock.py    the cache entry's lock across processes, never inherited by a fork
     pointer.py       models/NAME/LATEST: which version a cold start loads
     object_store.py  ObjectStore, the one interface to object storage; ObjectRef

@@ -5,7 +5,10 @@
     graph_check.py  the card checked against the graph at load; spec comparison
     custom_ops.py   custom operator libraries a graph needs (onnxruntime-extensions)
     opset_domains.py  the operator domains a model file imports, read without loading it
-    runner.py       ModelRunner: inline or in a thread, measured cost per row; Runners
+    runner.py       ModelRunner: inline or in a thread, alone or merged; Runners
+    cost.py         the cost curve (fixed + per row), measured and kept current
+    batcher.py      Batcher: concurrent requests merged into one call, split by offsets
+    isolation.py    items the model itself refuses, isolated by bisection, input named
 """
 
 from functions.model.onnx_model import OnnxModel, RowInput
