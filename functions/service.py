@@ -92,13 +92,13 @@ class PredictionService:
     def runner(self, model: OnnxModel) -> ModelRunner:
         """The model's runner; a version seen for the first time (a roll-out) is measured."""
         runner = self.runners(model)
-        if runner.mode != "off" and not self._calibrating.get(model):
+        if runner.measures and not self._calibrating.get(model):
             self._calibrate_later(model)
         return runner
 
     def _calibrate_later(self, model: OnnxModel) -> None:
         runner = self.runners(model)
-        if runner.mode == "off" or self._calibrating.get(model):
+        if not runner.measures or self._calibrating.get(model):
             return
         self._calibrating[model] = True
         plan = self.plan(model)

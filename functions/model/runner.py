@@ -6,10 +6,12 @@ thread hop (~0.1 ms) would cost more than a small model's whole batch; longer, i
 thread, so the loop keeps accepting requests. Before the curve is measured, calls of up
 to ``UNMEASURED_INLINE_ROWS`` rows run inline.
 
-Whether concurrent requests are merged (functions.model.batcher): ``BATCHING=off`` never;
-``on`` always; ``auto`` (the default) only where the measured curve says it pays: a call
-too slow for the loop, and a row at least ``MIN_GAIN`` times cheaper inside a batch than
-alone. Measuring happens once per version, off the request path (``calibrate``).
+The curve is measured in every mode but on Lambda, so that BATCHING=off too keeps slow
+calls off the event loop. Whether concurrent requests are merged
+(functions.model.batcher): ``BATCHING=off`` never; ``on`` always; ``auto`` (the default)
+only where the measured curve says it pays: a call too slow for the loop, and a row at
+least ``MIN_GAIN`` times cheaper inside a batch than alone. Measuring happens once per
+version, off the request path (``calibrate``).
 """
 
 from __future__ import annotations
@@ -46,7 +48,10 @@ class ModelRunner:
         self.max_wait = settings.batch_max_wait_ms / 1000.0
         self.curve: CostCurve | None = None
         self.batcher: Batcher | None = None
-        self.reason = "not measured yet" if self.mode != "off" else "BATCHING=off"
+        self.measures = not settings.aws_lambda_function_name
+        """Measure the cost curve (every mode: it also decides what runs on the event loop;
+        not on Lambda, where one request at a time has no loop to keep free)."""
+        self.reason = "not measured yet" if self.measures else "BATCHING=off (Lambda)"
         self.calls = 0
 
     def runs_inline(self, rows: int) -> bool:
