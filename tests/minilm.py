@@ -9,13 +9,14 @@ mean pooling and L2 normalisation, as sentence-transformers' configuration of th
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
 from pathlib import Path
 
 import numpy as np
+
+from tests.model_kinds import bert_onnx
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub
 
@@ -28,31 +29,13 @@ def model_dir() -> Path:
 
 def export(folder: Path, max_length: int = 256) -> Path:
     """``folder/model.onnx`` + ``model.card.json`` + ``tokenizer.json``; the model path."""
-    import torch
     from transformers import AutoModel
 
     src = model_dir()
     bert = AutoModel.from_pretrained(src, local_files_only=True).eval()
 
-    class Hidden(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN201
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids).last_hidden_state
-
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
-    buffer = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(Hidden(), tuple(torch.ones(2, 8, dtype=torch.long) for _ in names),
-                          buffer, dynamo=False, input_names=names,
-                          output_names=["last_hidden_state"], dynamic_axes=axes,
-                          opset_version=17)
     folder.mkdir(parents=True, exist_ok=True)
-    raw = buffer.getvalue()
+    raw = bert_onnx(bert)
     (folder / "model.onnx").write_bytes(raw)
     shutil.copy(src / "tokenizer.json", folder / "tokenizer.json")
     card = {"name": "minilm", "version": "1", "sha256": hashlib.sha256(raw).hexdigest(),

@@ -137,6 +137,26 @@ def gbdt_zipmap_model(folder: Path) -> tuple[Path, Predict, list[str]]:
     return path, lambda X: clf.predict_proba(X), names
 
 
+def bert_onnx(bert: Any) -> bytes:
+    """A ``transformers`` BERT exported with its three token inputs (dynamic batch and
+    token axes) -> ``last_hidden_state``; pooling is left to the card."""
+    import torch
+
+    class Hidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN201
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+    dummy = tuple(torch.ones(2, 5, dtype=torch.long) for _ in names)
+    return _torch_onnx(Hidden(), dummy, names, ["last_hidden_state"], axes)
+
+
 def tiny_bert(folder: Path, max_length: int = 16) -> tuple[Path, Any]:
     """A 2-layer BERT from a config (random weights) + a WordPiece tokenizer.json beside it,
     exported with token inputs and last_hidden_state; the card asks for mean pooling and
@@ -155,20 +175,7 @@ def tiny_bert(folder: Path, max_length: int = 16) -> tuple[Path, Any]:
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
     bert = BertModel(config)
 
-    class Hidden(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN201
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids).last_hidden_state
-
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    dummy = tuple(torch.ones(2, 5, dtype=torch.long) for _ in names)
-    axes = {n: {0: "batch", 1: "tokens"} for n in names}
-    raw = _torch_onnx(Hidden(), dummy, names, ["last_hidden_state"],
-                      {**axes, "last_hidden_state": {0: "batch", 1: "tokens"}})
+    raw = bert_onnx(bert)
     tokenizer_sha = hashlib.sha256((folder / "tokenizer.json").read_bytes()).hexdigest()
     path = write_model(folder, "model", raw, task="embedding",
                        embedding_output="last_hidden_state",
