@@ -22,6 +22,7 @@ go straight to the model.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -129,8 +130,13 @@ class Batcher:
         self._drainer: asyncio.Task[None] | None = None
 
     def serves_this_loop(self) -> bool:
+        """Whether this call may queue here: the server's loop (the main thread's) only.
+        Event handlers run private loops in worker threads: their calls go straight to the
+        model. A loop that has closed (tests run several) hands the batcher to the next."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
         loop = asyncio.get_running_loop()
-        if self.loop is None:
+        if self.loop is None or (self.loop.is_closed() and not self._busy and not self._queue):
             self.loop = loop
         return loop is self.loop
 
