@@ -46,10 +46,17 @@ class Decoded:
 
 
 def holds_bool(data: list[Any]) -> bool:
-    """Whether a (nested) list holds a bool; numpy would quietly make it 1 or 0."""
-    kinds = set(map(type, data))  # one C-speed pass per level, no per-element Python
-    return bool in kinds or (list in kinds and any(holds_bool(v) for v in data
-                                                   if type(v) is list))
+    """Whether a (nested) list holds a bool; numpy would quietly make it 1 or 0. Walks
+    with a stack, not recursion: the depth is the caller's to choose."""
+    stack = [data]
+    while stack:
+        level = stack.pop()
+        kinds = set(map(type, level))  # one C-speed pass per level, no per-element Python
+        if bool in kinds:
+            return True
+        if list in kinds:
+            stack.extend(v for v in level if type(v) is list)
+    return False
 
 
 def refused_non_finite(matrix: np.ndarray, allow_nan: bool) -> tuple[int, int] | None:

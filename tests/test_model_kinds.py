@@ -150,5 +150,8 @@ def test_text_model_with_its_tokenizer(kinds) -> None:
     preds = body["predictions"]
     assert preds[0]["truncated"] is True and "truncated" not in preds[2]
     assert preds[1]["error"]["status"] == 422 and body["unique_rows"] == 2
+    huge = "great service " * 300_000  # 4 MB of text: cut before it is tokenized
+    status, body = post(fn, "/predict", {"instances": [huge]})
+    assert status == 200 and body["predictions"][0]["truncated"] is True
     model = fn.get("/model").json()["instances"]
     assert model["format"] == "text" and model["tokenizer"]["max_length"] == 16

@@ -52,9 +52,15 @@ def element_count(shape: list[int]) -> int:
 
 
 def _all_ints(data: Any) -> bool:
-    if isinstance(data, list):
-        return all(_all_ints(v) for v in data)
-    return type(data) is int
+    """Whether every leaf of a nested list is an int (a stack, not recursion)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif type(item) is not int:
+            return False
+    return True
 
 
 def from_json(where: str, datatype: str, shape: list[int], data: Any,
