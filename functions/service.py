@@ -66,8 +66,6 @@ class PredictionService:
         self.runners = runners
         self.enricher = enricher
         self._plans: weakref.WeakKeyDictionary[OnnxModel, Plan] = weakref.WeakKeyDictionary()
-        self._calibrating: weakref.WeakKeyDictionary[OnnxModel, bool] = \
-            weakref.WeakKeyDictionary()
         self._current: tuple[OnnxModel, Plan, ModelRunner] | None = None
         """The last model served, with its plan and runner: one identity check per request."""
 
@@ -91,16 +89,14 @@ class PredictionService:
 
     def runner(self, model: OnnxModel) -> ModelRunner:
         """The model's runner; a version seen for the first time (a roll-out) is measured."""
-        runner = self.runners(model)
-        if runner.measures and not self._calibrating.get(model):
-            self._calibrate_later(model)
-        return runner
+        self._calibrate_later(model)
+        return self.runners(model)
 
     def _calibrate_later(self, model: OnnxModel) -> None:
         runner = self.runners(model)
-        if not runner.measures or self._calibrating.get(model):
+        if not runner.measures or runner.measuring:
             return
-        self._calibrating[model] = True
+        runner.measuring = True
         plan = self.plan(model)
         threading.Thread(target=runner.calibrate, args=(plan.sample, plan.pads()),
                          name="calibrate", daemon=True).start()
@@ -149,7 +145,7 @@ class PredictionService:
             {name: a[ok_rows] for name, a in batch.feeds.items()}
         unique, inverse = dedupe_feeds(feeds)
         outputs, kept, refused = await run_isolating(runner, unique)
-        count_model_rows(len(inverse) if unique is feeds else len(next(iter(unique.values()))))
+        count_model_rows(len(next(iter(unique.values()))))
         preds: list[dict[str, Any]] = []
         if outputs is not None:
             kept_feeds = unique if not refused else {k: a[kept] for k, a in unique.items()}

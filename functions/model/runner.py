@@ -51,6 +51,8 @@ class ModelRunner:
         self.measures = not settings.aws_lambda_function_name
         """Measure the cost curve (every mode: it also decides what runs on the event loop;
         not on Lambda, where one request at a time has no loop to keep free)."""
+        self.measuring = False
+        """Set once its measurement has been started (by the service, in a thread)."""
         self.reason = "not measured yet" if self.measures else "BATCHING=off (Lambda)"
         self.calls = 0
 
