@@ -1,13 +1,19 @@
-"""Model outputs (arrays for the unique rows) -> one prediction object per row.
+"""Model outputs (arrays for the unique rows) -> predictions, as columns or as row objects.
 
 Classifiers answer ``{"label", "probabilities": {label: p}}``, regressors ``{"value"}``
 (a list when the model predicts several values per row), embedding models
 ``{"embedding": [...]}``; a model whose card names no outputs answers every output by name
 (nested lists for tensors of any rank).
+
+``shape_columns`` is the one rule: one column per field (arrays kept as arrays, which
+orjson writes in one call: the ``format=columns`` answer of large batches), with the
+classes the probability columns stand for. ``shape_predictions`` turns the columns into
+one object per row (the default answer).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,15 +44,38 @@ def float_values(values: np.ndarray) -> list:
     return np.where(np.isfinite(short), short, wide).tolist()
 
 
+@dataclass
+class Columns:
+    """Predictions one field at a time; row i of every field belongs to row i."""
+
+    fields: dict[str, np.ndarray | list[Any]]
+    classes: list[str] | None = None
+    """Classifiers: the label each probability column stands for, in column order."""
+    rows_are_maps: bool = False
+    """Classifiers: a row's probabilities read as ``{class: p}`` in the row format."""
+
+    def __post_init__(self) -> None:  # orjson writes C-contiguous arrays only
+        for name, values in self.fields.items():
+            if isinstance(values, np.ndarray) and not values.flags.c_contiguous:
+                self.fields[name] = np.ascontiguousarray(values)
+
+
 def _labels_for(raw: np.ndarray, labels: list[str] | None) -> list[Any]:
     if labels and raw.dtype.kind in "iu":
         return [labels[i] for i in raw.reshape(-1).tolist()]
     return to_python(raw.reshape(-1))
 
 
-def shape_predictions(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
-                      output_labels: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-    """``n`` prediction objects, row i built from row i of every output.
+def _json_ready(values: np.ndarray) -> np.ndarray | list[Any]:
+    """Numeric arrays stay arrays (orjson writes them natively, float32 as its shortest
+    decimal); strings and objects become lists."""
+    return values if values.dtype.kind in "fiub" else to_python(values) \
+        if values.ndim == 1 else values.tolist()
+
+
+def shape_columns(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
+                  output_labels: dict[str, list[str]] | None = None) -> Columns:
+    """The predictions of ``n`` rows as columns (see the module docstring).
 
     ``output_labels`` names the columns of outputs that came from sequences of maps
     (ZipMap), used when the card has no labels.
@@ -55,20 +84,17 @@ def shape_predictions(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
         return _classifications(card, outputs, n, output_labels or {})
     if card.task == "embedding":
         name = card.embedding_output or next(iter(outputs))
-        return [{"embedding": row} for row in float_values(outputs[name].reshape(n, -1))]
+        return Columns({"embedding": outputs[name].reshape(n, -1)})
     if card.value_output:
         values = outputs[card.value_output]
         flat = values.reshape(n, -1) if values.ndim > 1 else values.reshape(n, 1)
-        if flat.shape[1] == 1:
-            return [{"value": v} for v in float_values(flat[:, 0])]
-        return [{"value": row} for row in float_values(flat)]
-    columns = {name: float_values(arr) if arr.ndim else [to_python(arr)] * n
-               for name, arr in outputs.items()}
-    return [{name: col[i] for name, col in columns.items()} for i in range(n)]
+        return Columns({"value": flat[:, 0] if flat.shape[1] == 1 else flat})
+    return Columns({name: _json_ready(arr) if arr.ndim else [to_python(arr)] * n
+                    for name, arr in outputs.items()})
 
 
 def _classifications(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
-                     output_labels: dict[str, list[str]]) -> list[dict[str, Any]]:
+                     output_labels: dict[str, list[str]]) -> Columns:
     probs = outputs.get(card.probability_output) if card.probability_output else None
     if card.label_output and card.label_output in outputs:
         labels = _labels_for(outputs[card.label_output], card.labels)
@@ -77,9 +103,31 @@ def _classifications(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
     else:  # pragma: no cover - card validated against the graph at load
         labels = [None] * n
     if probs is None:
-        return [{"label": lab} for lab in labels]
+        return Columns({"label": labels})
     names = card.labels or output_labels.get(card.probability_output or "") or \
         [str(i) for i in range(probs.shape[1])]
-    rows = float_values(probs)
-    return [{"label": lab, "probabilities": dict(zip(names, row))}
-            for lab, row in zip(labels, rows)]
+    return Columns({"label": labels, "probabilities": probs}, names, rows_are_maps=True)
+
+
+def _rows_of(values: np.ndarray | list[Any]) -> list[Any]:
+    return float_values(values) if isinstance(values, np.ndarray) else values
+
+
+def shape_predictions(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
+                      output_labels: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """``n`` prediction objects, row i built from row i of every output."""
+    return rows_of_columns(shape_columns(card, outputs, n, output_labels), n)
+
+
+def rows_of_columns(columns: Columns, n: int) -> list[dict[str, Any]]:
+    """One object per row, with JSON-ready values (short float32 decimals)."""
+    fields = columns.fields
+    if columns.rows_are_maps:
+        names = columns.classes
+        return [{"label": lab, "probabilities": dict(zip(names, row))}  # type: ignore[arg-type]
+                for lab, row in zip(fields["label"], _rows_of(fields["probabilities"]))]
+    if len(fields) == 1:
+        (name, values), = fields.items()
+        return [{name: v} for v in _rows_of(values)]
+    lists = {name: _rows_of(values) for name, values in fields.items()}
+    return [{name: col[i] for name, col in lists.items()} for i in range(n)]

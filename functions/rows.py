@@ -60,12 +60,14 @@ class TabularPlan:
         self.looks_up = bool(schema.optional or schema.extra_fields)
         """Some features may come from external lookups (the enricher has work to do)."""
 
-    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
-        if self.input not in self.schema.feature_names and dict in set(map(type, instances)):
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool,
+               numbers_only: bool = False) -> Batch:
+        if self.input not in self.schema.feature_names and not isinstance(
+                instances, np.ndarray) and dict in set(map(type, instances)):
             key = {self.input}  # {"input": [...]} names the one input: unwrap it
             instances = [i[self.input] if type(i) is dict and i.keys() == key else i
                          for i in instances]
-        table = decode_instances(instances, self.schema, may_hold_bools)
+        table = decode_instances(instances, self.schema, may_hold_bools, numbers_only)
         return Batch({self.input: table.matrix}, table.problems, table=table)
 
     def finish(self, outputs: dict[str, np.ndarray],
@@ -93,7 +95,8 @@ class TensorPlan:
         self.specs = input_specs(model)
         self.allow_nan = model.card.allow_nan
 
-    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool,
+               numbers_only: bool = False) -> Batch:
         problems: dict[int, list[Problem]] = {}
         columns = split_by_input(instances, self.specs, problems)
         feeds = {s.name: decode_column(columns[s.name], s, self.allow_nan, may_hold_bools,
@@ -132,7 +135,8 @@ class TextPlan:
         self.embedding_output = model.card.embedding_output
         self.specs = input_specs(model)
 
-    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool,
+               numbers_only: bool = False) -> Batch:
         field_name = self.spec.text_field
         texts: list[str] = []
         problems: dict[int, list[Problem]] = {}

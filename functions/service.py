@@ -24,7 +24,7 @@ from functions.loading.holder import ModelHolder
 from functions.model.isolation import run_isolating
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner, Runners
-from functions.predictions import shape_predictions
+from functions.predictions import Columns, float_values, rows_of_columns, shape_columns
 from functions.rows import Plan, plan_for
 from functions.tabular import Decoded, Schema
 
@@ -55,6 +55,9 @@ class BatchResult:
     failures: dict[int, ItemError] = field(default_factory=dict)
     model_version: str | None = None
     """The version that scored these items (a roll-out may swap models mid-request)."""
+    columns: Columns | None = None
+    """``columns=True``: the predictions one field at a time in request order (None at a
+    failed row); ``items`` is then empty (``failures`` says which rows failed)."""
 
 
 class PredictionService:
@@ -87,6 +90,19 @@ class PredictionService:
             self.plan(model)
             self._calibrate_later(model)
 
+    def row_width(self) -> int | None:
+        """The width of the current model's rows when they are plain float features (a
+        tabular model without lookups): a body that is one matrix of numbers that wide may
+        be decoded without Python objects (functions.http.numeric_body). None otherwise,
+        or before the first prediction."""
+        current = self._current
+        if current is None:
+            return None
+        plan = current[1]
+        if plan.kind != "tabular" or plan.looks_up or plan.schema.dtype.kind != "f":  # type: ignore[union-attr]
+            return None
+        return plan.schema.width  # type: ignore[union-attr]
+
     def runner(self, model: OnnxModel) -> ModelRunner:
         """The model's runner; a version seen for the first time (a roll-out) is measured."""
         self._calibrate_later(model)
@@ -114,9 +130,15 @@ class PredictionService:
         count_model_rows(len(unique))
         return unique, inverse, outputs
 
-    async def predict(self, instances: Sequence[Any], *, strict: bool,
-                      may_hold_bools: bool = True) -> BatchResult:
-        """Score ``instances``; see the module docstring for strict vs per-item errors."""
+    async def predict(self, instances: Sequence[Any] | np.ndarray, *, strict: bool,
+                      may_hold_bools: bool = True, numbers_only: bool = False,
+                      columns: bool = False) -> BatchResult:
+        """Score ``instances``; see the module docstring for strict vs per-item errors.
+
+        ``may_hold_bools`` / ``numbers_only``: what the caller knows of the instances' JSON
+        (functions.tabular); ``instances`` may be a numeric matrix already (``row_width``);
+        ``columns``: answer as columns (``BatchResult.columns``).
+        """
         model = await self.holder.get()
         current = self._current
         if current is not None and current[0] is model:
@@ -124,7 +146,7 @@ class PredictionService:
         else:  # a model seen for the first time (or after a swap): look its parts up once
             plan, runner = self.plan(model), self.runner(model)
             self._current = (model, plan, runner)
-        batch = plan.decode(instances, may_hold_bools)
+        batch = plan.decode(instances, may_hold_bools, numbers_only)
         failures = {i: ItemError(p) for i, p in batch.problems.items()}
         if strict and failures:
             raise _validation_error(failures)
@@ -140,41 +162,73 @@ class PredictionService:
                 ok_rows = _without(n, failures)
         count_received(n)
         if len(ok_rows) == 0:
-            return BatchResult([failures[i] for i in range(n)], 0, failures, model.card.version)
+            items = [] if columns else [failures[i] for i in range(n)]
+            return BatchResult(items, 0, failures, model.card.version,  # type: ignore[arg-type]
+                               Columns({}) if columns else None)
         feeds = batch.feeds if len(ok_rows) == n else \
             {name: a[ok_rows] for name, a in batch.feeds.items()}
         unique, inverse = dedupe_feeds(feeds)
         outputs, kept, refused = await run_isolating(runner, unique)
         count_model_rows(len(next(iter(unique.values()))))
-        preds: list[dict[str, Any]] = []
+        version = model.card.version
+        cols = None
         if outputs is not None:
             kept_feeds = unique if not refused else {k: a[kept] for k, a in unique.items()}
             outputs = plan.finish(outputs, kept_feeds)
-            preds = shape_predictions(model.card, outputs, len(kept), model.output_labels)
+            cols = shape_columns(model.card, outputs, len(kept), model.output_labels)
         if not failures and not refused and unique is feeds and not batch.notes:
-            return BatchResult(preds, n, failures, model.card.version)  # type: ignore[arg-type]
-        return self._assemble(n, ok_rows, inverse, kept, refused, preds, failures, batch.notes,
-                              strict, model.card.version)
-
-    @staticmethod
-    def _assemble(n: int, ok_rows: np.ndarray, inverse: np.ndarray, kept: np.ndarray,
-                  refused: dict[int, Any], preds: list[dict[str, Any]],
-                  failures: dict[int, ItemError], notes: dict[int, dict[str, Any]],
-                  strict: bool, version: str) -> BatchResult:
-        """Per-instance items in request order from the unique rows' outcomes."""
-        slot = np.full(len(inverse), -1, dtype=np.intp)  # unique row -> its prediction
-        slot[kept] = np.arange(len(kept))
-        items: list[dict[str, Any] | ItemError] = [failures.get(i) for i in range(n)]  # type: ignore[misc]
-        for row, u in zip(ok_rows.tolist(), inverse.tolist()):
-            if slot[u] >= 0:
-                pred = preds[slot[u]]
-                items[row] = {**pred, **notes[row]} if row in notes else pred
-            else:
-                why = refused[u]
-                failures[row] = items[row] = ItemError([Problem(why.message, row, why.input)])
+            if columns:
+                return BatchResult([], n, failures, version, cols)
+            return BatchResult(rows_of_columns(cols, n), n, failures, version)  # type: ignore[arg-type]
+        src = _request_order(n, ok_rows, inverse, kept, refused, failures)
         if strict and failures:
             raise _validation_error(failures)
-        return BatchResult(items, len(kept) + len(refused), failures, version)
+        unique_rows = len(kept) + len(refused)
+        if columns:
+            return BatchResult([], unique_rows, failures, version,
+                               _columns_in_order(cols, src, batch.notes))
+        items: list[dict[str, Any] | ItemError] = [failures.get(i) for i in range(n)]  # type: ignore[misc]
+        preds = rows_of_columns(cols, len(kept)) if cols is not None else []
+        notes = batch.notes
+        for row, j in enumerate(src.tolist()):
+            if j >= 0:
+                items[row] = {**preds[j], **notes[row]} if row in notes else preds[j]
+        return BatchResult(items, unique_rows, failures, version)
+
+
+def _request_order(n: int, ok_rows: np.ndarray, inverse: np.ndarray, kept: np.ndarray,
+                   refused: dict[int, Any], failures: dict[int, ItemError]) -> np.ndarray:
+    """For each instance, the kept unique row that answers it (-1: it failed). Rows the
+    model refused are added to ``failures``."""
+    slot = np.full(len(inverse), -1, dtype=np.intp)  # unique row -> its place among kept
+    slot[kept] = np.arange(len(kept))
+    src = np.full(n, -1, dtype=np.intp)
+    src[ok_rows] = slot[inverse]
+    for row, u in zip(ok_rows.tolist(), inverse.tolist()):
+        if slot[u] < 0:
+            why = refused[u]
+            failures[row] = ItemError([Problem(why.message, row, why.input)])
+    return src
+
+
+def _columns_in_order(cols: Columns | None, src: np.ndarray,
+                      notes: dict[int, dict[str, Any]]) -> Columns:
+    """The kept rows' columns in request order; null where an instance failed; each note
+    (e.g. ``truncated``) as a column of its own."""
+    if cols is None:
+        return Columns({})
+    if (src >= 0).all():
+        fields = {k: v[src] if isinstance(v, np.ndarray) else [v[j] for j in src.tolist()]
+                  for k, v in cols.fields.items()}
+    else:
+        order = src.tolist()
+        fields = {}
+        for k, v in cols.fields.items():
+            values = v if isinstance(v, list) else float_values(v)
+            fields[k] = [values[j] if j >= 0 else None for j in order]
+    for key in {k for note in notes.values() for k in note}:
+        fields[key] = [notes[i].get(key) if i in notes else None for i in range(len(src))]
+    return Columns(fields, cols.classes, cols.rows_are_maps)
 
 
 def count_received(n: int) -> None:

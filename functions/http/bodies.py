@@ -64,6 +64,23 @@ async def read_body(request: Request, limit: int) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def scan_instances(body: bytes) -> tuple[bool, bool]:
+    """(may hold booleans, numbers only) for the instances in a JSON ``body``, from its bytes.
+
+    Whatever a request's instances hold lies after the body's first ``[``, so three memchr
+    scans from there answer for the whole batch in microseconds: no ``t`` or ``f`` means no
+    ``true``/``false``; no ``"`` besides means no strings and no objects either (their keys
+    are quoted), so the rows are numbers, nulls and lists only and numpy may convert them in
+    one call. Both answers err on the safe side (a ``true`` inside a string counts).
+    """
+    start = body.find(b"[")
+    if start < 0:
+        return False, False
+    t, f = body.find(b"t", start) >= 0, body.find(b"f", start) >= 0
+    may_hold_bools = (t and b"true" in body) or (f and b"false" in body)
+    return may_hold_bools, not (t or f) and body.find(b'"', start) < 0
+
+
 def parse_json(body: bytes) -> Any:
     """The parsed body, or MalformedJSON (400) saying why not; see the module docstring.
 
