@@ -83,6 +83,8 @@ def dedupe_feeds(feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], n
     """(unique feeds, inverse): rows identical in every input are computed once."""
     arrays = list(feeds.values())
     n = len(arrays[0])
+    if n < 2:  # one row (a single prediction): nothing to compare
+        return feeds, np.zeros(n, dtype=np.intp)
     if len(arrays) == 1 and arrays[0].ndim == 2 and arrays[0].dtype != object:
         first, inverse = unique_rows(arrays[0])
     elif any(a.dtype == object for a in arrays):

@@ -33,10 +33,13 @@ def float_values(values: np.ndarray) -> list:
     """
     if values.dtype != np.float32:
         return to_python(values) if values.ndim == 1 else values.tolist()
-    if values.size <= 64 and np.isfinite(values).all():
+    if values.size <= 64:
         # orjson writes a float32 as its shortest round-trip decimal; reading that back
-        # gives Python floats that print the same short digits (C speed, both ways)
-        return orjson.loads(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY))
+        # gives Python floats that print the same short digits (C speed, both ways). It
+        # writes NaN and infinities as null: those arrays take the wide path below.
+        raw = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
+        if b"null" not in raw:
+            return orjson.loads(raw)
     wide = values.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.power(10.0, np.where(wide != 0, 8 - np.floor(np.log10(np.abs(wide))), 0))

@@ -139,7 +139,7 @@ class PredictionService:
         (functions.tabular); ``instances`` may be a numeric matrix already (``row_width``);
         ``columns``: answer as columns (``BatchResult.columns``).
         """
-        model = await self.holder.get()
+        model = self.holder.model or await self.holder.get()  # no await once loaded
         current = self._current
         if current is not None and current[0] is model:
             _, plan, runner = current
@@ -147,7 +147,8 @@ class PredictionService:
             plan, runner = self.plan(model), self.runner(model)
             self._current = (model, plan, runner)
         batch = plan.decode(instances, may_hold_bools, numbers_only)
-        failures = {i: ItemError(p) for i, p in batch.problems.items()}
+        failures = {i: ItemError(p) for i, p in batch.problems.items()} \
+            if batch.problems else {}
         if strict and failures:
             raise _validation_error(failures)
         n = len(instances)

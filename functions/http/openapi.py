@@ -37,6 +37,21 @@ ITEM_ERROR: Schema = {"type": "object", "required": ["status", "code", "index", 
                                      "index": {"type": "integer"}, "message": {"type": "string"},
                                      "details": {"type": "array",
                                                  "items": {"$ref": REF + "Problem"}}}}
+FORMAT: Schema = {"name": "format", "in": "query", "required": False,
+                  "description": "rows: one object per instance; columns: one array per "
+                                 "field, the leaner answer for large batches",
+                  "schema": {"type": "string", "enum": ["rows", "columns"], "default": "rows"}}
+COLUMNS: Schema = {
+    "type": "object", "required": ["outputs", "errors", "unique_rows", "model_version"],
+    "properties": {
+        "outputs": {"type": "object", "description": "field -> one value per instance, in "
+                    "request order (null where the instance failed)",
+                    "additionalProperties": {"type": "array"}},
+        "classes": {"type": "array", "items": {"type": "string"},
+                    "description": "what each probability column stands for"},
+        "errors": {"type": "integer", "minimum": 0},
+        "failures": {"type": "array", "items": {"$ref": REF + "ItemError"}},
+        "unique_rows": {"type": "integer", "minimum": 0}, "model_version": {"type": "string"}}}
 WHY = {400: "the body is not JSON, or not the shape this route takes", 404: "no such route",
        413: "the body is over MAX_BODY_BYTES", 415: "Content-Type is not JSON",
        422: "the JSON is fine, its content is not (details name the index and field)",
@@ -89,19 +104,27 @@ def prediction_paths(model: OnnxModel, service: PredictionService,
              "properties": {"error": {"$ref": REF + "ItemError"}}}]}},
         "errors": {"type": "integer", "minimum": 0},
         "unique_rows": {"type": "integer", "minimum": 0}, "model_version": {"type": "string"}}}
-    return {"components": {"Instance": instance, "Prediction": pred},
-            "/predict": {"post": {
-                "operationId": "predict", "summary": "Score instances, all or nothing",
-                "requestBody": _body({"$ref": REF + "Instance"}, settings.max_instances,
-                                     columnar),
-                "responses": {"200": answer("one prediction per instance", single),
-                              **errors(*failures)}}},
+    predict = {"post": {
+        "operationId": "predict", "summary": "Score instances, all or nothing",
+        "parameters": [FORMAT],
+        "requestBody": _body({"$ref": REF + "Instance"}, settings.max_instances, columnar),
+        "responses": {"200": answer("one prediction per instance (format=rows), or one "
+                                    "array per field (format=columns)",
+                                    {"anyOf": [single, {"$ref": REF + "Columns"}]}),
+                      **errors(*failures)}}}
+    return {"components": {"Instance": instance, "Prediction": pred, "Columns": COLUMNS},
+            "/predict": predict,
+            "/": {"post": {**predict["post"], "operationId": "predictAtRoot",
+                           "summary": "The function's own URL: the same as POST /predict"}},
             "/batch-predict": {"post": {
                 "operationId": "batchPredict",
                 "summary": "Score instances; a bad one fails alone, as an error item",
+                "parameters": [FORMAT],
                 "requestBody": _body({"$ref": REF + "Instance"}, settings.max_batch_instances,
                                      columnar),
-                "responses": {"200": answer("one item per instance, in order", batch),
+                "responses": {"200": answer("one item per instance, in order (format=rows), "
+                                            "or one array per field (format=columns)",
+                                            {"anyOf": [batch, {"$ref": REF + "Columns"}]}),
                               **errors(*(s for s in failures if s != 424))}}}}
 
 

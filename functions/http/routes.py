@@ -136,6 +136,7 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
             media_type="text/plain; version=0.0.4")
 
     router.add("POST", "/predict", predict)
+    router.add("POST", "/", predict)  # the function's own URL predicts (Cloud Functions)
     router.add("POST", "/batch-predict", batch_predict)
     router.add("GET", "/healthz", healthz)
     router.add("GET", "/readyz", readyz)
