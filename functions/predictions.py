@@ -57,10 +57,10 @@ class Columns:
     rows_are_maps: bool = False
     """Classifiers: a row's probabilities read as ``{class: p}`` in the row format."""
 
-    def __post_init__(self) -> None:  # orjson writes C-contiguous arrays only
-        for name, values in self.fields.items():
-            if isinstance(values, np.ndarray) and not values.flags.c_contiguous:
-                self.fields[name] = np.ascontiguousarray(values)
+    def writable(self) -> dict[str, np.ndarray | list[Any]]:
+        """The fields as orjson writes them (it takes C-contiguous arrays only)."""
+        return {name: np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v
+                for name, v in self.fields.items()}
 
 
 def _labels_for(raw: np.ndarray, labels: list[str] | None) -> list[Any]:

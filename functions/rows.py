@@ -59,11 +59,12 @@ class TabularPlan:
         self.specs = input_specs(model)
         self.looks_up = bool(schema.optional or schema.extra_fields)
         """Some features may come from external lookups (the enricher has work to do)."""
+        self.unwraps = self.input not in schema.feature_names
+        """``{"input": [...]}`` may name the one input (unless a feature has that name)."""
 
     def decode(self, instances: Sequence[Any], may_hold_bools: bool,
                numbers_only: bool = False) -> Batch:
-        if self.input not in self.schema.feature_names and not isinstance(
-                instances, np.ndarray) and dict in set(map(type, instances)):
+        if self.unwraps and type(instances) is list and dict in set(map(type, instances)):
             key = {self.input}  # {"input": [...]} names the one input: unwrap it
             instances = [i[self.input] if type(i) is dict and i.keys() == key else i
                          for i in instances]

@@ -69,7 +69,7 @@ def columns_body(result: BatchResult) -> dict[str, Any]:
     where it failed), ``classes`` (what a classifier's probability columns stand for) and
     each failed instance's error, as in the row format."""
     cols = result.columns
-    body: dict[str, Any] = {"outputs": cols.fields if cols is not None else {}}
+    body: dict[str, Any] = {"outputs": cols.writable() if cols is not None else {}}
     if cols is not None and cols.classes is not None:
         body["classes"] = cols.classes
     body["errors"] = len(result.failures)

@@ -43,14 +43,14 @@ class Drain:
         self.draining = False
         self.since: float | None = None
         self.in_flight = 0
-        self._armed = False
+        self.armed = False
         self._give_up = give_up or (lambda: os.kill(os.getpid(), signal.SIGINT))
 
     def arm(self) -> None:
         """Wrap the server's SIGTERM handler (once; only the main thread may)."""
-        if self._armed or threading.current_thread() is not threading.main_thread():
+        if self.armed or threading.current_thread() is not threading.main_thread():
             return
-        self._armed = True
+        self.armed = True
         previous = signal.getsignal(signal.SIGTERM)
         if not callable(previous):
             return
