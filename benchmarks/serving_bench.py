@@ -10,8 +10,11 @@ handler under functions-framework's production server):
 - ``fastapi``: benchmarks/peers/fastapi_app.py, the FastAPI service people write first;
 - ``litserve``: benchmarks/peers/litserve_app.py, LitServe with one CPU worker.
 
-Measured: single-row req/s at 8 connections and 1,000-row batches (distinct rows: dedupe
-cannot help) at 2 connections, wrk alternating between the servers round after round (the
+Measured: single-row req/s at 8 connections (every server at its own URL, ``POST /``: the
+function's URL predicts, as the tuned handler's does) and 1,000-row batches (distinct rows:
+dedupe cannot help) at 2 connections, ours in both answer formats (``/batch-predict``, one
+object per row, and ``/batch-predict?format=columns``, one array per field like the
+baseline's bare probabilities), wrk alternating between the servers round after round (the
 ratio is the median of per-round ratios); cold start (spawn -> first 200) of ours and the
 baseline, alternating; then, for ours alone, the worker's RSS before and after 500k
 requests at 64 connections, and its CPU while idle for 10 s. Writes
@@ -54,43 +57,51 @@ def batch_rows(n: int) -> list[list[float]]:
     return (rng.uniform(0.1, 7.0, size=(n, 4))).round(3).tolist()  # distinct rows
 
 
-def start_all(lean: bool) -> dict[str, tuple[subprocess.Popen, str, str, str]]:
-    """name -> (process, base URL, single-row path, batch path)."""
+def start_all() -> dict[str, tuple[subprocess.Popen, str, str, dict[str, str]]]:
+    """name -> (process, base URL, single-row path, batch paths by answer format)."""
     env = {**os.environ, "MODEL_PATH": str(MODEL)}
-    servers: dict[str, tuple[subprocess.Popen, str, str, str]] = {}
+    servers: dict[str, tuple[subprocess.Popen, str, str, dict[str, str]]] = {}
     proc, url = spawn(str(ROOT / "main.py"), {})
-    servers["ours"] = (proc, url, "/predict",
-                       "/batch-predict" + ("?format=columns" if lean else ""))
+    servers["ours"] = (proc, url, "/", {"rows": "/batch-predict",
+                                        "columns": "/batch-predict?format=columns"})
     proc, url = spawn(str(ROOT / "benchmarks" / "tuned_handler.py"), {"MODEL_PATH": str(MODEL)})
-    servers["tuned"] = (proc, url, "/", "/")
+    servers["tuned"] = (proc, url, "/", {"rows": "/", "columns": "/"})
     port = free_port()
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "uvicorn"),
                              "benchmarks.peers.fastapi_app:app", "--port", str(port),
                              "--log-level", "warning"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    servers["fastapi"] = (proc, f"http://127.0.0.1:{port}", "/predict", "/predict")
+    servers["fastapi"] = (proc, f"http://127.0.0.1:{port}", "/predict",
+                          {"rows": "/predict", "columns": "/predict"})
     port = free_port()
     proc = subprocess.Popen([PY, "-m", "benchmarks.peers.litserve_app", str(port)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    servers["litserve"] = (proc, f"http://127.0.0.1:{port}", "/predict", "/predict")
+    servers["litserve"] = (proc, f"http://127.0.0.1:{port}", "/predict",
+                           {"rows": "/predict", "columns": "/predict"})
     return servers
 
 
-def throughput(seconds: int, rounds: int, lean: bool) -> dict[str, dict[str, list[float]]]:
+def throughput(seconds: int, rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Per measure, per server, one rate per round. The peers have one answer format:
+    each batch measure compares ours in that format with the same peer run."""
     one = json.dumps({"instances": [SETOSA]}).encode()
     many = json.dumps({"instances": batch_rows(1000)}).encode()
-    servers = start_all(lean)
+    servers = start_all()
     rates: dict[str, dict[str, list[float]]] = {
         "single_row_req_per_s": {n: [] for n in servers},
-        "batch_1000_rows_per_s": {n: [] for n in servers}}
+        "batch_1000_rows_per_s": {n: [] for n in servers},
+        "batch_1000_columns_rows_per_s": {n: [] for n in servers}}
     try:
         for proc, url, single, _ in servers.values():
             wait_ready(url + single, proc, one)
         for _ in range(rounds):
             for name, (_, url, single, batch) in servers.items():
                 rates["single_row_req_per_s"][name].append(wrk(url + single, one, seconds, 8))
-                rates["batch_1000_rows_per_s"][name].append(
-                    1000 * wrk(url + batch, many, seconds, 2))
+                rows = 1000 * wrk(url + batch["rows"], many, seconds, 2)
+                rates["batch_1000_rows_per_s"][name].append(rows)
+                rates["batch_1000_columns_rows_per_s"][name].append(
+                    1000 * wrk(url + batch["columns"], many, seconds, 2)
+                    if name == "ours" else rows)
     finally:
         for proc, *_ in servers.values():
             stop(proc)
@@ -152,15 +163,17 @@ def plot(summary: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     peers = ["tuned", "fastapi", "litserve"]
-    fig, ax = plt.subplots(figsize=(7, 3.4))
-    width = 0.38
-    for k, (measure, label) in enumerate((("single_row_req_per_s", "single row"),
-                                          ("batch_1000_rows_per_s", "1,000-row batch"))):
+    fig, ax = plt.subplots(figsize=(7.6, 3.6))
+    width = 0.27
+    for k, (measure, label) in enumerate((
+            ("single_row_req_per_s", "single row"),
+            ("batch_1000_rows_per_s", "1,000 rows, row objects"),
+            ("batch_1000_columns_rows_per_s", "1,000 rows, ?format=columns"))):
         ratios = [summary[measure]["ratios"][p] for p in peers]
         bars = ax.bar([i + k * width for i in range(len(peers))], ratios, width, label=label)
         ax.bar_label(bars, fmt="%.2fx", fontsize=8)
     ax.axhline(1.0, color="grey", lw=0.8)
-    ax.set_xticks([i + width / 2 for i in range(len(peers))],
+    ax.set_xticks([i + width for i in range(len(peers))],
                   ["tuned 20-line handler", "FastAPI", "LitServe"])
     ax.set_ylabel("this function / peer")
     ax.set_title("throughput ratio, iris model, 2 vCPU (higher is better)")
@@ -175,17 +188,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per measure")
     parser.add_argument("--cold-runs", type=int, default=11)
     parser.add_argument("--soak-requests", type=int, default=500_000)
-    parser.add_argument("--lean", action="store_true",
-                        help="our batches in the columnar response format (?format=columns)")
     args = parser.parse_args(argv)
-    rates = throughput(args.seconds, args.rounds, args.lean)
+    rates = throughput(args.seconds, args.rounds)
     summary: dict = {}
     for measure, by_name in rates.items():
         summary[measure] = {"median": {n: median(v) for n, v in by_name.items()},
                             "ratios": {n: median([a / b for a, b in zip(by_name["ours"], v)])
                                        for n, v in by_name.items() if n != "ours"}}
     cache = tempfile.mkdtemp(prefix="bench-")
-    cold = cold_starts({"ours": (str(ROOT / "main.py"), {}, "/predict"),
+    cold = cold_starts({"ours": (str(ROOT / "main.py"), {}, "/"),
                         "tuned": (str(ROOT / "benchmarks" / "tuned_handler.py"),
                                   {"MODEL_PATH": str(MODEL)}, "/")}, args.cold_runs)
     shutil.rmtree(cache, ignore_errors=True)

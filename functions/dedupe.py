@@ -14,6 +14,10 @@ import numpy as np
 _MULTIPLIERS = (np.arange(1, 65, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
 
 
+_IDENTITY = np.zeros(1, dtype=np.intp)
+_IDENTITY.flags.writeable = False
+
+
 def _row_words(matrix: np.ndarray) -> np.ndarray:
     """Rows as (n, k) uint64 words (zero-padded bytes)."""
     raw = np.ascontiguousarray(matrix).view(np.uint8).reshape(len(matrix), -1)
@@ -84,7 +88,7 @@ def dedupe_feeds(feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], n
     arrays = list(feeds.values())
     n = len(arrays[0])
     if n < 2:  # one row (a single prediction): nothing to compare
-        return feeds, np.zeros(n, dtype=np.intp)
+        return feeds, _IDENTITY[:n]
     if len(arrays) == 1 and arrays[0].ndim == 2 and arrays[0].dtype != object:
         first, inverse = unique_rows(arrays[0])
     elif any(a.dtype == object for a in arrays):

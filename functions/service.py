@@ -21,7 +21,7 @@ from functions import metrics
 from functions.dedupe import dedupe, dedupe_feeds
 from functions.errors import ItemError, Problem, ServingError, ValidationFailed
 from functions.loading.holder import ModelHolder
-from functions.model.isolation import run_isolating
+from functions.model.isolation import MODEL_ERRORS, run_isolating
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner, Runners
 from functions.predictions import Columns, float_values, rows_of_columns, shape_columns
@@ -169,8 +169,12 @@ class PredictionService:
         feeds = batch.feeds if len(ok_rows) == n else \
             {name: a[ok_rows] for name, a in batch.feeds.items()}
         unique, inverse = dedupe_feeds(feeds)
-        outputs, kept, refused = await run_isolating(runner, unique)
-        count_model_rows(len(next(iter(unique.values()))))
+        rows = len(next(iter(unique.values())))
+        try:  # the common case in one call; a refusal is isolated to its rows
+            outputs, kept, refused = await runner.run(unique), _all_rows(rows), {}
+        except MODEL_ERRORS as exc:
+            outputs, kept, refused = await run_isolating(runner, unique, exc)
+        count_model_rows(rows)
         version = model.card.version
         cols = None
         if outputs is not None:
@@ -242,10 +246,19 @@ def count_model_rows(n: int) -> None:
     metrics.inc("predict_model_rows_total", n, "rows sent to the model after dedupe")
 
 
+_SMALL = np.arange(64)
+_SMALL.flags.writeable = False
+
+
+def _all_rows(n: int) -> np.ndarray:
+    """0..n-1 (read-only; small ones shared)."""
+    return _SMALL[:n] if n <= len(_SMALL) else np.arange(n)
+
+
 def _without(n: int, failures: dict[int, ItemError]) -> np.ndarray:
     """Indices 0..n-1 that have no failure, ascending."""
     if not failures:
-        return np.arange(n)
+        return _all_rows(n)
     keep = np.ones(n, dtype=bool)
     keep[list(failures)] = False
     return np.flatnonzero(keep)

@@ -72,7 +72,7 @@ class Router:
             if drain.draining and path not in DRAIN_EXEMPT:
                 raise ShuttingDown("this instance is shutting down; send the request again",
                                    headers={"Retry-After": "1", "Connection": "close"})
-            response = await self._dispatch(request, path)
+            response = await self._handler(request, path)(request)
         except Exception as exc:  # noqa: BLE001 - the one place errors become responses
             response = self.prefix_errors.get(label, error_response)(exc)
         finally:
@@ -87,15 +87,16 @@ class Router:
                         "time spent answering HTTP requests, by route")
         return response
 
-    async def _dispatch(self, request: Request, path: str) -> Response:
+    def _handler(self, request: Request, path: str) -> Handler:
+        """The handler of ``request`` (a plain call: one coroutine less per request)."""
         methods = self.exact.get(path)
         if methods is not None:
             handler = methods.get(request.method)
             if handler is None:
                 raise MethodNotAllowed(f"{request.method} {path} is not allowed; "
                                        f"use {', '.join(sorted(methods))}")
-            return await handler(request)
+            return handler
         for prefix, handler in self.prefixes:
             if path == prefix or path.startswith(prefix + "/"):
-                return await handler(request)
+                return handler
         raise NotFound(f"no route {request.method} {path}; see GET /model and the README")

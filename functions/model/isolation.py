@@ -68,10 +68,17 @@ async def _culprit(runner: ModelRunner, row: dict[str, np.ndarray]) -> str | Non
 
 
 async def run_isolating(runner: ModelRunner, feeds: dict[str, np.ndarray],
+                        failed: BaseException | None = None,
                         ) -> tuple[dict[str, np.ndarray] | None, np.ndarray, dict[int, Refusal]]:
-    """(outputs of the kept rows, kept row indices ascending, refusals by row index)."""
+    """(outputs of the kept rows, kept row indices ascending, refusals by row index).
+
+    ``failed``: the model error the caller's own call of these feeds already met (it is
+    not run again whole).
+    """
     n = len(next(iter(feeds.values())))
     try:
+        if failed is not None:
+            raise failed
         return await runner.run(feeds), np.arange(n), {}
     except MODEL_ERRORS as exc:
         if n == 1:

@@ -64,24 +64,29 @@ class ModelRunner:
 
     async def call(self, feeds: Feeds) -> Feeds:
         """One model call, on the loop or in a thread (see the module docstring)."""
-        first = next(iter(feeds.values()), None)
-        n = len(first) if first is not None and first.ndim else 1
+        n = _rows(feeds)
         started = time.perf_counter()
         if self.runs_inline(n):
-            out = self.model.run(feeds)
-        else:
-            out = await asyncio.to_thread(self.model.run, feeds)
-        self.calls += 1
-        metrics.inc("model_calls_total", 1, "model calls (after merging requests)")
-        if self.curve is not None:
-            self.curve.observe(n, time.perf_counter() - started)
-        return out
+            return self._count(n, started, self.model.run(feeds))
+        return self._count(n, started, await asyncio.to_thread(self.model.run, feeds))
 
     async def run(self, feeds: Feeds) -> Feeds:
         """The outputs for ``feeds``: through the batcher when merging is on."""
         if self.batcher is not None:
             return await self.batcher.submit(feeds)
+        n = _rows(feeds)
+        if self.runs_inline(n):  # the common small call, without a coroutine of its own
+            started = time.perf_counter()
+            return self._count(n, started, self.model.run(feeds))
         return await self.call(feeds)
+
+    def _count(self, n: int, started: float, out: Feeds) -> Feeds:
+        """Count one finished call of ``n`` rows and fold its time into the curve."""
+        self.calls += 1
+        metrics.inc("model_calls_total", 1, "model calls (after merging requests)")
+        if self.curve is not None:
+            self.curve.observe(n, time.perf_counter() - started)
+        return out
 
     def calibrate(self, sample: Callable[[int], Feeds], pads: dict[str, int]) -> None:
         """Measure the cost curve on ``sample(rows)`` feeds and decide on merging."""
@@ -110,6 +115,11 @@ class ModelRunner:
                 "max_rows": self.max_rows, "max_wait_ms": self.max_wait * 1e3,
                 "calls": self.calls,
                 "cost": self.curve.describe() if self.curve else None}
+
+
+def _rows(feeds: Feeds) -> int:
+    first = next(iter(feeds.values()), None)
+    return len(first) if first is not None and first.ndim else 1
 
 
 class Runners:
