@@ -7,6 +7,8 @@ One transport-neutral core, thin adapters around it. Where things live:
     settings.py      the one Settings object, read from the environment at start
     settings_doc.py  the README's settings table, generated from Settings
     card.py          the model card (the sidecar JSON every model travels with)
+    structs.py       msgspec records that keep unknown keys, builtins in and out, the
+                     environment read into a struct (errors name the variable)
     errors.py        errors that carry their HTTP status; the per-item error body
     metrics.py       counters and summaries for GET /metrics
     logs.py          JSON log lines on the platforms, text locally

@@ -6,16 +6,17 @@ Each field's docstring is the documentation shown in the README's settings table
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from msgspec import Meta
 
 from functions.card import LookupSpec, sidecar_card
+from functions.structs import read_env
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "iris.onnx"
 
@@ -54,31 +55,27 @@ def _default_threads() -> int:
     return max(1, min(math.ceil(n), 4))
 
 
-class Settings(BaseModel):
+class Settings(msgspec.Struct, kw_only=True):
     """Runtime configuration; every field maps to an upper-case environment variable.
 
-    ``Settings.from_env()`` reads them (pydantic converts and validates the strings);
-    ``Settings(field=value)`` builds one directly, for tests and tools.
+    ``Settings.from_env()`` reads them (msgspec converts and validates the strings);
+    ``Settings(field=value)`` builds one directly, for tests and tools (typed values, not
+    validated again).
     """
 
     # Field docstrings are read from the source by functions.settings_doc (the README
-    # table), not at run time: pydantic's use_attribute_docstrings costs ~13 ms per start.
-    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+    # table), never at run time.
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``environ`` (default: the process environment), by upper-case name.
 
-        Structured fields (lists) are read as JSON; every value is validated by pydantic, so
-        a bad value fails at start with the variable's name in the message.
+        Structured fields (lists) are read as JSON, booleans as true/false, 1/0, yes/no,
+        on/off; every value is validated, so a bad value fails at start with EnvError (a
+        ValueError) naming the variable and why (``BATCH_MAX_ROWS=0: Expected `int` >= 1``).
+        Unknown variables are ignored.
         """
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for name, field in cls.model_fields.items():
-            raw = env.get(name.upper())
-            if raw is not None:
-                values[name] = json.loads(raw) if "list" in str(field.annotation) else raw
-        return cls.model_validate(values)
+        return read_env(cls, os.environ if environ is None else environ)
 
     model_uri: str = str(BUNDLED_MODEL)
     """Where the ONNX model lives: gs://bucket/key, s3://bucket/key, https://..., or a path."""
@@ -92,7 +89,7 @@ class Settings(BaseModel):
     require_sha256: bool = True
     """Refuse a model whose card has no sha256 to verify the download against."""
 
-    intra_op_threads: int = Field(default_factory=_default_threads)
+    intra_op_threads: int = msgspec.field(default_factory=_default_threads)
     """onnxruntime intra-op threads; default: usable CPUs (affinity and cgroup quota), at
     most 4."""
 
@@ -109,11 +106,11 @@ class Settings(BaseModel):
     warmup: bool = True
     """Run one inference before readiness turns 200."""
 
-    model_poll_seconds: float = Field(default=60.0, ge=0)
+    model_poll_seconds: Annotated[float, Meta(ge=0)] = 60.0
     """When MODEL_URI is a `.../LATEST` pointer: re-read it this often and move warm
     instances to the version it names (0: only at cold start)."""
 
-    fork_wait_seconds: float = Field(default=5.0, ge=0)
+    fork_wait_seconds: Annotated[float, Meta(ge=0)] = 5.0
     """Under functions-framework's production server (gunicorn), the arbiter leaves the
     session to the worker it forks; if no fork comes within this time it loads the model
     itself."""
@@ -124,7 +121,7 @@ class Settings(BaseModel):
     load_wait_seconds: float = 30.0
     """How long a request that arrives during the model load waits before a 503."""
 
-    shutdown_grace_seconds: float = Field(default=8.0, ge=0)
+    shutdown_grace_seconds: Annotated[float, Meta(ge=0)] = 8.0
     """After SIGTERM, how long requests in flight may take to finish (readiness is 503
     and new requests are refused from the signal on); then the process exits. Keep it
     under the platform's kill delay (Cloud Run and Cloud Functions: 10 s)."""
@@ -146,10 +143,10 @@ class Settings(BaseModel):
     """Merge concurrent requests into one model call: `auto` where the model's measured cost
     curve says it pays, `on` always, `off` never (always off on Lambda)."""
 
-    batch_max_rows: int = Field(default=256, ge=1)
+    batch_max_rows: Annotated[int, Meta(ge=1)] = 256
     """Most rows in one merged model call."""
 
-    batch_max_wait_ms: float = Field(default=0.0, ge=0)
+    batch_max_wait_ms: Annotated[float, Meta(ge=0)] = 0.0
     """Under load, how long a small queue may wait for more requests before the next merged
     call (bounded by the model's fixed cost per call); 0 merges only what queued while the
     model was busy, never adding a wait."""
@@ -202,13 +199,13 @@ class Settings(BaseModel):
     """SQS: report poison records in `batchItemFailures` (the queue's redrive policy moves
     them to its dead-letter queue) instead of keeping them under the errors location."""
 
-    chunk_rows: int = Field(default=1_000, ge=1)
+    chunk_rows: Annotated[int, Meta(ge=1)] = 1_000
     """Rows scored per model call when scoring a file (bounds memory with the block size)."""
 
-    read_block_bytes: int = Field(default=1 << 20, ge=1024)
+    read_block_bytes: Annotated[int, Meta(ge=1024)] = 1 << 20
     """Bytes fetched per read when streaming an input file."""
 
-    storage_retry_seconds: float = Field(default=30.0, gt=0)
+    storage_retry_seconds: Annotated[float, Meta(gt=0)] = 30.0
     """How long event handlers retry a failing GCS call before handing the event back."""
 
     event_routes: bool = False
@@ -217,16 +214,16 @@ class Settings(BaseModel):
     batch_input_uri: str | None = None
     """`python -m functions.batch_job`: the gs:// or s3:// prefix whose files it scores."""
 
-    cloud_run_task_index: int = Field(default=0, ge=0)
+    cloud_run_task_index: Annotated[int, Meta(ge=0)] = 0
     """This task's shard (set by Cloud Run Jobs)."""
 
-    cloud_run_task_count: int = Field(default=1, ge=1)
+    cloud_run_task_count: Annotated[int, Meta(ge=1)] = 1
     """Number of shards (set by Cloud Run Jobs)."""
 
     lookup_specs: list[LookupSpec] | None = None
     """JSON list of feature lookups (the card's `lookups` shape); when set, replaces the card's."""
 
-    lookup_concurrency: int = Field(default=100, ge=1)
+    lookup_concurrency: Annotated[int, Meta(ge=1)] = 100
     """Most feature-service calls in flight at once per process (one thread and socket each)."""
 
     lookup_connect_timeout: float = 1.0
@@ -238,13 +235,13 @@ class Settings(BaseModel):
     lookup_deadline_seconds: float = 5.0
     """Budget for the whole lookup step of one request; keys still unanswered then fail."""
 
-    lookup_retries: int = Field(default=2, ge=0)
+    lookup_retries: Annotated[int, Meta(ge=0)] = 2
     """Extra attempts after a connection error or a 5xx/429 answer (never after a 4xx)."""
 
     lookup_backoff_seconds: float = 0.05
     """First retry delay, doubled for each further retry (a larger Retry-After wins)."""
 
-    lookup_cache_size: int = Field(default=100_000, ge=1)
+    lookup_cache_size: Annotated[int, Meta(ge=1)] = 100_000
     """Most looked-up keys kept in memory (least recently used evicted first)."""
 
     lookup_cache_ttl_seconds: float = 0.0
@@ -256,3 +253,4 @@ class Settings(BaseModel):
     def card_uri(self) -> str:
         """The model card URI: explicit, or the sidecar next to the model."""
         return self.model_card_uri or sidecar_card(self.model_uri)
+

@@ -9,16 +9,16 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from pydantic_core import PydanticUndefined
+import msgspec
 
 from functions import settings as settings_module
 from functions.settings import BUNDLED_MODEL, Settings
 
 
-def _default(field) -> str:  # type: ignore[no-untyped-def]
-    if field.default_factory is not None:
+def _default(field: msgspec.structs.FieldInfo) -> str:
+    if field.default_factory is not msgspec.NODEFAULT:
         return "(computed)"
-    if field.default is PydanticUndefined or field.default is None:
+    if field.default is msgspec.NODEFAULT or field.default is None:
         return "—"
     value = field.default
     if value == str(BUNDLED_MODEL):
@@ -42,9 +42,9 @@ def table() -> str:
     """Markdown table: env var, default, meaning."""
     lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
     docs = field_docs()
-    for name, field in Settings.model_fields.items():
-        doc = docs.get(name, "").replace("|", "\\|")
-        lines.append(f"| `{name.upper()}` | `{_default(field)}` | {doc} |")
+    for field in msgspec.structs.fields(Settings):
+        doc = docs.get(field.name, "").replace("|", "\\|")
+        lines.append(f"| `{field.name.upper()}` | `{_default(field)}` | {doc} |")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
+import msgspec
 import onnx
 from onnx import TensorProto, helper
 
@@ -81,8 +82,8 @@ def write_model(model: onnx.ModelProto | bytes, path: Path, card: ModelCard) -> 
     data = model if isinstance(model, bytes) else model.SerializeToString()
     proto = model if isinstance(model, onnx.ModelProto) else onnx.load_from_string(data)
     inputs, outputs, opset = signature(proto)
-    card = card.model_copy(update={"sha256": sha256_bytes(data), "inputs": inputs,
-                                   "outputs": outputs, "opset": opset})
+    card = msgspec.structs.replace(card, sha256=sha256_bytes(data), inputs=inputs,
+                                   outputs=outputs, opset=opset)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     write_card(path, card)
@@ -90,7 +91,14 @@ def write_model(model: onnx.ModelProto | bytes, path: Path, card: ModelCard) -> 
 
 
 def write_card(model_path: Path, card: ModelCard) -> None:
-    card_path(model_path).write_text(card.to_json() + "\n")
+    """Write the card beside ``model_path``, validated as the function will read it (a
+    struct built in code is not: an unsafe ``--name`` is refused here, naming the field)."""
+    text = card.to_json()
+    try:
+        ModelCard.from_json(text)
+    except ValueError as exc:
+        raise InputError(f"the card of {model_path.name} would not be valid: {exc}") from exc
+    card_path(model_path).write_text(text + "\n")
 
 
 def dist(name: str) -> dict[str, str]:

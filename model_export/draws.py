@@ -43,7 +43,7 @@ SAMPLE_TEXTS = [
 
 def input_ranges(card: ModelCard) -> dict[str, tuple[float, float]]:
     """The declared [low, high] per input name (card extra ``input_ranges``)."""
-    raw = (card.model_extra or {}).get("input_ranges") or {}
+    raw = card.extra.get("input_ranges") or {}
     return {name: (float(lo), float(hi)) for name, (lo, hi) in raw.items()}
 
 

@@ -118,7 +118,7 @@ def export_torch(args: argparse.Namespace, loaded: torch_load.LoadedModule, tol:
                                   args.labels, args.description)
     card.variants = variants or []
     if inputs.ranges(specs):
-        card.input_ranges = inputs.ranges(specs)  # card extra: where drawn rows come from
+        card.extra["input_ranges"] = inputs.ranges(specs)  # where drawn rows come from
     return finish(proto, out, card, source, args, tol)
 
 

@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> None:
         tokenizer=TokenizerSpec(
             file=tok_file.name, sha256=digest, max_length=length,
             input_names={n: n for n in hf.input_names}, pooling="none", normalize=False,
-            special_tokens={k: str(v) for k, v in tok.special_tokens_map.items()},
-            pad_token_id=tok.pad_token_id or 0),
+            extra={"special_tokens": {k: str(v) for k, v in tok.special_tokens_map.items()},
+                   "pad_token_id": tok.pad_token_id or 0}),
         **(_embedding_fields(hf, pooling, normalize, st) if embedding
            else _classifier_fields(hf, args.labels)))
     export_cmds.finish(proto, out, card, source, args)
@@ -106,8 +106,9 @@ def _embedding_fields(hf: hf_load.HfModel, pooling: str, normalize: bool,
     return {"embedding_output": "embedding",
             "output_meaning": f"embedding: {pooling} pooling of the last hidden state"
                               + (", L2-normalised" if normalize else "") + " (in the graph)",
-            "embedding": {"pooling": pooling, "normalized": normalize,
-                          "dimension": int(hf.config.hidden_size), "settings_from": where}}
+            "extra": {"embedding": {"pooling": pooling, "normalized": normalize,
+                                    "dimension": int(hf.config.hidden_size),
+                                    "settings_from": where}}}
 
 
 def _classifier_fields(hf: hf_load.HfModel, given: list[str] | None) -> dict:

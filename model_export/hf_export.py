@@ -74,7 +74,7 @@ def source_for_card(directory: Path, card: ModelCard) -> TorchSource:
     """The model in ``directory`` wrapped as the card's export was (for ``verify``)."""
     task = "feature-extraction" if card.task == "embedding" else "text-classification"
     hf = hf_load.load(directory, task)
-    emb = (card.model_extra or {}).get("embedding") or {}
+    emb = card.extra.get("embedding") or {}
     order = card.converter.get("input_order")
     if order:
         hf.input_names = order.split(",")

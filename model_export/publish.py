@@ -13,9 +13,12 @@ is ``MODEL_URI=...``, ready for the deploy scripts.
 from __future__ import annotations
 
 import argparse
+import copy
 import re
 import tempfile
 from pathlib import Path
+
+import msgspec
 
 from functions.card import ModelCard, sidecar_card
 from functions.loading.object_store import sha256_file
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> None:
     for what, value in (("name", name), ("version", version)):
         if not SEGMENT.match(value):
             raise InputError(f"{what} {value!r}: use letters, digits, '.', '_' and '-'")
-    card = card.model_copy(update={"name": name, "version": version}, deep=True)
+    card = msgspec.structs.replace(copy.deepcopy(card), name=name, version=version)
     extra = listed_files(args.model, card)
     store, base_uri = buckets.open_bucket(args.to)
     root = f"{base_uri}/{name}/{version}"

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import onnx
 
 from functions.card import ModelCard
@@ -36,5 +37,5 @@ def write(model: onnx.ModelProto | bytes, out: Path, parent: ModelCard, kind: st
     """Write the variant and its card; ``report`` must say ``passed``."""
     step = {"kind": kind, "parent_sha256": parent.sha256, "created_at": cards.now_iso(),
             **report}
-    card = parent.model_copy(update={"variants": [*parent.variants, step]})
+    card = msgspec.structs.replace(parent, variants=[*parent.variants, step])
     return cards.write_model(model, out, card)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
 import numpy as np
 
 from functions.card import ModelCard
@@ -64,7 +65,7 @@ def check_and_record(model: Path, card: ModelCard, source: SourceModel, rows: Ro
                      tol: Tolerance, quiet: bool = False) -> ModelCard:
     """``check``, write the report into the card beside ``model``, print it; raise on failure."""
     report = check(model, card, source, rows, tol, quiet)
-    card = card.model_copy(update={"verify": report})
+    card = msgspec.structs.replace(card, verify=report)
     cards.write_card(model, card)
     print(format_report(report))
     if not report["passed"]:

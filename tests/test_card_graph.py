@@ -21,7 +21,7 @@ from tests.conftest import DEMO_CARD, DEMO_MODEL
 
 def _load(path: Path, **card_changes: object) -> OnnxModel:
     card = json.loads(DEMO_CARD.read_text()) | card_changes
-    return OnnxModel(path, ModelCard.model_validate(card), Settings())
+    return OnnxModel(path, ModelCard.from_json(json.dumps(card)), Settings())
 
 
 def _refusal(path: Path, **card_changes: object) -> str:

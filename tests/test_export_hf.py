@@ -49,8 +49,8 @@ def test_tiny_bert_both_tasks_exported_published_and_served(
     tok = card.tokenizer
     assert (tok.file, tok.max_length, tok.pooling, tok.normalize) == (
         "enc.tokenizer.json", 64, "none", False)
-    assert tok.special_tokens["cls_token"] == "[CLS]" and tok.pad_token_id == 0
-    assert card.model_extra["embedding"] == {"pooling": "cls", "normalized": True,
+    assert tok.extra["special_tokens"]["cls_token"] == "[CLS]" and tok.extra["pad_token_id"] == 0
+    assert card.extra["embedding"] == {"pooling": "cls", "normalized": True,
                                              "dimension": 32,
                                              "settings_from": "command line / defaults"}
 
@@ -131,7 +131,7 @@ def test_all_minilm_l6_v2_end_to_end(minilm_dir: Path, tmp_path: Path, gcs_env: 
                  tmp_path / "minilm.onnx", "--version", "1"))
     assert "parity PASSED" in out and "cosine similarity min 1.000000" in out
     card = ModelCard.from_json((tmp_path / "minilm.card.json").read_bytes())
-    assert card.model_extra["embedding"]["settings_from"] == (
+    assert card.extra["embedding"]["settings_from"] == (
         "modules.json, 1_Pooling/config.json, sentence_bert_config.json")
     assert (card.tokenizer.max_length, card.outputs[0].shape) == (256, [None, 384])
     out = ok(cli("optimize", tmp_path / "minilm.onnx", "--repeat", "3"))

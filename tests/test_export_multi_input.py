@@ -41,7 +41,7 @@ def test_two_inputs_every_subcommand_then_served(two: dict, s3_env: dict[str, st
     card = ModelCard.from_json((tmp / "two.card.json").read_bytes())
     assert [(i.name, i.dtype, i.shape) for i in card.inputs] == [
         ("ids", "int64", [None, 6]), ("x", "float32", [None, 4])]
-    assert card.model_extra["input_ranges"] == {"ids": [0.0, 49.0]}
+    assert card.extra["input_ranges"] == {"ids": [0.0, 49.0]}
     assert card.converter["input_order"] == "ids,x" and card.feature_names == []
 
     ok(cli("verify", tmp / "two.onnx", "--source", tmp / "two.pt", "--module", MODULE))

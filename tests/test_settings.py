@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from functions.settings import Settings, cgroup_cpus
+from functions.structs import EnvError
 
 
 @pytest.mark.parametrize("files, cpus", [
@@ -30,5 +30,26 @@ def test_from_env_converts_and_names_the_bad_variable() -> None:
     assert (s.max_instances, s.warmup, s.log_format) == (7, False, "json")
     assert s.lookup_specs[0].key_field == "u"
     assert 1 <= s.intra_op_threads <= 4
-    with pytest.raises(ValidationError, match="max_instances"):
+    with pytest.raises(EnvError, match="MAX_INSTANCES"):
         Settings.from_env({"MAX_INSTANCES": "many"})
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"BATCH_MAX_ROWS": "0"}, r"^BATCH_MAX_ROWS=0: .*>= 1"),
+    ({"LOG_FORMAT": "xml"}, r"^LOG_FORMAT=xml: "),
+    ({"WARMUP": "maybe"}, r"^WARMUP=maybe: .*bool"),
+    ({"LOOKUP_SPECS": "[{}]"}, r"^LOOKUP_SPECS: .*key_field"),
+    ({"LOOKUP_SPECS": "{not json"}, r"^LOOKUP_SPECS is not JSON"),
+])
+def test_a_bad_value_is_refused_naming_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(EnvError, match=message):
+        Settings.from_env(env)
+
+
+def test_from_env_ignores_unknown_variables_and_reads_words() -> None:
+    s = Settings.from_env({"NOT_A_SETTING": "x", "WARMUP": "off", "EVENT_ROUTES": "yes",
+                           "MODEL_CACHE_DIR": "/tmp/c", "LOOKUP_SPECS": '[{"key_field": "u",'
+                           ' "url_template": "u/{key}", "features": {}, "newer": 1}]'})
+    assert (s.warmup, s.event_routes, s.model_cache_dir) == (False, True, Path("/tmp/c"))
+    assert s.lookup_specs[0].extra == {"newer": 1}
+    assert Settings(batch_max_rows=3).batch_max_rows == 3

@@ -7,6 +7,7 @@ from typing import Any
 from functions.loading.holder import ModelHolder
 from functions.lookups.enricher import effective_specs, lookup_config
 from functions.service import PredictionService
+from functions.structs import dump
 
 
 def describe(holder: ModelHolder, service: PredictionService) -> dict[str, Any]:
@@ -22,14 +23,13 @@ def describe(holder: ModelHolder, service: PredictionService) -> dict[str, Any]:
         "name": card.name, "version": card.version, "sha256": card.sha256, "task": card.task,
         "instances": service.plan(model).describe(),
         "batching": service.runners(model).describe(),
-        "inputs": [s.model_dump() for s in model.inputs],
-        "outputs": [s.model_dump() for s in model.outputs],
+        "inputs": dump(model.inputs), "outputs": dump(model.outputs),
         "feature_names": card.feature_names, "labels": card.labels,
         "allow_nan": card.allow_nan, "providers": model.providers,
         "graph_optimization": "done offline (skipped at load)"
         if model.graph_optimised_offline else "at load",
         "load_seconds": holder.load_seconds,
-        "lookups": [lk.model_dump() for lk in effective_specs(card, holder.settings)],
+        "lookups": dump(effective_specs(card, holder.settings)),
         "lookup_settings": lookup_config(holder.settings),
-        "card": card.model_dump(exclude={"inputs", "outputs"}, exclude_none=True),
+        "card": card.to_dict(exclude=frozenset({"inputs", "outputs"})),
     }
