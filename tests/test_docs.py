@@ -55,6 +55,8 @@ def test_readme_curl_examples_work(demo_function) -> None:
     assert len(commands) >= 8
     for command in commands:
         command = command.replace("curl -s localhost:8080", f"curl -sf {demo_function.url}")
+        command = command.replace("curl -s 'localhost:8080", f"curl -sf '{demo_function.url}")
+        assert "localhost:8080" not in command, command
         out = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30,
                              check=False)
         assert out.returncode == 0, (command, out.stdout, out.stderr)
