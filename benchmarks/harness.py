@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -35,16 +36,39 @@ def spawn(source: str, env: dict[str, str] | None = None) -> tuple[subprocess.Po
     full_env = {**os.environ, "PORT": str(port), **(env or {})}
     proc = subprocess.Popen([FF, "--target", "predict", "--source", source, "--asgi",
                              "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
-                            env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     return proc, f"http://127.0.0.1:{port}"
 
 
 def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
+    """Stop ``proc``; one started in a session of its own (``start_new_session``) is
+    stopped with its whole process group, so that no worker it spawned outlives it (and
+    burns CPU under the next measurement)."""
+    try:
+        group = proc.pid if os.getpgid(proc.pid) == proc.pid else None
+    except ProcessLookupError:  # already gone
+        group = None
+    if group is not None:
+        os.killpg(group, signal.SIGTERM)
+    else:
+        proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    if group is not None:
+        try:
+            os.killpg(group, signal.SIGKILL)  # stragglers that ignored SIGTERM
+        except ProcessLookupError:
+            pass
+
+
+def pause(proc: subprocess.Popen, paused: bool) -> None:
+    """Freeze (SIGSTOP) or thaw (SIGCONT) a server started in a session of its own, with
+    its workers: a server that is not being measured takes no CPU from the one that is
+    (LitServe's idle workers poll, ~9% of a core)."""
+    os.killpg(proc.pid, signal.SIGSTOP if paused else signal.SIGCONT)
 
 
 def first_200(url: str, body: bytes, proc: subprocess.Popen, timeout: float = 60.0) -> float:

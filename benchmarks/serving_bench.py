@@ -41,6 +41,7 @@ from benchmarks.harness import (
     cold_starts,
     free_port,
     median,
+    pause,
     save,
     spawn,
     stop,
@@ -70,12 +71,14 @@ def start_all() -> dict[str, tuple[subprocess.Popen, str, str, dict[str, str]]]:
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "uvicorn"),
                              "benchmarks.peers.fastapi_app:app", "--port", str(port),
                              "--log-level", "warning"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     servers["fastapi"] = (proc, f"http://127.0.0.1:{port}", "/predict",
                           {"rows": "/predict", "columns": "/predict"})
     port = free_port()
     proc = subprocess.Popen([PY, "-m", "benchmarks.peers.litserve_app", str(port)], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     servers["litserve"] = (proc, f"http://127.0.0.1:{port}", "/predict",
                            {"rows": "/predict", "columns": "/predict"})
     return servers
@@ -94,16 +97,21 @@ def throughput(seconds: int, rounds: int) -> dict[str, dict[str, list[float]]]:
     try:
         for proc, url, single, _ in servers.values():
             wait_ready(url + single, proc, one)
+            pause(proc, True)
         for _ in range(rounds):
-            for name, (_, url, single, batch) in servers.items():
+            for name, (proc, url, single, batch) in servers.items():
+                pause(proc, False)  # only the server being measured runs
+                time.sleep(0.2)
                 rates["single_row_req_per_s"][name].append(wrk(url + single, one, seconds, 8))
                 rows = 1000 * wrk(url + batch["rows"], many, seconds, 2)
                 rates["batch_1000_rows_per_s"][name].append(rows)
                 rates["batch_1000_columns_rows_per_s"][name].append(
                     1000 * wrk(url + batch["columns"], many, seconds, 2)
                     if name == "ours" else rows)
+                pause(proc, True)
     finally:
         for proc, *_ in servers.values():
+            pause(proc, False)
             stop(proc)
     return rates
 

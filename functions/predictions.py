@@ -64,9 +64,10 @@ class Columns:
 
 
 def _labels_for(raw: np.ndarray, labels: list[str] | None) -> list[Any]:
-    if labels and raw.dtype.kind in "iu":
-        return [labels[i] for i in raw.reshape(-1).tolist()]
-    return to_python(raw.reshape(-1))
+    flat = raw if raw.ndim == 1 else raw.reshape(-1)
+    if labels and flat.dtype.kind in "iu":
+        return [labels[i] for i in flat.tolist()]
+    return to_python(flat)
 
 
 def _json_ready(values: np.ndarray) -> np.ndarray | list[Any]:

@@ -82,6 +82,9 @@ class OnnxModel:
         self.output_labels: dict[str, list[str]] = {}
         """Column labels of outputs converted from sequences of maps (ZipMap)."""
         self._zipmap_keys: dict[str, list[Any]] = {}
+        self._tensors_only = all(o.type.startswith("tensor(")
+                                 for o in self.session.get_outputs())
+        """Every output is a tensor (no ZipMap sequence): outputs are used as they come."""
         log.info("model %s:%s loaded with providers %s", card.name, card.version, self.providers)
 
     def _row_input(self) -> RowInput | None:
@@ -105,6 +108,8 @@ class OnnxModel:
         """
         names = outputs or self.output_names
         values = self.session.run(names, feeds)
+        if self._tensors_only:
+            return dict(zip(names, values))
         return {name: value if isinstance(value, np.ndarray) else self._as_tensor(name, value)
                 for name, value in zip(names, values)}
 
