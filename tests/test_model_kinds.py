@@ -155,3 +155,52 @@ def test_text_model_with_its_tokenizer(kinds) -> None:
     assert status == 200 and body["predictions"][0]["truncated"] is True
     model = fn.get("/model").json()["instances"]
     assert model["format"] == "text" and model["tokenizer"]["max_length"] == 16
+
+
+def _batches(name: str) -> list:
+    """A batch with good items, a duplicate and a bad item, per kind of model."""
+    rng = np.random.default_rng(1)
+    good_pair = {"features": [0.5, 1.0, -1.0, 2.0], "user_id": 3}
+    image = rng.random((3, 32, 32), dtype=np.float32).tolist()
+    from sklearn.datasets import load_breast_cancer
+    row = load_breast_cancer().data[0].tolist()
+    return {"two_input": [good_pair, {**good_pair, "user_id": 42}, good_pair,
+                          {**good_pair, "user_id": 9}],
+            "image": [image, [[1.0]], image],
+            "string": ["great service", 7, "awful and slow", "great service"],
+            "gbdt": [row, row[:3], [v * 1.1 for v in row], row],
+            "bert": [" ".join(["great service"] * 20), 5, "slow", "slow"]}[name]
+
+
+@pytest.mark.parametrize("name", ["two_input", "image", "string", "gbdt", "bert"])
+def test_columns_format_answers_as_the_row_format(kinds, name: str) -> None:
+    """?format=columns carries, field by field, what the row objects say: the same values
+    (float32 both ways), null and the same error where an item failed, notes as columns."""
+    fn, _ = kinds(name)
+    instances = _batches(name)
+    status, rows = post(fn, "/batch-predict", {"instances": instances})
+    status2, cols = post(fn, "/batch-predict?format=columns", {"instances": instances})
+    assert status == status2 == 200, (rows, cols)
+    assert cols["errors"] == rows["errors"] >= 1
+    assert cols["unique_rows"] == rows["unique_rows"]
+    failures = {f["index"]: f for f in cols["failures"]}
+    outputs, classes = cols["outputs"], cols.get("classes")
+    for i, item in enumerate(rows["predictions"]):
+        if "error" in item:
+            assert failures[i] == item["error"]
+            assert all(column[i] is None for column in outputs.values())
+            continue
+        assert i not in failures
+        for field, value in item.items():
+            got = outputs[field][i]
+            if field == "probabilities":
+                got = dict(zip(classes, got))
+                assert list(got) == list(value)
+                got, value = list(got.values()), list(value.values())
+            if isinstance(value, (list, float)):
+                np.testing.assert_array_equal(np.asarray(got, dtype=np.float32),
+                                              np.asarray(value, dtype=np.float32))
+            else:
+                assert got == value
+        for field in set(outputs) - set(item):  # a note this item does not carry
+            assert outputs[field][i] is None
