@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["serving_bench", "oip_bench", "lookup_bench", "text_bench", "batching_bench"]
+BENCHES = ["serving_bench", "hot_path_profile", "oip_bench", "lookup_bench", "text_bench",
+           "batching_bench"]
 
 
 def main() -> int:
