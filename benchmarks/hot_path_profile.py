@@ -69,7 +69,7 @@ async def profile() -> dict[str, float]:
     result = await svc.predict([SETOSA], strict=True)
     columns = service_module.shape_columns(model.card, outputs, 1, model.output_labels)
     rows = service_module.rows_of_columns(columns, 1)
-    batch = plan.decode([SETOSA], False, True)
+    batch = plan.decode([SETOSA], False)
 
     out: dict[str, float] = {"tuned handler": await per_request_us(tuned),
                              "ours": await per_request_us(ours)}

@@ -47,8 +47,6 @@ def unique_rows(matrix: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         if not (ordered[1:] == ordered[:-1]).any():  # ends here, without unique's argsort
             return None, np.arange(n)
         _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-        if len(first) == n:
-            return None, np.arange(n)
         if not np.array_equal(words[first][inverse], words):  # a hash collision
             first, inverse = _exact(matrix)
     else:  # very wide rows: sort the bytes themselves

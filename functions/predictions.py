@@ -7,7 +7,7 @@ Classifiers answer ``{"label", "probabilities": {label: p}}``, regressors ``{"va
 
 ``shape_columns`` is the one rule: one column per field (arrays kept as arrays, which
 orjson writes in one call: the ``format=columns`` answer of large batches), with the
-classes the probability columns stand for. ``shape_predictions`` turns the columns into
+classes the probability columns stand for. ``rows_of_columns`` turns the columns into
 one object per row (the default answer).
 """
 
@@ -115,12 +115,6 @@ def _classifications(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
 
 def _rows_of(values: np.ndarray | list[Any]) -> list[Any]:
     return float_values(values) if isinstance(values, np.ndarray) else values
-
-
-def shape_predictions(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
-                      output_labels: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-    """``n`` prediction objects, row i built from row i of every output."""
-    return rows_of_columns(shape_columns(card, outputs, n, output_labels), n)
 
 
 def rows_of_columns(columns: Columns, n: int) -> list[dict[str, Any]]:

@@ -62,13 +62,12 @@ class TabularPlan:
         self.unwraps = self.input not in schema.feature_names
         """``{"input": [...]}`` may name the one input (unless a feature has that name)."""
 
-    def decode(self, instances: Sequence[Any], may_hold_bools: bool,
-               numbers_only: bool = False) -> Batch:
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
         if self.unwraps and type(instances) is list and dict in set(map(type, instances)):
             key = {self.input}  # {"input": [...]} names the one input: unwrap it
             instances = [i[self.input] if type(i) is dict and i.keys() == key else i
                          for i in instances]
-        table = decode_instances(instances, self.schema, may_hold_bools, numbers_only)
+        table = decode_instances(instances, self.schema, may_hold_bools)
         return Batch({self.input: table.matrix}, table.problems, table=table)
 
     def finish(self, outputs: dict[str, np.ndarray],
@@ -96,8 +95,7 @@ class TensorPlan:
         self.specs = input_specs(model)
         self.allow_nan = model.card.allow_nan
 
-    def decode(self, instances: Sequence[Any], may_hold_bools: bool,
-               numbers_only: bool = False) -> Batch:
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
         problems: dict[int, list[Problem]] = {}
         columns = split_by_input(instances, self.specs, problems)
         feeds = {s.name: decode_column(columns[s.name], s, self.allow_nan, may_hold_bools,
@@ -136,8 +134,7 @@ class TextPlan:
         self.embedding_output = model.card.embedding_output
         self.specs = input_specs(model)
 
-    def decode(self, instances: Sequence[Any], may_hold_bools: bool,
-               numbers_only: bool = False) -> Batch:
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
         field_name = self.spec.text_field
         texts: list[str] = []
         problems: dict[int, list[Problem]] = {}

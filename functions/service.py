@@ -131,12 +131,11 @@ class PredictionService:
         return unique, inverse, outputs
 
     async def predict(self, instances: Sequence[Any] | np.ndarray, *, strict: bool,
-                      may_hold_bools: bool = True, numbers_only: bool = False,
-                      columns: bool = False) -> BatchResult:
+                      may_hold_bools: bool = True, columns: bool = False) -> BatchResult:
         """Score ``instances``; see the module docstring for strict vs per-item errors.
 
-        ``may_hold_bools`` / ``numbers_only``: what the caller knows of the instances' JSON
-        (functions.tabular); ``instances`` may be a numeric matrix already (``row_width``);
+        ``may_hold_bools``: whether the instances' JSON may hold booleans (functions.tabular);
+        ``instances`` may be a numeric matrix already (``row_width``);
         ``columns``: answer as columns (``BatchResult.columns``).
         """
         model = self.holder.model or await self.holder.get()  # no await once loaded
@@ -146,7 +145,7 @@ class PredictionService:
         else:  # a model seen for the first time (or after a swap): look its parts up once
             plan, runner = self.plan(model), self.runner(model)
             self._current = (model, plan, runner)
-        batch = plan.decode(instances, may_hold_bools, numbers_only)
+        batch = plan.decode(instances, may_hold_bools)
         failures = {i: ItemError(p) for i, p in batch.problems.items()} \
             if batch.problems else {}
         if strict and failures:
@@ -171,7 +170,7 @@ class PredictionService:
         unique, inverse = dedupe_feeds(feeds)
         rows = len(next(iter(unique.values())))
         try:  # the common case in one call; a refusal is isolated to its rows
-            outputs, kept, refused = await runner.run(unique), _all_rows(rows), {}
+            outputs, kept, refused = await runner.run(unique), np.arange(rows), {}
         except MODEL_ERRORS as exc:
             outputs, kept, refused = await run_isolating(runner, unique, exc)
         count_model_rows(rows)
@@ -246,19 +245,10 @@ def count_model_rows(n: int) -> None:
     metrics.inc("predict_model_rows_total", n, "rows sent to the model after dedupe")
 
 
-_SMALL = np.arange(64)
-_SMALL.flags.writeable = False
-
-
-def _all_rows(n: int) -> np.ndarray:
-    """0..n-1 (read-only; small ones shared)."""
-    return _SMALL[:n] if n <= len(_SMALL) else np.arange(n)
-
-
 def _without(n: int, failures: dict[int, ItemError]) -> np.ndarray:
     """Indices 0..n-1 that have no failure, ascending."""
     if not failures:
-        return _all_rows(n)
+        return np.arange(n)
     keep = np.ones(n, dtype=bool)
     keep[list(failures)] = False
     return np.flatnonzero(keep)

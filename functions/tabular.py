@@ -117,29 +117,16 @@ def _decode_row(row: Any, index: int, schema: Schema) -> tuple[list[float], list
         Problem(f"an instance must be a list or an object, got {kind}", index, "instances")]
 
 
-def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool,
-          numbers_only: bool) -> np.ndarray | None:
+def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.ndarray | None:
     """The whole batch in one numpy call when every row is a well-formed list of numbers.
 
-    numpy would quietly turn ``true`` into 1.0 (and ``"1.5"`` into 1.5), so a caller that
-    cannot rule booleans out (``may_hold_bools``) pays for a scan. A caller that knows the
-    rows hold numbers, nulls and lists only (``numbers_only``: the HTTP adapter reads it
-    from the raw bytes) gets the one-pass conversion straight to the model's float dtype;
-    any surprise there (a null, a ragged row, an overflow) falls back to the walk below.
+    numpy would quietly turn ``true`` into 1.0, so a caller that cannot rule booleans out
+    (``may_hold_bools``) pays for a scan; the HTTP adapter rules them out on the raw bytes.
     """
     if not instances or not isinstance(instances[0], list):
         return None
     if len(instances) <= 4:  # a few rows: plain Python checks beat numpy's call overhead
         return _tiny(instances, schema)
-    if numbers_only and schema.dtype.kind == "f":
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                arr = np.asarray(instances, dtype=schema.dtype)
-        except (ValueError, TypeError, OverflowError):
-            return None
-        if arr.ndim != 2 or arr.shape[1] != schema.width or not np.isfinite(arr).all():
-            return None  # the walk names the row and field (or accepts NaN by the card)
-        return arr
     try:
         arr = np.asarray(instances)
     except (ValueError, TypeError):
@@ -185,7 +172,7 @@ def _tiny(instances: Sequence[Any], schema: Schema) -> np.ndarray | None:
 
 
 def decode_instances(instances: Sequence[Any], schema: Schema,
-                     may_hold_bools: bool = True, numbers_only: bool = False) -> Decoded:
+                     may_hold_bools: bool = True) -> Decoded:
     """Decode every instance; never raises for bad content, reports it per index instead.
 
     ``instances`` may be a 2-D array of numbers already (functions.http.numeric_body); one
@@ -196,7 +183,7 @@ def decode_instances(instances: Sequence[Any], schema: Schema,
         if matrix is not None:
             return Decoded(matrix, {})
         instances = instances.tolist()
-    fast = _fast(instances, schema, may_hold_bools, numbers_only)
+    fast = _fast(instances, schema, may_hold_bools)
     if fast is not None:
         return Decoded(fast, {}) if fast.dtype == schema.dtype else _cast(fast, schema, {})
     rows: list[list[float]] = []

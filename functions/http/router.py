@@ -41,7 +41,6 @@ class Router:
         self.prefix_errors: dict[str, Renderer] = {}
         self.drain = drain or Drain(0.0)
         self._series: dict[tuple[str, int], tuple[str, str]] = {}  # metric names, built once
-        self._labels: dict[str, str] = {}  # exact route path -> its label
 
     def add(self, method: str, path: str, handler: Handler) -> None:
         self.exact.setdefault(path, {})[method] = handler
@@ -50,10 +49,8 @@ class Router:
         self.prefixes.append((prefix, handler))
 
     def _label(self, path: str) -> str:
-        """The metrics label for ``path``: its route, never the raw URL (bounded labels);
-        remembered for exact routes (a fixed set, unlike the URLs of prefixes)."""
+        """The metrics label for ``path``: its route, never the raw URL (bounded labels)."""
         if path in self.exact:
-            self._labels[path] = path
             return path
         for prefix, _ in self.prefixes:
             if path == prefix or path.startswith(prefix + "/"):
@@ -67,7 +64,7 @@ class Router:
         if not drain.armed:
             drain.arm()
         drain.in_flight += 1
-        label = self._labels.get(path) or self._label(path)
+        label = self._label(path)
         try:
             if drain.draining and path not in DRAIN_EXEMPT:
                 raise ShuttingDown("this instance is shutting down; send the request again",

@@ -14,7 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from functions import metrics
 from functions.errors import ItemError, Problem, RequestError, ValidationFailed
-from functions.http.bodies import parse_json, read_body, require_json, scan_instances
+from functions.http.bodies import may_hold_bools, parse_json, read_body, require_json
 from functions.http.model_info import describe
 from functions.http.numeric_body import numeric_matrix
 from functions.http.responses import json_response
@@ -69,8 +69,9 @@ def columns_body(result: BatchResult) -> dict[str, Any]:
     where it failed), ``classes`` (what a classifier's probability columns stand for) and
     each failed instance's error, as in the row format."""
     cols = result.columns
-    body: dict[str, Any] = {"outputs": cols.writable() if cols is not None else {}}
-    if cols is not None and cols.classes is not None:
+    assert cols is not None  # the service answers columns when asked for them
+    body: dict[str, Any] = {"outputs": cols.writable()}
+    if cols.classes is not None:
         body["classes"] = cols.classes
     body["errors"] = len(result.failures)
     if result.failures:
@@ -92,10 +93,8 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
         matrix = numeric_matrix(body, width) if width else None
         if matrix is not None and len(matrix) <= cap:
             return await service.predict(matrix, strict=strict, columns=columns), columns
-        may_hold_bools, numbers_only = scan_instances(body)
         result = await service.predict(_instances(parse_json(body), cap), strict=strict,
-                                       may_hold_bools=may_hold_bools,
-                                       numbers_only=numbers_only, columns=columns)
+                                       may_hold_bools=may_hold_bools(body), columns=columns)
         return result, columns
 
     async def predict(request: Request) -> Response:

@@ -76,13 +76,13 @@ async def run_isolating(runner: ModelRunner, feeds: dict[str, np.ndarray],
     not run again whole).
     """
     n = len(next(iter(feeds.values())))
-    try:
-        if failed is not None:
-            raise failed
-        return await runner.run(feeds), np.arange(n), {}
-    except MODEL_ERRORS as exc:
-        if n == 1:
-            return None, np.arange(0), {0: Refusal(_message(exc), await _culprit(runner, feeds))}
+    if failed is None:
+        try:
+            return await runner.run(feeds), np.arange(n), {}
+        except MODEL_ERRORS as exc:
+            failed = exc
+    if n == 1:
+        return None, np.arange(0), {0: Refusal(_message(failed), await _culprit(runner, feeds))}
     kept: list[np.ndarray] = []
     parts: list[dict[str, np.ndarray]] = []
     refused: dict[int, Refusal] = {}

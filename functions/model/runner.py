@@ -74,10 +74,6 @@ class ModelRunner:
         """The outputs for ``feeds``: through the batcher when merging is on."""
         if self.batcher is not None:
             return await self.batcher.submit(feeds)
-        n = _rows(feeds)
-        if self.runs_inline(n):  # the common small call, without a coroutine of its own
-            started = time.perf_counter()
-            return self._count(n, started, self.model.run(feeds))
         return await self.call(feeds)
 
     def _count(self, n: int, started: float, out: Feeds) -> Feeds:
