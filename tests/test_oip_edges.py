@@ -235,3 +235,14 @@ def test_not_ready_is_503_in_the_protocol_shape(serve, tmp_path: Path) -> None:
     resp = infer(fn, {"inputs": [fp32([1, 2, 3, 4], [1, 4])]})
     assert "model load failed" in error_of(resp, 503)
     assert fn.get("/v2").json()["extensions"] == ["binary_tensor_data"]
+
+
+@pytest.mark.parametrize("version", ["%09", "%20"])  # %0A: functions-framework answers first
+def test_a_version_of_whitespace_is_an_unknown_version_not_another_route(
+        demo_function: Served, version: str) -> None:
+    """Found by the schemathesis fuzz test: a version that a URL parser drops (a tab) made
+    POST .../versions/%09/infer read as the metadata route, a 405."""
+    resp = demo_function.post(f"/v2/models/iris/versions/{version}/infer",
+                              json={"inputs": [fp32([5.1, 3.5, 1.4, 0.2], [1, 4])]})
+    assert resp.status_code == 404, resp.text
+    assert "has no version" in resp.json()["error"]

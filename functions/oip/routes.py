@@ -109,7 +109,8 @@ def oip_routes(router: Any, holder: ModelHolder, service: PredictionService,
         return Response(payload, 200, headers=headers, media_type=media)
 
     async def dispatch(request: Request) -> Response:
-        action, name, version = _route(request.url.path)
+        action, name, version = _route(request.scope["path"])  # as sent, decoded: not
+        # request.url, whose parse drops tabs and newlines (a version "%09" would vanish)
         wanted = "POST" if action == "infer" else "GET"
         if request.method != wanted:
             raise MethodNotAllowed(f"{request.method} is not allowed here; use {wanted}")
