@@ -13,6 +13,7 @@ one object per row (the default answer).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,3 +130,37 @@ def rows_of_columns(columns: Columns, n: int) -> list[dict[str, Any]]:
         return [{name: v} for v in _rows_of(values)]
     lists = {name: _rows_of(values) for name, values in fields.items()}
     return [{name: col[i] for name, col in lists.items()} for i in range(n)]
+
+
+RowShaper = Callable[[dict[str, np.ndarray]], "dict[str, Any] | None"]
+
+
+def row_shaper(card: ModelCard) -> RowShaper | None:
+    """One row's prediction straight from its outputs, for the two commonest cards: a
+    classifier whose label output indexes the card's labels (with a probability per
+    label), and a regressor of one value. It gives what ``rows_of_columns(shape_columns(
+    ...))`` gives, without building columns, or None for outputs it does not expect
+    (then that answers). None for any other card."""
+    classifier = card.task == "classification" and bool(card.label_output
+                                                         or card.probability_output)
+    if classifier and card.labels and card.label_output and card.probability_output:
+        labels, label_out, prob_out = card.labels, card.label_output, card.probability_output
+
+        def classification(outputs: dict[str, np.ndarray]) -> dict[str, Any] | None:
+            label, probs = outputs.get(label_out), outputs.get(prob_out)
+            if label is None or probs is None or label.shape != (1,) \
+                    or label.dtype.kind not in "iu" or probs.shape != (1, len(labels)):
+                return None
+            return {"label": labels[label[0]],
+                    "probabilities": dict(zip(labels, float_values(probs[0])))}
+        return classification
+    if card.value_output and not classifier and card.task != "embedding":
+        value_out = card.value_output
+
+        def value(outputs: dict[str, np.ndarray]) -> dict[str, Any] | None:
+            values = outputs.get(value_out)
+            if values is None or values.size != 1 or values.dtype.kind != "f":
+                return None
+            return {"value": float_values(values.reshape(1))[0]}
+        return value
+    return None

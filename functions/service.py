@@ -24,6 +24,7 @@ from functions.loading.holder import ModelHolder
 from functions.model.isolation import MODEL_ERRORS, run_isolating
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner, Runners
+from functions.one_row import OneRow
 from functions.predictions import Columns, float_values, rows_of_columns, shape_columns
 from functions.rows import Plan, plan_for
 from functions.tabular import Decoded, Schema
@@ -71,6 +72,8 @@ class PredictionService:
         self._plans: weakref.WeakKeyDictionary[OnnxModel, Plan] = weakref.WeakKeyDictionary()
         self._current: tuple[OnnxModel, Plan, ModelRunner] | None = None
         """The last model served, with its plan and runner: one identity check per request."""
+        self._one: OneRow | None = None
+        """The one-row answerer of the last model served, where its plan has one."""
 
     def plan(self, model: OnnxModel) -> Plan:
         """How instances become this model's inputs (built once per loaded model)."""
@@ -130,6 +133,22 @@ class PredictionService:
         count_model_rows(len(unique))
         return unique, inverse, outputs
 
+    def predict_one(self, instances: Any) -> tuple[dict[str, Any], str] | None:
+        """(prediction, model version) when ``instances`` is one clean row that
+        functions.one_row answers; None otherwise, and then ``predict`` answers. Only once a
+        request has gone through ``predict`` with the current model (which builds its
+        plan and runner and starts its calibration)."""
+        one = self._one
+        if one is None or type(instances) is not list or len(instances) != 1 \
+                or one.model is not self.holder.model:
+            return None
+        item = one.answer(instances)
+        if item is None:
+            return None
+        count_received(1)
+        count_model_rows(1)
+        return item, one.model.card.version
+
     async def predict(self, instances: Sequence[Any] | np.ndarray, *, strict: bool,
                       may_hold_bools: bool = True, columns: bool = False) -> BatchResult:
         """Score ``instances``; see the module docstring for strict vs per-item errors.
@@ -145,6 +164,7 @@ class PredictionService:
         else:  # a model seen for the first time (or after a swap): look its parts up once
             plan, runner = self.plan(model), self.runner(model)
             self._current = (model, plan, runner)
+            self._one = OneRow(model, plan, runner) if OneRow.applies(plan) else None  # type: ignore[arg-type]
         batch = plan.decode(instances, may_hold_bools)
         failures = {i: ItemError(p) for i, p in batch.problems.items()} \
             if batch.problems else {}

@@ -126,7 +126,7 @@ def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.
     if not instances or not isinstance(instances[0], list):
         return None
     if len(instances) <= 4:  # a few rows: plain Python checks beat numpy's call overhead
-        return _tiny(instances, schema)
+        return clean_rows(instances, schema)
     try:
         arr = np.asarray(instances)
     except (ValueError, TypeError):
@@ -153,8 +153,9 @@ def _from_matrix(matrix: np.ndarray, schema: Schema) -> np.ndarray | None:
 _FLOAT_MAX = {"f": float(np.finfo(np.float32).max), "d": float(np.finfo(np.float64).max)}
 
 
-def _tiny(instances: Sequence[Any], schema: Schema) -> np.ndarray | None:
-    """A few clean rows straight into the model's dtype; anything unusual -> None."""
+def clean_rows(instances: Sequence[Any], schema: Schema) -> np.ndarray | None:
+    """A few clean rows straight into the model's dtype; anything unusual -> None (the
+    caller then walks the rows, which says what is wrong where)."""
     if schema.dtype.kind != "f":
         return None
     width, finite_only = schema.width, not schema.allow_nan

@@ -89,16 +89,32 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
         columns = wants_columns(request)
         require_json(request)
         body = await read_body(request, settings.max_body_bytes)
-        width = service.row_width() if len(body) >= MATRIX_BODY_BYTES else None
+        return await scored_body(body, None, cap, strict, columns), columns
+
+    async def scored_body(body: bytes, doc: Any, cap: int, strict: bool,
+                          columns: bool) -> BatchResult:
+        """``doc``: the body already parsed, or None."""
+        width = service.row_width() if doc is None and len(body) >= MATRIX_BODY_BYTES \
+            else None
         matrix = numeric_matrix(body, width) if width else None
         if matrix is not None and len(matrix) <= cap:
-            return await service.predict(matrix, strict=strict, columns=columns), columns
-        result = await service.predict(_instances(parse_json(body), cap), strict=strict,
-                                       may_hold_bools=may_hold_bools(body), columns=columns)
-        return result, columns
+            return await service.predict(matrix, strict=strict, columns=columns)
+        doc = parse_json(body) if doc is None else doc
+        return await service.predict(_instances(doc, cap), strict=strict,
+                                     may_hold_bools=may_hold_bools(body), columns=columns)
 
     async def predict(request: Request) -> Response:
-        result, columns = await scored(request, settings.max_instances, True)
+        columns = wants_columns(request)
+        require_json(request)
+        body = await read_body(request, settings.max_body_bytes)
+        doc = None
+        if not columns and len(body) < MATRIX_BODY_BYTES:  # maybe one row: service.predict_one
+            doc = parse_json(body)
+            one = service.predict_one(doc.get("instances")) \
+                if type(doc) is dict and len(doc) == 1 else None
+            if one is not None:
+                return json_response({"predictions": [one[0]], "model_version": one[1]})
+        result = await scored_body(body, doc, settings.max_instances, True, columns)
         if columns:
             return json_response(columns_body(result))
         return json_response({"predictions": result.items,
