@@ -161,3 +161,16 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     return cert, key
+
+
+def ready_runtime(settings: Any) -> Any:
+    """A process's wiring (functions.runtime.build) for ``settings``, in this process, once
+    its model has loaded: for tests that call the router or the service directly."""
+    from functions.runtime import build
+
+    rt = build(settings)
+    deadline = time.monotonic() + 60
+    while rt.holder.model is None and time.monotonic() < deadline:
+        assert "failed" not in rt.holder.readiness()[1], rt.holder.readiness()
+        time.sleep(0.05)
+    return rt

@@ -8,7 +8,6 @@ the served tests check the production server's answers and counters end to end.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +22,12 @@ from functions.card import ModelCard
 from functions.errors import ServingError
 from functions.model.onnx_model import OnnxModel
 from functions.predictions import row_shaper, rows_of_columns, shape_columns
-from functions.runtime import Runtime, build
+from functions.runtime import Runtime
 from functions.settings import Settings
 from tests import model_kinds as mk
-from tests.servers import Served
+from tests.servers import Served, ready_runtime
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
-
-
-def _ready(settings_: Settings) -> Runtime:
-    rt = build(settings_)
-    deadline = time.monotonic() + 60
-    while rt.holder.model is None and time.monotonic() < deadline:
-        assert "failed" not in rt.holder.readiness()[1], rt.holder.readiness()
-        time.sleep(0.05)
-    return rt
 
 
 def _ridge(folder: Path) -> Path:
@@ -62,7 +52,7 @@ def runtimes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Runtime]:
     out = {}
     for name, uri in uris.items():
         extra = {"model_uri": uri} if uri else {}
-        rt = out[name] = _ready(Settings(model_cache_dir=root / f"cache-{name}", **extra))
+        rt = out[name] = ready_runtime(Settings(model_cache_dir=root / f"cache-{name}", **extra))
         width = rt.service.plan(rt.holder.model).schema.width  # type: ignore[arg-type, union-attr]
         asyncio.run(rt.service.predict([[0.5] * width], strict=True))  # builds the one-row path
     return out

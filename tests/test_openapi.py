@@ -11,7 +11,6 @@ prediction schema.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,10 @@ import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
-from functions.runtime import Runtime, build
+from functions.runtime import Runtime
 from functions.settings import Settings
 from tests import model_kinds as mk
-from tests.servers import Served
+from tests.servers import Served, ready_runtime
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 
@@ -91,22 +90,13 @@ def test_docs_page_loads_nothing_from_elsewhere(demo_function: Served) -> None:
     assert "http://" not in resp.text and "https://" not in resp.text and "src=" not in resp.text
 
 
-def _ready(settings: Settings) -> Runtime:
-    rt = build(settings)
-    deadline = time.monotonic() + 60
-    while rt.holder.model is None and time.monotonic() < deadline:
-        assert "failed" not in rt.holder.readiness()[1], rt.holder.readiness()
-        time.sleep(0.05)
-    return rt
-
-
 def _document(rt: Runtime) -> dict:
     handler = rt.router.exact["/openapi.json"]["GET"]
     return orjson.loads(asyncio.run(handler(None)).body)  # type: ignore[arg-type]
 
 
 def test_every_router_route_is_documented_with_events_and_vertex(tmp_path: Path) -> None:
-    rt = _ready(Settings(event_routes=True, aip_predict_route="/vertex/predict",
+    rt = ready_runtime(Settings(event_routes=True, aip_predict_route="/vertex/predict",
                          aip_health_route="/vertex/health", model_cache_dir=tmp_path))
     doc = _document(rt)
     validate(doc)
@@ -132,7 +122,7 @@ def test_each_kind_of_model_gets_a_document_its_answers_fit(kind: str,
                                                            tmp_path: Path) -> None:
     builder, instances = KINDS[kind]
     model_path = builder(tmp_path / kind)[0]
-    rt = _ready(Settings(model_uri=str(model_path), model_cache_dir=tmp_path / "cache"))
+    rt = ready_runtime(Settings(model_uri=str(model_path), model_cache_dir=tmp_path / "cache"))
     doc = _document(rt)
     validate(doc)
     for instance in instances:
