@@ -17,12 +17,17 @@ def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=VALUE",
+                        help="also serve ours with this environment variable (repeatable)")
     args = parser.parse_args(argv)
     one = json.dumps({"instances": [SETOSA]}).encode()
     model = str(ROOT / "models" / "iris.onnx")
     servers = {"ours": spawn(str(ROOT / "main.py"), {}),
                "tuned": spawn(str(ROOT / "benchmarks" / "tuned_handler.py"),
                               {"MODEL_PATH": model})}
+    for variant in args.variant:
+        name, _, value = variant.partition("=")
+        servers[f"ours {variant}"] = spawn(str(ROOT / "main.py"), {name: value})
     rates: dict[str, list[float]] = {name: [] for name in servers}
     try:
         for proc, url in servers.values():
@@ -38,10 +43,11 @@ def main(argv: list[str] | None = None) -> float:
         for proc, _ in servers.values():
             pause(proc, False)
             stop(proc)
-    ratios = [a / b for a, b in zip(rates["ours"], rates["tuned"])]
-    print({name: round(median(r)) for name, r in rates.items()},
-          "ratio", round(median(ratios), 3), [round(r, 2) for r in ratios])
-    return median(ratios)
+    for name in rates:
+        ratios = [a / b for a, b in zip(rates[name], rates["tuned"])]
+        print(f"{name}: {median(rates[name]):.0f} req/s, {median(ratios):.3f}x tuned",
+              [round(r, 2) for r in ratios])
+    return median([a / b for a, b in zip(rates["ours"], rates["tuned"])])
 
 
 if __name__ == "__main__":

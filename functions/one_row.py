@@ -39,12 +39,13 @@ class OneRow:
     def answer(self, instances: list[Any]) -> dict[str, Any] | None:
         """The prediction of ``instances`` (one row), or None: the batch path answers."""
         x = clean_rows(instances, self.schema)
-        runner = self.runner
-        if x is None or runner.batcher is not None or not runner.runs_inline(1):
+        if x is None:
             return None
         try:
-            outputs = runner.call_now({self.input: x})
+            outputs = self.runner.run_now({self.input: x}, 1)
         except MODEL_ERRORS:  # the batch path isolates it and says why
+            return None
+        if outputs is None:
             return None
         item = self.shape(outputs) if self.shape is not None else None
         if item is None:

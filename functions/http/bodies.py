@@ -34,20 +34,31 @@ def header(request: Request, name: bytes) -> str | None:
     return None
 
 
-def require_json(request: Request) -> None:
-    """415 unless the body is declared JSON."""
-    ctype = header(request, b"content-type") or ""
-    media = ctype.split(";", 1)[0].strip().lower()
+async def read_json_body(request: Request, limit: int) -> bytes:
+    """The whole body of a request that declares JSON: 415 unless its Content-Type is JSON,
+    413 for anything over ``limit`` (without reading it all). One pass over the headers."""
+    ctype = declared = None
+    for key, value in request.scope["headers"]:
+        if key == b"content-type" and ctype is None:  # the first one, as ``header`` reads
+            ctype = value.decode("latin-1")
+        elif key == b"content-length" and declared is None:
+            declared = value
+    media = ctype.split(";", 1)[0].strip().lower() if ctype else ""
     if media not in JSON_TYPES and not media.endswith("+json"):
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, got {ctype or 'none'!r}")
+    return await _read(request, limit, declared)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing (413) anything over ``limit`` without reading it all."""
-    declared = header(request, b"content-length")
+    return await _read(request, limit, header(request, b"content-length"))
+
+
+async def _read(request: Request, limit: int, declared: bytes | str | None) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
+        size = declared.decode("latin-1") if isinstance(declared, bytes) else declared
+        raise PayloadTooLarge(f"body of {size} bytes is over the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
     receive = request.receive  # the ASGI messages themselves: no generator per request

@@ -41,9 +41,12 @@ class Router:
         self.prefix_errors: dict[str, Renderer] = {}
         self.drain = drain or Drain(0.0)
         self._series: dict[tuple[str, int], tuple[str, str]] = {}  # metric names, built once
+        self._resolved: dict[tuple[str, str], tuple[Handler, str]] = {}
+        """(method, path) -> (handler, metrics label) of the exact routes: one lookup."""
 
     def add(self, method: str, path: str, handler: Handler) -> None:
         self.exact.setdefault(path, {})[method] = handler
+        self._resolved[(method, path)] = (handler, path)
 
     def add_prefix(self, prefix: str, handler: Handler) -> None:
         self.prefixes.append((prefix, handler))
@@ -58,18 +61,21 @@ class Router:
         return "unmatched"
 
     async def __call__(self, request: Request) -> Response:
-        path = request.scope["path"].rstrip("/") or "/"
+        scope = request.scope
+        path = scope["path"].rstrip("/") or "/"
         started = time.perf_counter()
         drain = self.drain
         if not drain.armed:
             drain.arm()
         drain.in_flight += 1
-        label = self._label(path)
+        route = self._resolved.get((scope["method"], path))
+        label = route[1] if route is not None else self._label(path)
         try:
             if drain.draining and path not in DRAIN_EXEMPT:
                 raise ShuttingDown("this instance is shutting down; send the request again",
                                    headers={"Retry-After": "1", "Connection": "close"})
-            response = await self._handler(request, path)(request)
+            handler = route[0] if route is not None else self._handler(request, path)
+            response = await handler(request)
         except Exception as exc:  # noqa: BLE001 - the one place errors become responses
             response = self.prefix_errors.get(label, error_response)(exc)
         finally:

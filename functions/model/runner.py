@@ -67,12 +67,16 @@ class ModelRunner:
         n = _rows(feeds)
         started = time.perf_counter()
         if self.runs_inline(n):
-            return self.call_now(feeds)
+            return self._count(n, started, self.model.run(feeds))
         return self._count(n, started, await asyncio.to_thread(self.model.run, feeds))
 
-    def call_now(self, feeds: Feeds) -> Feeds:
-        """One model call on the calling thread (for a caller that checked ``runs_inline``)."""
-        return self._count(_rows(feeds), time.perf_counter(), self.model.run(feeds))
+    def run_now(self, feeds: Feeds, rows: int) -> Feeds | None:
+        """The outputs of ``rows`` rows computed now, on the calling thread, when that is
+        where ``run`` would compute them too (no merging, within the inline budget); else
+        None, and the caller awaits ``run``."""
+        if self.batcher is not None or not self.runs_inline(rows):
+            return None
+        return self._count(rows, time.perf_counter(), self.model.run(feeds))
 
     async def run(self, feeds: Feeds) -> Feeds:
         """The outputs for ``feeds``: through the batcher when merging is on."""
