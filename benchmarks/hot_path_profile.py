@@ -55,38 +55,34 @@ async def profile() -> dict[str, float]:
     os.chdir(ROOT)
     from functions_framework.aio import create_asgi_app
 
-    import functions.service as service_module
+    import functions.one_row as one_row_module
     import main
 
     ours, tuned = (create_asgi_app("predict", "main.py"),
                    create_asgi_app("predict", str(ROOT / "benchmarks" / "tuned_handler.py")))
     rt = main._rt
     model = await rt.holder.get()
-    await asyncio.sleep(2)  # the cost curve is measured in a thread after the load
-    svc, plan, runner = rt.service, rt.service.plan(model), rt.service.runners(model)
+    svc = rt.service
+    await svc.predict([SETOSA], strict=True)  # builds the one-row path (functions.one_row)
+    runner = svc.runners(model)
+    while runner.curve is None:  # the cost curve is measured in a thread after the load
+        await asyncio.sleep(0.05)
+    one = svc._one
+    assert one is not None
     row = np.array([SETOSA], dtype=np.float32)
     outputs = model.run({model.row_input.name: row})
-    result = await svc.predict([SETOSA], strict=True)
-    columns = service_module.shape_columns(model.card, outputs, 1, model.output_labels)
-    rows = service_module.rows_of_columns(columns, 1)
-    batch = plan.decode([SETOSA], False)
+    result = svc.predict_one([SETOSA])
+    item = one.shape(outputs)
 
     out: dict[str, float] = {"tuned handler": await per_request_us(tuned),
                              "ours": await per_request_us(ours)}
-
-    async def canned_predict(*args: Any, **kwargs: Any) -> Any:
-        return result
-
-    async def canned_run(feeds: Any) -> Any:
-        return outputs
-
     cans: list[tuple[str, list[tuple[Any, str, Any]]]] = [
-        ("ours, decode canned", [(plan, "decode", lambda *a: batch)]),
-        ("ours, model call canned (runner and onnxruntime)", [(runner, "run", canned_run)]),
-        ("ours, shaping canned", [(service_module, "shape_columns", lambda *a: columns),
-                                  (service_module, "rows_of_columns", lambda *a: rows)]),
-        ("ours, service canned (all of the above, dedupe, metrics)",
-         [(svc, "predict", canned_predict)])]
+        ("ours, validation canned", [(one_row_module, "clean_rows", lambda *a: row)]),
+        ("ours, model call canned (runner and onnxruntime)",
+         [(runner, "run_now", lambda *a: outputs)]),
+        ("ours, shaping canned", [(one, "shape", lambda *a: item)]),
+        ("ours, one-row service canned (all of the above and its counters)",
+         [(svc, "predict_one", lambda *a: result)])]
     for label, parts in cans:
         reals = [(owner, name, getattr(owner, name)) for owner, name, _ in parts]
         for owner, name, stand_in in parts:
@@ -99,7 +95,7 @@ async def profile() -> dict[str, float]:
 
     async def canned_router(request: Any) -> Any:
         from functions.http.responses import json_response
-        return json_response({"predictions": result.items, "model_version": "1"})
+        return json_response({"predictions": [result[0]], "model_version": result[1]})
 
     real_router, main._rt.router = main._rt.router, canned_router
     try:
