@@ -18,7 +18,8 @@ baseline's bare probabilities), wrk alternating between the servers round after 
 ratio is the median of per-round ratios); cold start (spawn -> first 200) of ours and the
 baseline, alternating; then, for ours alone, the worker's RSS before and after 500k
 requests at 64 connections, and its CPU while idle for 10 s. Writes
-benchmarks/results/serving.json and docs/serving_ratios.png.
+benchmarks/results/serving.json, docs/serving_ratios.png and the README's serving table
+(benchmarks.serving_table).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from benchmarks.harness import (
     wait_ready,
     wrk,
 )
+from benchmarks.serving_table import write_readme
 
 MODEL = ROOT / "models" / "iris.onnx"
 PY = sys.executable
@@ -98,8 +100,9 @@ def throughput(seconds: int, rounds: int) -> dict[str, dict[str, list[float]]]:
         for proc, url, single, _ in servers.values():
             wait_ready(url + single, proc, one)
             pause(proc, True)
-        for _ in range(rounds):
-            for name, (proc, url, single, batch) in servers.items():
+        for round_ in range(rounds):  # ABBA: every other round in reverse, against drift
+            order = list(servers.items())
+            for name, (proc, url, single, batch) in order[::-1] if round_ % 2 else order:
                 pause(proc, False)  # only the server being measured runs
                 time.sleep(0.2)
                 rates["single_row_req_per_s"][name].append(wrk(url + single, one, seconds, 8))
@@ -215,7 +218,12 @@ def main(argv: list[str] | None = None) -> dict:
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(summary, str(RESULTS / "serving_ratios.png"))
     shutil.copy(RESULTS / "serving_ratios.png", ROOT / "docs" / "serving_ratios.png")
-    save("serving", {"rates": rates, "cold": cold, "summary": summary})
+    result = {"rates": rates, "cold": cold, "summary": summary,
+              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "command": " ".join([".venv/bin/python -m benchmarks.serving_bench",
+                                   *(sys.argv[1:] if argv is None else argv)])}
+    save("serving", result)
+    write_readme(result)  # the README's serving table (benchmarks.serving_table)
     print(json.dumps(summary, indent=2))
     return summary
 

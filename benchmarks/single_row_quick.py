@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> float:
         for proc, url in servers.values():
             wait_ready(url + "/", proc, one)
             pause(proc, True)
-        for _ in range(args.rounds):
-            for name, (proc, url) in servers.items():
+        for round_ in range(args.rounds):  # ABBA: every other round in reverse
+            order = list(servers.items())
+            for name, (proc, url) in order[::-1] if round_ % 2 else order:
                 pause(proc, False)
                 time.sleep(0.2)
                 rates[name].append(wrk(url + "/", one, args.seconds, 8))
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> float:
         for proc, _ in servers.values():
             pause(proc, False)
             stop(proc)
+    print({n: [round(x) for x in r] for n, r in rates.items()})
     for name in rates:
         ratios = [a / b for a, b in zip(rates[name], rates["tuned"])]
         print(f"{name}: {median(rates[name]):.0f} req/s, {median(ratios):.3f}x tuned",

@@ -26,20 +26,21 @@ JSON_TYPES = ("application/json",)
 BOM = b"\xef\xbb\xbf"
 
 
-def header(request: Request, name: bytes) -> str | None:
-    """One request header (lower-case ``name``), read from the ASGI scope directly."""
+def header_bytes(request: Request, name: bytes) -> bytes | None:
+    """One request header's raw value (lower-case ``name``; the first, if sent twice), read
+    from the ASGI scope directly."""
     for key, value in request.scope["headers"]:
         if key == name:
-            return value.decode("latin-1")
+            return value
     return None
 
 
-async def read_json_body(request: Request, limit: int) -> bytes:
-    """The whole body of a request that declares JSON: 415 unless its Content-Type is JSON,
-    413 for anything over ``limit`` (without reading it all). One pass over the headers."""
+def require_json(request: Request) -> bytes | None:
+    """415 unless the body is declared JSON. Returns the Content-Length header's raw value
+    (for ``read_body``: one pass over the headers for both)."""
     ctype = declared = None
     for key, value in request.scope["headers"]:
-        if key == b"content-type" and ctype is None:  # the first one, as ``header`` reads
+        if key == b"content-type" and ctype is None:  # the first one, as ``header_bytes`` reads
             ctype = value.decode("latin-1")
         elif key == b"content-length" and declared is None:
             declared = value
@@ -47,18 +48,17 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     if media not in JSON_TYPES and not media.endswith("+json"):
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, got {ctype or 'none'!r}")
-    return await _read(request, limit, declared)
+    return declared
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing (413) anything over ``limit`` without reading it all."""
-    return await _read(request, limit, header(request, b"content-length"))
-
-
-async def _read(request: Request, limit: int, declared: bytes | str | None) -> bytes:
+async def read_body(request: Request, limit: int, declared: bytes | None = None) -> bytes:
+    """The whole body, refusing (413) anything over ``limit`` without reading it all.
+    ``declared``: the Content-Length header when the caller has it (``require_json``)."""
+    if declared is None:
+        declared = header_bytes(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        size = declared.decode("latin-1") if isinstance(declared, bytes) else declared
-        raise PayloadTooLarge(f"body of {size} bytes is over the {limit}-byte limit")
+        raise PayloadTooLarge(f"body of {declared.decode()} bytes is over the {limit}-byte "
+                              "limit")
     chunks: list[bytes] = []
     size = 0
     receive = request.receive  # the ASGI messages themselves: no generator per request

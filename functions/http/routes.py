@@ -14,7 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from functions import metrics
 from functions.errors import ItemError, Problem, RequestError, ValidationFailed
-from functions.http.bodies import may_hold_bools, parse_json, read_json_body
+from functions.http.bodies import may_hold_bools, parse_json, read_body, require_json
 from functions.http.model_info import describe
 from functions.http.numeric_body import numeric_matrix
 from functions.http.responses import json_response
@@ -87,7 +87,7 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
 
     async def scored(request: Request, cap: int, strict: bool) -> tuple[BatchResult, bool]:
         columns = wants_columns(request)
-        body = await read_json_body(request, settings.max_body_bytes)
+        body = await read_body(request, settings.max_body_bytes, require_json(request))
         return await scored_body(body, None, cap, strict, columns), columns
 
     async def scored_body(body: bytes, doc: Any, cap: int, strict: bool,
@@ -104,7 +104,7 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
 
     async def predict(request: Request) -> Response:
         columns = wants_columns(request)
-        body = await read_json_body(request, settings.max_body_bytes)
+        body = await read_body(request, settings.max_body_bytes, require_json(request))
         doc = None
         if not columns and len(body) < MATRIX_BODY_BYTES:  # maybe one row: service.predict_one
             doc = parse_json(body)
