@@ -20,6 +20,8 @@ One transport-neutral core, thin adapters around it. Where things live:
     dedupe.py        identical rows computed once
     predictions.py   output arrays -> one prediction object per row, per task
     service.py       the core: decode -> lookups -> dedupe -> runner -> predictions
+    one_row.py       one clean row of a plain tabular model, without the batch machinery
+                     (the same checks, call, counters and answer; anything else declines)
     batch_job.py     sharded offline scoring (``python -m functions.batch_job``)
 
     model/           OnnxModel, session options, the card checked against the graph, custom
