@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=3, help="wrk duration per measurement")
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds per measure")
-    parser.add_argument("--cold-runs", type=int, default=11)
+    parser.add_argument("--cold-runs", type=int, default=21)
     parser.add_argument("--soak-requests", type=int, default=500_000)
     args = parser.parse_args(argv)
     rates = throughput(args.seconds, args.rounds)
