@@ -132,6 +132,27 @@ def rows_of_columns(columns: Columns, n: int) -> list[dict[str, Any]]:
     return [{name: col[i] for name, col in lists.items()} for i in range(n)]
 
 
+def columns_in_order(cols: Columns | None, src: np.ndarray,
+                      notes: dict[int, dict[str, Any]]) -> Columns:
+    """``cols`` (the kept unique rows) in request order: ``src[i]`` is the row that answers
+    instance i, -1 where it failed (null there); each note (e.g. ``truncated``) as a column
+    of its own."""
+    if cols is None:
+        return Columns({})
+    if (src >= 0).all():
+        fields = {k: v[src] if isinstance(v, np.ndarray) else [v[j] for j in src.tolist()]
+                  for k, v in cols.fields.items()}
+    else:
+        order = src.tolist()
+        fields = {}
+        for k, v in cols.fields.items():
+            values = v if isinstance(v, list) else float_values(v)
+            fields[k] = [values[j] if j >= 0 else None for j in order]
+    for key in {k for note in notes.values() for k in note}:
+        fields[key] = [notes[i].get(key) if i in notes else None for i in range(len(src))]
+    return Columns(fields, cols.classes, cols.rows_are_maps)
+
+
 RowShaper = Callable[[dict[str, np.ndarray]], "dict[str, Any] | None"]
 
 

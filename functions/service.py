@@ -25,7 +25,7 @@ from functions.model.isolation import MODEL_ERRORS, run_isolating
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner, Runners
 from functions.one_row import OneRow
-from functions.predictions import Columns, float_values, rows_of_columns, shape_columns
+from functions.predictions import Columns, columns_in_order, rows_of_columns, shape_columns
 from functions.rows import Plan, plan_for
 from functions.tabular import Decoded, Schema
 
@@ -210,7 +210,7 @@ class PredictionService:
         unique_rows = len(kept) + len(refused)
         if columns:
             return BatchResult([], unique_rows, failures, version,
-                               _columns_in_order(cols, src, batch.notes))
+                               columns_in_order(cols, src, batch.notes))
         items: list[dict[str, Any] | ItemError] = [failures.get(i) for i in range(n)]  # type: ignore[misc]
         preds = rows_of_columns(cols, len(kept)) if cols is not None else []
         notes = batch.notes
@@ -233,26 +233,6 @@ def _request_order(n: int, ok_rows: np.ndarray, inverse: np.ndarray, kept: np.nd
             why = refused[u]
             failures[row] = ItemError([Problem(why.message, row, why.input)])
     return src
-
-
-def _columns_in_order(cols: Columns | None, src: np.ndarray,
-                      notes: dict[int, dict[str, Any]]) -> Columns:
-    """The kept rows' columns in request order; null where an instance failed; each note
-    (e.g. ``truncated``) as a column of its own."""
-    if cols is None:
-        return Columns({})
-    if (src >= 0).all():
-        fields = {k: v[src] if isinstance(v, np.ndarray) else [v[j] for j in src.tolist()]
-                  for k, v in cols.fields.items()}
-    else:
-        order = src.tolist()
-        fields = {}
-        for k, v in cols.fields.items():
-            values = v if isinstance(v, list) else float_values(v)
-            fields[k] = [values[j] if j >= 0 else None for j in order]
-    for key in {k for note in notes.values() for k in note}:
-        fields[key] = [notes[i].get(key) if i in notes else None for i in range(len(src))]
-    return Columns(fields, cols.classes, cols.rows_are_maps)
 
 
 def count_received(n: int) -> None:

@@ -42,7 +42,7 @@ def events_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int) 
         body = await read_body(request, min(max_body_bytes, PUSH_BODY_LIMIT))
         if request.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
             parse_json(body)  # 400 for what the SDK's own json.loads would choke on (depth)
-        event = cloud_event_from_http(dict(request.headers), body, request.url.path)
+        event = cloud_event_from_http(dict(request.headers), body, request.scope["path"])
         try:  # handlers block (downloads, model builds): keep them off the event loop
             outcome = await asyncio.to_thread(handlers().cloud_event, event)
         except Unhandled as exc:
