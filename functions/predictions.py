@@ -166,14 +166,18 @@ def row_shaper(card: ModelCard) -> RowShaper | None:
                                                          or card.probability_output)
     if classifier and card.labels and card.label_output and card.probability_output:
         labels, label_out, prob_out = card.labels, card.label_output, card.probability_output
+        shape = (1, len(labels))
 
         def classification(outputs: dict[str, np.ndarray]) -> dict[str, Any] | None:
             label, probs = outputs.get(label_out), outputs.get(prob_out)
-            if label is None or probs is None or label.shape != (1,) \
-                    or label.dtype.kind not in "iu" or probs.shape != (1, len(labels)):
+            if label is None or probs is None or label.dtype.kind not in "iu" \
+                    or label.size != 1 or probs.dtype.char != "f" or probs.shape != shape:
                 return None
-            return {"label": labels[label[0]],
-                    "probabilities": dict(zip(labels, float_values(probs[0])))}
+            raw = orjson.dumps(probs, option=orjson.OPT_SERIALIZE_NUMPY)  # float_values' way
+            if b"null" in raw:  # NaN or infinity: the column rule writes those
+                return None
+            return {"label": labels[label.item()],
+                    "probabilities": dict(zip(labels, orjson.loads(raw)[0]))}
         return classification
     if card.value_output and not classifier and card.task != "embedding":
         value_out = card.value_output
