@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 from benchmarks.harness import ROOT, SETOSA, median, pause, spawn, stop, wait_ready, wrk
+from benchmarks.serving_bench import _cpu_ticks, _worker_pid
 
 
 def main(argv: list[str] | None = None) -> float:
@@ -29,6 +31,7 @@ def main(argv: list[str] | None = None) -> float:
         name, _, value = variant.partition("=")
         servers[f"ours {variant}"] = spawn(str(ROOT / "main.py"), {name: value})
     rates: dict[str, list[float]] = {name: [] for name in servers}
+    per_cpu: dict[str, list[float]] = {name: [] for name in servers}
     try:
         for proc, url in servers.values():
             wait_ready(url + "/", proc, one)
@@ -38,7 +41,12 @@ def main(argv: list[str] | None = None) -> float:
             for name, (proc, url) in order[::-1] if round_ % 2 else order:
                 pause(proc, False)
                 time.sleep(0.2)
-                rates[name].append(wrk(url + "/", one, args.seconds, 8))
+                pids = [proc.pid, _worker_pid(proc.pid)]
+                ticks = _cpu_ticks(pids)
+                rate = wrk(url + "/", one, args.seconds, 8)
+                cpu = (_cpu_ticks(pids) - ticks) / os.sysconf("SC_CLK_TCK")
+                rates[name].append(rate)
+                per_cpu[name].append(rate * args.seconds / cpu)
                 pause(proc, True)
     finally:
         for proc, _ in servers.values():
@@ -49,6 +57,10 @@ def main(argv: list[str] | None = None) -> float:
         ratios = [a / b for a, b in zip(rates[name], rates["tuned"])]
         print(f"{name}: {median(rates[name]):.0f} req/s, {median(ratios):.3f}x tuned",
               [round(r, 2) for r in ratios])
+    for name in per_cpu:
+        ratios = [a / b for a, b in zip(per_cpu[name], per_cpu["tuned"])]
+        print(f"{name}: {median(per_cpu[name]):.0f} requests per CPU-second, "
+              f"{median(ratios):.3f}x tuned", [round(r, 2) for r in ratios])
     return median([a / b for a, b in zip(rates["ours"], rates["tuned"])])
 
 
