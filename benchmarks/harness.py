@@ -142,3 +142,26 @@ def save(name: str, data: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+def worker_pid(arbiter: int) -> int:
+    """The gunicorn worker of the arbiter ``arbiter`` (itself if it has no child)."""
+    with open(f"/proc/{arbiter}/task/{arbiter}/children") as fh:
+        children = [int(p) for p in fh.read().split()]
+    return children[0] if children else arbiter
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` in KiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    """User + system CPU of ``pids`` so far, in clock ticks (os.sysconf("SC_CLK_TCK"))."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total

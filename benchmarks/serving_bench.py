@@ -40,13 +40,16 @@ from benchmarks.harness import (
     ROOT,
     SETOSA,
     cold_starts,
+    cpu_ticks,
     free_port,
     median,
     pause,
+    rss_kib,
     save,
     spawn,
     stop,
     wait_ready,
+    worker_pid,
     wrk,
 )
 from benchmarks.serving_table import write_readme
@@ -119,26 +122,6 @@ def throughput(seconds: int, rounds: int) -> dict[str, dict[str, list[float]]]:
     return rates
 
 
-def _worker_pid(arbiter: int) -> int:
-    with open(f"/proc/{arbiter}/task/{arbiter}/children") as fh:
-        children = [int(p) for p in fh.read().split()]
-    return children[0] if children else arbiter
-
-
-def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
-
-
-def _cpu_ticks(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total
-
-
 def soak(requests_total: int) -> dict[str, float]:
     """Worker RSS before/after ``requests_total`` single-row requests at 64 connections;
     CPU of arbiter + worker over 10 idle seconds, in % of one core."""
@@ -147,18 +130,18 @@ def soak(requests_total: int) -> dict[str, float]:
     try:
         wait_ready(url + "/predict", proc, one)
         wrk(url + "/predict", one, 3, 64)  # warm: caches, pools, allocator arenas
-        worker = _worker_pid(proc.pid)
-        before = _rss_kib(worker)
+        worker = worker_pid(proc.pid)
+        before = rss_kib(worker)
         done, t0 = 0, time.perf_counter()
         while done < requests_total:
             rate = wrk(url + "/predict", one, 10, 64)
             done += int(rate * 10)
         elapsed = time.perf_counter() - t0
-        after = _rss_kib(worker)
+        after = rss_kib(worker)
         time.sleep(2)
-        ticks0, t1 = _cpu_ticks([proc.pid, worker]), time.perf_counter()
+        ticks0, t1 = cpu_ticks([proc.pid, worker]), time.perf_counter()
         time.sleep(10)
-        idle = (_cpu_ticks([proc.pid, worker]) - ticks0) / os.sysconf("SC_CLK_TCK")
+        idle = (cpu_ticks([proc.pid, worker]) - ticks0) / os.sysconf("SC_CLK_TCK")
         idle_pct = 100 * idle / (time.perf_counter() - t1)
     finally:
         stop(proc)

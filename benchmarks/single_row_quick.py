@@ -11,8 +11,18 @@ import json
 import os
 import time
 
-from benchmarks.harness import ROOT, SETOSA, median, pause, spawn, stop, wait_ready, wrk
-from benchmarks.serving_bench import _cpu_ticks, _worker_pid
+from benchmarks.harness import (
+    ROOT,
+    SETOSA,
+    cpu_ticks,
+    median,
+    pause,
+    spawn,
+    stop,
+    wait_ready,
+    worker_pid,
+    wrk,
+)
 
 
 def main(argv: list[str] | None = None) -> float:
@@ -41,10 +51,10 @@ def main(argv: list[str] | None = None) -> float:
             for name, (proc, url) in order[::-1] if round_ % 2 else order:
                 pause(proc, False)
                 time.sleep(0.2)
-                pids = [proc.pid, _worker_pid(proc.pid)]
-                ticks = _cpu_ticks(pids)
+                pids = [proc.pid, worker_pid(proc.pid)]
+                ticks = cpu_ticks(pids)
                 rate = wrk(url + "/", one, args.seconds, 8)
-                cpu = (_cpu_ticks(pids) - ticks) / os.sysconf("SC_CLK_TCK")
+                cpu = (cpu_ticks(pids) - ticks) / os.sysconf("SC_CLK_TCK")
                 rates[name].append(rate)
                 per_cpu[name].append(rate * args.seconds / cpu)
                 pause(proc, True)
