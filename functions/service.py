@@ -9,6 +9,7 @@ embedding table) is isolated from its batch (functions.model.isolation) and fail
 
 from __future__ import annotations
 
+import atexit
 import threading
 import weakref
 from collections.abc import Sequence
@@ -30,6 +31,17 @@ from functions.rows import Plan, plan_for
 from functions.tabular import Decoded, Schema
 
 MAX_REPORTED_PROBLEMS = 50
+_CALIBRATING: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+@atexit.register
+def _let_calibrations_finish(timeout: float = 10.0) -> None:
+    """At interpreter exit, wait (bounded) for a cost-curve measurement still running: it
+    is inside onnxruntime, and the interpreter's teardown would free the session under it
+    (the process then dies with "terminate called without an active exception" and loses
+    its buffered output). Forked workers leave through functions.loading.fork_exit."""
+    for thread in list(_CALIBRATING):
+        thread.join(timeout)
 
 
 class Enricher(Protocol):
@@ -117,8 +129,10 @@ class PredictionService:
             return
         runner.measuring = True
         plan = self.plan(model)
-        threading.Thread(target=runner.calibrate, args=(plan.sample, plan.pads()),
-                         name="calibrate", daemon=True).start()
+        thread = threading.Thread(target=runner.calibrate, args=(plan.sample, plan.pads()),
+                                  name="calibrate", daemon=True)
+        _CALIBRATING.add(thread)
+        thread.start()
 
     async def run_feeds(self, model: OnnxModel,
                         feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
