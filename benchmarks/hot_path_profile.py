@@ -67,7 +67,7 @@ async def profile() -> dict[str, float]:
     runner = svc.runners(model)
     while runner.curve is None:  # the cost curve is measured in a thread after the load
         await asyncio.sleep(0.05)
-    one = svc._one
+    one = svc._current[3] if svc._current is not None else None
     assert one is not None
     row = np.array([SETOSA], dtype=np.float32)
     outputs = model.run({model.row_input.name: row})

@@ -70,11 +70,12 @@ def table(result: dict, when: str) -> str:
     return "\n".join(lines)
 
 
-def write_readme(result: dict, when: str | None = None) -> None:
-    """Replace the README's serving table with ``result``'s."""
+def write_readme(result: dict) -> None:
+    """Replace the README's serving table with ``result``'s (dated by its ``when``)."""
     readme = ROOT / "README.md"
     text = readme.read_text()
-    body = table(result, when or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    body = table(result, result.get("when") or time.strftime("%Y-%m-%d %H:%M UTC",
+                                                            time.gmtime()))
     new, count = re.subn(f"{re.escape(START)}.*?{re.escape(END)}",
                          lambda _: f"{START}\n{body}\n{END}", text, flags=re.S)
     if count != 1:
@@ -84,7 +85,7 @@ def write_readme(result: dict, when: str | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     result = json.loads((RESULTS / "serving.json").read_text())
-    write_readme(result, result.get("when"))
+    write_readme(result)
 
 
 if __name__ == "__main__":

@@ -82,10 +82,9 @@ class PredictionService:
         self.runners = runners
         self.enricher = enricher
         self._plans: weakref.WeakKeyDictionary[OnnxModel, Plan] = weakref.WeakKeyDictionary()
-        self._current: tuple[OnnxModel, Plan, ModelRunner] | None = None
-        """The last model served, with its plan and runner: one identity check per request."""
-        self._one: OneRow | None = None
-        """The one-row answerer of the last model served, where its plan has one."""
+        self._current: tuple[OnnxModel, Plan, ModelRunner, OneRow | None] | None = None
+        """The last model served, with its plan, its runner and its one-row answerer (where
+        its plan has one): one identity check per request."""
 
     def plan(self, model: OnnxModel) -> Plan:
         """How instances become this model's inputs (built once per loaded model)."""
@@ -110,13 +109,8 @@ class PredictionService:
         tabular model without lookups): a body that is one matrix of numbers that wide may
         be decoded without Python objects (functions.http.numeric_body). None otherwise,
         or before the first prediction."""
-        current = self._current
-        if current is None:
-            return None
-        plan = current[1]
-        if plan.kind != "tabular" or plan.looks_up or plan.schema.dtype.kind != "f":  # type: ignore[union-attr]
-            return None
-        return plan.schema.width  # type: ignore[union-attr]
+        one = self._current[3] if self._current is not None else None
+        return one.schema.width if one is not None else None  # OneRow.applies: such a plan
 
     def runner(self, model: OnnxModel) -> ModelRunner:
         """The model's runner; a version seen for the first time (a roll-out) is measured."""
@@ -152,7 +146,8 @@ class PredictionService:
         functions.one_row answers; None otherwise, and then ``predict`` answers. Only once a
         request has gone through ``predict`` with the current model (which builds its
         plan and runner and starts its calibration)."""
-        one = self._one
+        current = self._current
+        one = current[3] if current is not None else None
         if one is None or type(instances) is not list or len(instances) != 1 \
                 or one.model is not self.holder.model:
             return None
@@ -174,11 +169,11 @@ class PredictionService:
         model = self.holder.model or await self.holder.get()  # no await once loaded
         current = self._current
         if current is not None and current[0] is model:
-            _, plan, runner = current
+            _, plan, runner, _ = current
         else:  # a model seen for the first time (or after a swap): look its parts up once
             plan, runner = self.plan(model), self.runner(model)
-            self._current = (model, plan, runner)
-            self._one = OneRow(model, plan, runner) if OneRow.applies(plan) else None  # type: ignore[arg-type]
+            one = OneRow(model, plan, runner) if OneRow.applies(plan) else None  # type: ignore[arg-type]
+            self._current = (model, plan, runner, one)
         batch = plan.decode(instances, may_hold_bools)
         failures = {i: ItemError(p) for i, p in batch.problems.items()} \
             if batch.problems else {}

@@ -8,6 +8,7 @@ the served tests check the production server's answers and counters end to end.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,17 +93,25 @@ def test_one_row_answers_exactly_as_the_batch_path(runtimes, name: str, data) ->
         assert one is not None  # a clean row of finite numbers takes the one-row path
 
 
-def test_one_row_declines_when_merging_or_after_a_model_swap(runtimes) -> None:
+def test_one_row_declines_when_merging(tmp_path: Path) -> None:
+    """BATCHING=on: every call goes through the batcher, never around it."""
+    rt = ready_runtime(Settings(model_cache_dir=tmp_path, batching="on"))
+    svc = rt.service
+    runner = svc.runners(rt.holder.model)  # type: ignore[arg-type]
+    deadline = time.monotonic() + 30
+    while runner.batcher is None and time.monotonic() < deadline:  # set by the calibration
+        time.sleep(0.02)
+    assert runner.batcher is not None
+    want = asyncio.run(svc.predict([SETOSA], strict=True))  # through the batcher
+    assert svc.predict_one([SETOSA]) is None
+    assert want.items[0]["label"] == "setosa"
+
+
+def test_one_row_declines_after_a_model_swap(runtimes) -> None:
     rt = runtimes["iris"]
     svc, model = rt.service, rt.holder.model
     assert svc.predict_one([SETOSA]) is not None
     assert svc.predict_one([SETOSA, SETOSA]) is None and svc.predict_one(SETOSA) is None
-    runner = svc.runners(model)  # type: ignore[arg-type]
-    runner.batcher, real = object(), runner.batcher  # type: ignore[assignment]
-    try:  # merging on: every call goes through the batcher, never around it
-        assert svc.predict_one([SETOSA]) is None
-    finally:
-        runner.batcher = real
     card = msgspec.structs.replace(model.card, version="2")  # type: ignore[union-attr]
     rt.holder.swap(OnnxModel(model.path, card, rt.settings))  # type: ignore[union-attr]
     try:  # a roll-out: the path built for the old version is not used for the new one

@@ -85,16 +85,10 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
                       settings: Settings) -> None:
     """Register /predict, /batch-predict, /healthz, /readyz, /model and /metrics."""
 
-    async def scored(request: Request, cap: int, strict: bool) -> tuple[BatchResult, bool]:
-        columns = wants_columns(request)
-        body = await read_body(request, settings.max_body_bytes, require_json(request))
-        return await scored_body(body, None, cap, strict, columns), columns
-
-    async def scored_body(body: bytes, doc: Any, cap: int, strict: bool,
-                          columns: bool) -> BatchResult:
-        """``doc``: the body already parsed, or None."""
-        width = service.row_width() if doc is None and len(body) >= MATRIX_BODY_BYTES \
-            else None
+    async def scored(body: bytes, doc: Any, cap: int, strict: bool,
+                     columns: bool) -> BatchResult:
+        """``doc``: the body already parsed (small bodies), or None."""
+        width = service.row_width() if len(body) >= MATRIX_BODY_BYTES else None
         matrix = numeric_matrix(body, width) if width else None
         if matrix is not None and len(matrix) <= cap:
             return await service.predict(matrix, strict=strict, columns=columns)
@@ -112,14 +106,16 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
                 if type(doc) is dict and len(doc) == 1 else None
             if one is not None:
                 return json_response({"predictions": [one[0]], "model_version": one[1]})
-        result = await scored_body(body, doc, settings.max_instances, True, columns)
+        result = await scored(body, doc, settings.max_instances, True, columns)
         if columns:
             return json_response(columns_body(result))
         return json_response({"predictions": result.items,
                               "model_version": result.model_version})
 
     async def batch_predict(request: Request) -> Response:
-        result, columns = await scored(request, settings.max_batch_instances, False)
+        columns = wants_columns(request)
+        body = await read_body(request, settings.max_body_bytes, require_json(request))
+        result = await scored(body, None, settings.max_batch_instances, False, columns)
         if columns:
             return json_response(columns_body(result))
         items = result.items if not result.failures else [
