@@ -1,6 +1,11 @@
-"""Shared fixtures: real servers only (see tests/servers.py).
+"""Shared fixtures: the function in process or over a socket, real servers, built models.
 
-- ``serve(env, **kw)``: the function over HTTP under functions-framework (subprocess).
+- ``app(env, **kw)``: the function in this process (tests/inprocess.py): the Router that
+  functions.runtime builds, behind functions-framework's ASGI app, through Starlette's
+  TestClient; ``demo_app`` serves the bundled model for the whole session. The default for
+  contract and validation tests.
+- ``serve(env, **kw)``: the function over HTTP under functions-framework (subprocess), for
+  tests whose subject is the process or the wire (fork, signals, workers, real clients).
 - ``gcs_server``: gcp-storage-emulator, in-process; value is ``http://127.0.0.1:PORT``,
   to be set as STORAGE_EMULATOR_HOST (``gcs_env`` gives the env dict for subprocesses).
 - ``s3_server``: moto's server; value is its endpoint URL (``s3_env`` gives the env dict).
@@ -11,17 +16,68 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import survivors
+from tests.inprocess import InProcess, start_in_process
 from tests.servers import ROOT, Served, free_port, start_file_server, start_function
 
+RUN_ID = survivors.mark()  # inherited by every process the tests start
 DEMO_MODEL = ROOT / "models" / "iris.onnx"
 DEMO_CARD = ROOT / "models" / "iris.card.json"
 AWS_FAKE = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing"}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run, naming them, if processes the tests started are still alive; then
+    kill them, so that nothing survives the suite."""
+    left = survivors.survivors(RUN_ID)
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"pid {pid}: {cmd[:300]}" for pid, cmd in sorted(left.items())]
+    if reporter is not None:
+        reporter.write_line("")
+        reporter.write_sep("=", "processes started by the tests are still alive", red=True)
+        for line in lines:
+            reporter.write_line(line, red=True)
+    else:
+        print("processes started by the tests are still alive:", *lines, sep="\n")
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Callable[..., InProcess]]:
+    """Factory: ``app({"MODEL_URI": ...}, wait="/readyz")`` -> InProcess, main.py's app in
+    this process with that environment; all closed after."""
+    started: list[InProcess] = []
+
+    def _app(env: dict[str, str] | None = None, **kw) -> InProcess:
+        served = start_in_process(env or {}, tmp_path, **kw)
+        started.append(served)
+        return served
+
+    yield _app
+    for served in started:
+        served.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
+    """The bundled demo model in this process for the whole session (read-only use)."""
+    served = start_in_process({}, tmp_path_factory.mktemp("demo-app"))
+    yield served
+    served.stop()
 
 
 @pytest.fixture
@@ -130,10 +186,9 @@ def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The Pub/Sub emulator that ships with the gcloud CLI, on a free port; value is its
     ``host:port``, also set as PUBSUB_EMULATOR_HOST for the in-process client. Skipped, with
     the reason, where gcloud, java or the emulator component is missing."""
-    import signal
     import subprocess
 
-    from tests.servers import wait_http
+    from tests.servers import stop_group, wait_http
 
     gcloud, java = shutil.which("gcloud"), shutil.which("java")
     if not gcloud or not java:
@@ -151,13 +206,7 @@ def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                                 start_new_session=True)  # gcloud starts java: stop both
 
     def stop() -> None:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_group(proc)
 
     try:
         wait_http(f"http://{host}", 120, (200,), proc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -46,13 +47,28 @@ class Served:
         return requests.post(self.url + path, timeout=kw.pop("timeout", 60), **kw)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_group(self.proc)
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop ``proc``'s process group (it was started with ``start_new_session``): SIGTERM,
+    then SIGKILL to whatever of the group is left after ``grace`` seconds, workers whose
+    arbiter is gone included."""
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:  # the whole group is gone already
+        pass
 
 
 def wait_http(url: str, timeout: float = 60.0, want: tuple[int, ...] = (200,),
@@ -93,7 +109,8 @@ def start_function(env: dict[str, str], tmp: Path, target: str = "predict",
         cmd += ["--signature-type", signature_type]
     log_path = tmp / f"function-{port}.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # its own group: workers stop with it
     served = Served(f"http://127.0.0.1:{port}", proc, log_path, env)
     try:
         wait_http(served.url + (wait or "/healthz"), timeout,

@@ -1,4 +1,5 @@
-"""The prediction routes and the error contract, over real HTTP against the demo model."""
+"""The prediction routes and the error contract against the demo model: in process through
+the real app (tests/inprocess.py), the metrics text over a socket."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from tests.conftest import DEMO_MODEL
+from tests.inprocess import InProcess
 from tests.servers import Served
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
@@ -24,16 +26,16 @@ def reference(rows: list[list[float]]) -> tuple[list[str], np.ndarray]:
     return [LABELS[i] for i in label], probs
 
 
-def post_json(fn: Served, path: str, body: object) -> tuple[int, dict]:
+def post_json(fn: InProcess | Served, path: str, body: object) -> tuple[int, dict]:
     resp = fn.post(path, data=json.dumps(body), headers={"content-type": "application/json"})
     return resp.status_code, resp.json()
 
 
-def test_predict_lists_and_objects_match_onnxruntime(demo_function: Served) -> None:
+def test_predict_lists_and_objects_match_onnxruntime(demo_app: InProcess) -> None:
     rng = np.random.default_rng(0)
     rows = (rng.uniform(0.1, 7.0, size=(25, 4))).round(2).tolist()
     instances: list[object] = [dict(zip(NAMES, r)) if i % 2 else r for i, r in enumerate(rows)]
-    status, body = post_json(demo_function, "/predict", {"instances": instances})
+    status, body = post_json(demo_app, "/predict", {"instances": instances})
     assert status == 200, body
     labels, probs = reference(rows)
     assert [p["label"] for p in body["predictions"]] == labels
@@ -42,10 +44,10 @@ def test_predict_lists_and_objects_match_onnxruntime(demo_function: Served) -> N
     assert body["model_version"] == "1"
 
 
-def test_batch_keeps_valid_rows_reports_bad_ones_by_index(demo_function: Served) -> None:
+def test_batch_keeps_valid_rows_reports_bad_ones_by_index(demo_app: InProcess) -> None:
     instances = [SETOSA, [1, "x", 2, 3], VIRGINICA, [1, 2], SETOSA,
                  {"sepal_length": 1, "sepal_width": 2, "petal_length": 3}, "nope", VIRGINICA]
-    status, body = post_json(demo_function, "/batch-predict", {"instances": instances})
+    status, body = post_json(demo_app, "/batch-predict", {"instances": instances})
     assert status == 200, body
     preds = body["predictions"]
     assert len(preds) == len(instances)
@@ -61,13 +63,13 @@ def test_batch_keeps_valid_rows_reports_bad_ones_by_index(demo_function: Served)
     assert preds[0] == preds[4]
 
 
-def test_batch_of_duplicates_runs_the_model_on_unique_rows(demo_function: Served) -> None:
+def test_batch_of_duplicates_runs_the_model_on_unique_rows(demo_app: InProcess) -> None:
     instances = [SETOSA, VIRGINICA] * 500
-    status, body = post_json(demo_function, "/batch-predict", {"instances": instances})
+    status, body = post_json(demo_app, "/batch-predict", {"instances": instances})
     assert status == 200
     assert body["unique_rows"] == 2 and body["errors"] == 0
     assert [p["label"] for p in body["predictions"][:4]] == ["setosa", "virginica"] * 2
-    metrics = demo_function.get("/metrics").text
+    metrics = demo_app.get("/metrics").text
     assert "predict_model_rows_total" in metrics
 
 
@@ -86,8 +88,8 @@ def test_batch_of_duplicates_runs_the_model_on_unique_rows(demo_function: Served
     ([[1, 2, 3, -(10**400)]], "petal_width", 0, "out of range"),
 ])
 def test_strict_predict_rejects_whole_request_naming_field_and_index(
-        demo_function: Served, instances: list, field: str, index: int, words: str) -> None:
-    status, body = post_json(demo_function, "/predict", {"instances": instances})
+        demo_app: InProcess, instances: list, field: str, index: int, words: str) -> None:
+    status, body = post_json(demo_app, "/predict", {"instances": instances})
     assert status == 422, body
     first = body["error"]["details"][0]
     assert (first["field"], first["index"]) == (field, index)
@@ -96,9 +98,9 @@ def test_strict_predict_rejects_whole_request_naming_field_and_index(
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
-def test_non_finite_values_are_422_with_index(demo_function: Served, literal: str) -> None:
+def test_non_finite_values_are_422_with_index(demo_app: InProcess, literal: str) -> None:
     raw = '{"instances": [[5.1, 3.5, 1.4, 0.2], [5.1, LIT, 1.4, 0.2]]}'.replace("LIT", literal)
-    resp = demo_function.post("/predict", data=raw, headers={"content-type": "application/json"})
+    resp = demo_app.post("/predict", data=raw, headers={"content-type": "application/json"})
     assert resp.status_code == 422, resp.text
     first = resp.json()["error"]["details"][0]
     assert (first["index"], first["field"]) == (1, "sepal_width")
@@ -113,38 +115,38 @@ def test_non_finite_values_are_422_with_index(demo_function: Served, literal: st
     (b'{"instances": []}', 422, "validation_failed"),
     (b"[1, 2]", 422, "validation_failed"),
 ])
-def test_body_shape_errors(demo_function: Served, body: bytes, status: int, code: str) -> None:
-    resp = demo_function.post("/predict", data=body, headers={"content-type": "application/json"})
+def test_body_shape_errors(demo_app: InProcess, body: bytes, status: int, code: str) -> None:
+    resp = demo_app.post("/predict", data=body, headers={"content-type": "application/json"})
     assert resp.status_code == status, resp.text
     assert resp.json()["error"]["code"] == code
     assert resp.json()["error"]["message"]
 
 
-def test_wrong_content_type_is_415(demo_function: Served) -> None:
-    resp = demo_function.post("/predict", data=b'{"instances": [[1,2,3,4]]}',
+def test_wrong_content_type_is_415(demo_app: InProcess) -> None:
+    resp = demo_app.post("/predict", data=b'{"instances": [[1,2,3,4]]}',
                               headers={"content-type": "text/plain"})
     assert resp.status_code == 415
     assert "application/json" in resp.json()["error"]["message"]
 
 
-def test_unknown_route_404_and_wrong_method_405(demo_function: Served) -> None:
-    assert demo_function.get("/nope").json()["error"]["code"] == "not_found"
-    resp = demo_function.get("/predict")
+def test_unknown_route_404_and_wrong_method_405(demo_app: InProcess) -> None:
+    assert demo_app.get("/nope").json()["error"]["code"] == "not_found"
+    resp = demo_app.get("/predict")
     assert resp.status_code == 405 and "POST" in resp.json()["error"]["message"]
 
 
-def test_health_ready_and_model_metadata(demo_function: Served) -> None:
-    assert demo_function.get("/healthz").status_code == 200
-    assert demo_function.get("/readyz").json() == {"ready": True, "reason": "ready"}
-    info = demo_function.get("/model").json()
+def test_health_ready_and_model_metadata(demo_app: InProcess) -> None:
+    assert demo_app.get("/healthz").status_code == 200
+    assert demo_app.get("/readyz").json() == {"ready": True, "reason": "ready"}
+    info = demo_app.get("/model").json()
     assert info["name"] == "iris" and info["version"] == "1" and len(info["sha256"]) == 64
     assert info["inputs"] == [{"name": "input", "dtype": "float32", "shape": [None, 4]}]
     assert info["feature_names"] == NAMES and info["labels"] == LABELS
     assert info["providers"] == ["CPUExecutionProvider"]
 
 
-def test_limits_body_size_413_and_instance_count_422(serve) -> None:
-    fn = serve({"MAX_BODY_BYTES": "2000", "MAX_INSTANCES": "3", "MAX_BATCH_INSTANCES": "5"})
+def test_limits_body_size_413_and_instance_count_422(app) -> None:
+    fn = app({"MAX_BODY_BYTES": "2000", "MAX_INSTANCES": "3", "MAX_BATCH_INSTANCES": "5"})
     big = json.dumps({"instances": [SETOSA] * 200})
     resp = fn.post("/predict", data=big, headers={"content-type": "application/json"})
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
@@ -159,6 +161,8 @@ def test_limits_body_size_413_and_instance_count_422(serve) -> None:
 
 
 def test_metrics_are_prometheus_text_with_bounded_route_labels(demo_function: Served) -> None:
+    """Over a socket: /metrics is process-wide, so only a process of its own shows exact
+    gauges; this is also one of the smoke tests that keep the in-process path honest."""
     for path in ("/no/such/thing-1", "/no/such/thing-2"):
         demo_function.get(path)
     demo_function.post("/predict", json={"instances": [SETOSA]})
@@ -173,9 +177,9 @@ def test_metrics_are_prometheus_text_with_bounded_route_labels(demo_function: Se
             float(line.rsplit(" ", 1)[1])
 
 
-def test_vertex_ai_custom_container_routes(serve) -> None:
+def test_vertex_ai_custom_container_routes(app) -> None:
     route = "/v1/endpoints/123/deployedModels/456:predict"
-    fn = serve({"AIP_PREDICT_ROUTE": route, "AIP_HEALTH_ROUTE": "/health"})
+    fn = app({"AIP_PREDICT_ROUTE": route, "AIP_HEALTH_ROUTE": "/health"})
     body = {"instances": [SETOSA], "parameters": {"ignored": True}}
     resp = fn.post(route, json=body)
     assert resp.status_code == 200 and resp.json()["predictions"][0]["label"] == "setosa"

@@ -1,0 +1,141 @@
+"""The function in this process: functions-framework's own ASGI app around ``main.py``,
+driven by Starlette's TestClient, with the ``get``/``post`` surface of ``servers.Served``.
+
+``start_in_process(env, tmp)`` executes ``main.py`` afresh with ``env`` applied to the
+process environment, so its ``runtime()`` (the Router, service and holder that
+``functions.runtime.build`` wires) is built from that environment exactly as in a served
+process; the environment is restored once the model is ready, and the cached wiring is
+forgotten, so no state but the module-level metrics leaks into the next test. Counters
+under ``/metrics`` are process-wide: compare before and after, never absolute values.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from tests.servers import ROOT
+
+URL = "http://testserver"
+
+
+@contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` updated with ``env`` inside the block, restored after."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def forget_runtime() -> None:
+    """Drop the process's cached wiring and SDK clients: the next build reads the env."""
+    from functions.loading.sdk_clients import gcs_client, s3_client
+    from functions.runtime import runtime
+
+    runtime.cache_clear()
+    s3_client.cache_clear()
+    gcs_client.cache_clear()
+
+
+def _as_client_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    """requests' keywords as the TestClient (httpx) takes them: raw bytes are ``content``."""
+    kw.pop("timeout", None)  # the app runs in this process: a hang shows as a stuck test
+    data = kw.get("data")
+    if isinstance(data, bytes | str):
+        kw["content"] = kw.pop("data")
+    return kw
+
+
+@dataclass
+class InProcess:
+    """The function's ASGI app in this process; ``module`` is its own copy of main.py."""
+
+    client: TestClient
+    module: ModuleType
+    env: dict[str, str] = field(default_factory=dict)
+    url: str = URL
+
+    @property
+    def runtime(self) -> Any:
+        """The wiring this copy of main.py built (``functions.runtime.Runtime``)."""
+        return self.module._rt
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.client.get(path, **_as_client_kwargs(kw))
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self.client.post(path, **_as_client_kwargs(kw))
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        return self.client.request(method, path, **_as_client_kwargs(kw))
+
+    def log(self) -> str:
+        """No separate log: the app logs into this process (use pytest's caplog)."""
+        return ""
+
+    def stop(self) -> None:
+        self.client.__exit__(None, None, None)
+
+
+def _load_main(target: str) -> tuple[Any, ModuleType]:
+    """A fresh copy of main.py and functions-framework's ASGI app for ``target``."""
+    import functions_framework.aio
+
+    previous = sys.modules.get("main")
+    try:
+        app = functions_framework.aio.create_asgi_app(target=target,
+                                                      source=str(ROOT / "main.py"))
+        module = sys.modules["main"]
+    finally:  # tests that import main (the Lambda entry point) get their own
+        if previous is None:
+            sys.modules.pop("main", None)
+        else:
+            sys.modules["main"] = previous
+    return app, module
+
+
+def start_in_process(env: Mapping[str, str], tmp: Path, target: str = "predict",
+                     wait: str | None = "/readyz", timeout: float = 60.0) -> InProcess:
+    """main.py's ``target`` served in this process with ``env``; like
+    ``servers.start_function``, returns once ``wait`` answers 200 (None: at once)."""
+    full_env = {"MODEL_CACHE_DIR": str(tmp / "model-cache"), **env}
+    with environment(full_env):
+        forget_runtime()
+        try:
+            app, module = _load_main(target)
+            client = TestClient(app, raise_server_exceptions=False)
+            client.__enter__()
+            served = InProcess(client, module, dict(env))
+            if wait is not None:
+                _wait_ready(served, wait, timeout)
+        finally:
+            forget_runtime()
+    return served
+
+
+def _wait_ready(served: InProcess, path: str, timeout: float) -> None:
+    """Until ``path`` answers 200; the model load runs in the holder's own thread."""
+    deadline = time.monotonic() + timeout
+    resp = served.get(path)
+    while resp.status_code != 200:
+        if time.monotonic() > deadline or "failed" in resp.text:
+            served.stop()
+            raise RuntimeError(f"{path} answered {resp.status_code} {resp.text[:500]}")
+        time.sleep(0.02)
+        resp = served.get(path)
