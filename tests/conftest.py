@@ -6,6 +6,8 @@
   contract and validation tests.
 - ``serve(env, **kw)``: the function over HTTP under functions-framework (subprocess), for
   tests whose subject is the process or the wire (fork, signals, workers, real clients).
+- ``built_model(kind)``: each kind of tests/model_kinds.py built once per session;
+  ``minilm_model``: all-MiniLM-L6-v2 exported once (tests/built_models.py).
 - ``gcs_server``: gcp-storage-emulator, in-process; value is ``http://127.0.0.1:PORT``,
   to be set as STORAGE_EMULATOR_HOST (``gcs_env`` gives the env dict for subprocesses).
 - ``s3_server``: moto's server; value is its endpoint URL (``s3_env`` gives the env dict).
@@ -23,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests import survivors
+from tests.built_models import BuiltModels
 from tests.inprocess import InProcess, start_in_process
 from tests.servers import ROOT, Served, free_port, start_file_server, start_function
 
@@ -78,6 +81,22 @@ def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     served = start_in_process({}, tmp_path_factory.mktemp("demo-app"))
     yield served
     served.stop()
+
+
+@pytest.fixture(scope="session")
+def built_model(tmp_path_factory: pytest.TempPathFactory) -> BuiltModels:
+    """``built_model(kind)`` -> what tests/model_kinds.py's builder returned, built once per
+    session (kinds: tests.built_models.BUILDERS); its folder is read-only for tests."""
+    return BuiltModels(tmp_path_factory.mktemp("built-models"))
+
+
+@pytest.fixture(scope="session")
+def minilm_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """all-MiniLM-L6-v2 exported once per session (tests/minilm.py): ``model.onnx`` beside
+    its card and tokenizer.json, in a folder that is read-only for tests."""
+    from tests import minilm
+
+    return minilm.export(tmp_path_factory.mktemp("minilm"))
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""Every kind of model people deploy, served over HTTP by the production server through
-/predict, /batch-predict and /v2, with the answers of the framework that trained it and
-the bad inputs each kind invites."""
+"""Every kind of model people deploy, served by the real app in process (tests/inprocess.py)
+through /predict, /batch-predict and /v2, with the answers of the framework that trained
+it and the bad inputs each kind invites."""
 
 from __future__ import annotations
 
@@ -11,21 +11,21 @@ import numpy as np
 import pytest
 
 from tests import model_kinds as mk
-from tests.servers import Served, start_function
+from tests.built_models import BuiltModels
+from tests.inprocess import InProcess, start_in_process
 
 
 @pytest.fixture(scope="module")
-def kinds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], tuple]]:
-    """``kinds(name)`` -> (served function, what the builder returned); built once."""
+def kinds(tmp_path_factory: pytest.TempPathFactory,
+          built_model: BuiltModels) -> Iterator[Callable[[str], tuple]]:
+    """``kinds(name)`` -> (the function serving it in process, what the builder returned)."""
     root = tmp_path_factory.mktemp("kinds")
-    builders = {"two_input": mk.two_input_model, "image": mk.image_model,
-                "string": mk.string_model, "gbdt": mk.gbdt_zipmap_model, "bert": mk.tiny_bert}
-    started: dict[str, tuple[Served, tuple]] = {}
+    started: dict[str, tuple[InProcess, tuple]] = {}
 
-    def get(name: str) -> tuple[Served, tuple]:
+    def get(name: str) -> tuple[InProcess, tuple]:
         if name not in started:
-            built = builders[name](root / name)
-            fn = start_function({"MODEL_URI": str(built[0])}, root / name)
+            built = built_model(name)
+            fn = start_in_process({"MODEL_URI": str(built[0])}, root / name)
             started[name] = (fn, built)
         return started[name]
 
@@ -34,7 +34,7 @@ def kinds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], 
         fn.stop()
 
 
-def post(fn: Served, path: str, body: dict) -> tuple[int, dict]:
+def post(fn: InProcess, path: str, body: dict) -> tuple[int, dict]:
     resp = fn.post(path, json=body)
     return resp.status_code, resp.json()
 
