@@ -1,4 +1,5 @@
-"""Recorded event bodies (tests/events/*.json), filled in for one test, and ways to post them.
+"""Recorded event bodies (tests/events/*.json), filled in for one test, and ways to post them
+(to a URL over a socket, or to a served function in process: tests/inprocess.py).
 
 The JSON files follow the samples Google and AWS document; a test only swaps in its own
 bucket, object name, generation (a *string*, as in real storage events) or message data.
@@ -94,20 +95,28 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str,
     return {"Records": records}
 
 
-def post_structured(url: str, event: dict[str, Any]) -> requests.Response:
-    return requests.post(url, data=json.dumps(event), timeout=60,
-                         headers={"Content-Type": "application/cloudevents+json"})
+def _post(to: Any, path: str, **kw: Any) -> Any:
+    """POST to ``to + path``: ``to`` is a base URL (over a socket) or a served function, in
+    process or not (anything with ``.post(path, **kw)``)."""
+    if isinstance(to, str):
+        return requests.post(to + path, timeout=60, **kw)
+    return to.post(path or "/", **kw)
 
 
-def post_binary(url: str, event: dict[str, Any]) -> requests.Response:
+def post_structured(to: Any, event: dict[str, Any], path: str = "") -> Any:
+    return _post(to, path, data=json.dumps(event),
+                 headers={"Content-Type": "application/cloudevents+json"})
+
+
+def post_binary(to: Any, event: dict[str, Any], path: str = "") -> Any:
     """The same CloudEvent in binary mode: attributes as ce-* headers, data as the body."""
     attrs = copy.deepcopy(event)
     data = attrs.pop("data")
     headers = {f"ce-{k}": str(v) for k, v in attrs.items() if k != "datacontenttype"}
     headers["Content-Type"] = attrs.get("datacontenttype", "application/json")
-    return requests.post(url, data=json.dumps(data), headers=headers, timeout=60)
+    return _post(to, path, data=json.dumps(data), headers=headers)
 
 
-def post_json(url: str, body: dict[str, Any]) -> requests.Response:
+def post_json(to: Any, body: dict[str, Any], path: str = "") -> Any:
     """A legacy event or a raw push body: plain JSON."""
-    return requests.post(url, json=body, timeout=60)
+    return _post(to, path, json=body)

@@ -4,9 +4,12 @@ driven by Starlette's TestClient, with the ``get``/``post`` surface of ``servers
 ``start_in_process(env, tmp)`` executes ``main.py`` afresh with ``env`` applied to the
 process environment, so its ``runtime()`` (the Router, service and holder that
 ``functions.runtime.build`` wires) is built from that environment exactly as in a served
-process; the environment is restored once the model is ready, and the cached wiring is
-forgotten, so no state but the module-level metrics leaks into the next test. Counters
-under ``/metrics`` are process-wide: compare before and after, never absolute values.
+process. The environment is restored once the model is ready, and the cached wiring is
+forgotten; each request applies it again, and the process's cached SDK clients (which read
+STORAGE_EMULATOR_HOST, AWS_ENDPOINT_URL, ... when created) are dropped whenever another app
+sends, so no state but the module-level metrics leaks from one app to the next. Counters
+under ``/metrics`` are process-wide: compare before and after, never absolute values. Log
+records go to this process's logging (pytest's ``caplog``).
 """
 
 from __future__ import annotations
@@ -43,14 +46,20 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def forget_clients() -> None:
+    """Drop the process's cached SDK clients: the next one is made from the environment."""
+    from functions.loading.sdk_clients import gcs_client, s3_client
+
+    s3_client.cache_clear()
+    gcs_client.cache_clear()
+
+
 def forget_runtime() -> None:
     """Drop the process's cached wiring and SDK clients: the next build reads the env."""
-    from functions.loading.sdk_clients import gcs_client, s3_client
     from functions.runtime import runtime
 
     runtime.cache_clear()
-    s3_client.cache_clear()
-    gcs_client.cache_clear()
+    forget_clients()
 
 
 def _as_client_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
@@ -69,6 +78,8 @@ class InProcess:
     client: TestClient
     module: ModuleType
     env: dict[str, str] = field(default_factory=dict)
+    full_env: dict[str, str] = field(default_factory=dict)
+    """``env`` with the defaults start_in_process adds: applied around each request."""
     url: str = URL
 
     @property
@@ -77,13 +88,19 @@ class InProcess:
         return self.module._rt
 
     def get(self, path: str, **kw: Any) -> Any:
-        return self.client.get(path, **_as_client_kwargs(kw))
+        return self.request("GET", path, **kw)
 
     def post(self, path: str, **kw: Any) -> Any:
-        return self.client.post(path, **_as_client_kwargs(kw))
+        return self.request("POST", path, **kw)
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
-        return self.client.request(method, path, **_as_client_kwargs(kw))
+        """``method path`` through the app, with this app's environment applied."""
+        global _last_sender
+        with environment(self.full_env):
+            if _last_sender is not self:
+                forget_clients()
+                _last_sender = self
+            return self.client.request(method, path, **_as_client_kwargs(kw))
 
     def log(self) -> str:
         """No separate log: the app logs into this process (use pytest's caplog)."""
@@ -91,6 +108,10 @@ class InProcess:
 
     def stop(self) -> None:
         self.client.__exit__(None, None, None)
+
+
+_last_sender: InProcess | None = None
+"""The app that sent last: the SDK clients cached in this process were made for it."""
 
 
 def _load_main(target: str) -> tuple[Any, ModuleType]:
@@ -121,7 +142,7 @@ def start_in_process(env: Mapping[str, str], tmp: Path, target: str = "predict",
             app, module = _load_main(target)
             client = TestClient(app, raise_server_exceptions=False)
             client.__enter__()
-            served = InProcess(client, module, dict(env))
+            served = InProcess(client, module, dict(env), full_env)
             if wait is not None:
                 _wait_ready(served, wait, timeout)
         finally:

@@ -1,9 +1,9 @@
-"""on_pubsub_message (and POST /events) served by functions-framework over real HTTP, posted
-the bodies Pub/Sub pushes: raw push bodies (with and without data) and messagePublished
-CloudEvents; results in the GCS emulator, one object per message id; poison kept whole
-under errors/poison/ then acknowledged; a storage outage answered 503 so Pub/Sub
-redelivers; an event type no handler takes refused (422). Delivery by the Pub/Sub emulator
-itself: tests/test_events_pubsub_emulator.py."""
+"""on_pubsub_message (and POST /events) in process, through functions-framework's own app
+(tests/inprocess.py), posted the bodies Pub/Sub pushes: raw push bodies (with and without
+data) and messagePublished CloudEvents; results in the GCS emulator, one object per message
+id; poison kept whole under errors/poison/ then acknowledged; a storage outage answered 503
+so Pub/Sub redelivers; an event type no handler takes refused (422). Delivery by the Pub/Sub
+emulator itself, to a served function: tests/test_events_pubsub_emulator.py."""
 
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ from tests.eventfiles import (
     pubsub_cloud_event,
     pubsub_push,
 )
-from tests.servers import Served, free_port, start_function
+from tests.inprocess import InProcess, start_in_process
+from tests.servers import free_port
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
 
-def _fn(env: dict[str, str], tmp: Any) -> Served:
-    return start_function({"GOOGLE_CLOUD_PROJECT": "test-project", "CHUNK_ROWS": "2", **env}, tmp,
+def _fn(env: dict[str, str], tmp: Any) -> InProcess:
+    return start_in_process({"GOOGLE_CLOUD_PROJECT": "test-project", "CHUNK_ROWS": "2", **env}, tmp,
                           target="on_pubsub_message",
                           wait=None)
 
@@ -41,7 +42,7 @@ def results(gcs_server: str) -> Any:
 
 @pytest.fixture(scope="module")
 def pubsub_fn(gcs_server: str, results: Any,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     served = _fn({"STORAGE_EMULATOR_HOST": gcs_server,
                   "MESSAGE_OUTPUT_URI": f"gs://{results.name}/predictions"},
                  tmp_path_factory.mktemp("pubsub-fn"))
@@ -60,8 +61,8 @@ def _ids(bucket: Any) -> list[str]:
 def test_push_body_with_instances_writes_one_object_per_message_id(pubsub_fn, results) -> None:
     data = json.dumps({"instances": [ROW, [6.7, 3.0, 5.2, 2.3], [1, 2]]}).encode()
     for _ in range(2):  # a redelivery overwrites the same object
-        resp = post_json(pubsub_fn.url + "/projects/p/topics/t", pubsub_push(data, "push-1"))
-        assert resp.status_code == 200, pubsub_fn.log()
+        resp = post_json(pubsub_fn, pubsub_push(data, "push-1"), "/projects/p/topics/t")
+        assert resp.status_code == 200, resp.text
     out = _lines(results, "predictions/push-1.jsonl")
     assert [(o["row"], o["prediction"]["label"]) for o in out] == [(0, "setosa"), (1, "virginica")]
     [err] = _lines(results, "predictions/push-1.errors.jsonl")
@@ -73,8 +74,8 @@ def test_push_body_with_instances_writes_one_object_per_message_id(pubsub_fn, re
 def test_cloud_events_with_a_file_reference(pubsub_fn, results, gcs_bucket) -> None:
     gcs_bucket.blob("data/rows.csv").upload_from_string("1,2,3,4\n" * 5 + "5.1,3.5,1.4,0.2\n")
     data = json.dumps({"uri": f"gs://{gcs_bucket.name}/data/rows.csv"}).encode()
-    assert post_structured(pubsub_fn.url, pubsub_cloud_event(data, "ce-1")).status_code == 200
-    assert post_binary(pubsub_fn.url, pubsub_cloud_event(data, "ce-2")).status_code == 200
+    assert post_structured(pubsub_fn, pubsub_cloud_event(data, "ce-1")).status_code == 200
+    assert post_binary(pubsub_fn, pubsub_cloud_event(data, "ce-2")).status_code == 200
     for msg in ("ce-1", "ce-2"):
         out = _lines(results, f"predictions/{msg}.jsonl")
         assert [o["row"] for o in out] == list(range(6))  # headerless CSV: every line is data
@@ -91,8 +92,8 @@ def _kept(bucket: Any, msg_id: str) -> dict[str, Any]:
 ], ids=["not-json", "no-key", "empty", "both", "missing-object", "bad-scheme"])
 def test_poison_is_kept_whole_then_acknowledged(pubsub_fn, results, data, request) -> None:
     msg_id = f"poison-{request.node.callspec.id}"
-    resp = post_json(pubsub_fn.url, pubsub_push(data, msg_id))
-    assert resp.status_code == 200, pubsub_fn.log()
+    resp = post_json(pubsub_fn, pubsub_push(data, msg_id))
+    assert resp.status_code == 200, resp.text
     want = "missing" if "missing" in msg_id else "poison"  # missing: the file it names
     assert resp.json()["outcome"] == want
     assert not [n for n in _ids(results) if msg_id in n]
@@ -105,7 +106,7 @@ def test_poison_is_kept_whole_then_acknowledged(pubsub_fn, results, data, reques
 def test_undecodable_base64_is_kept_as_it_came(pubsub_fn, results) -> None:
     body = pubsub_push(b"", "bad-b64")
     body["message"]["data"] = "%%% not base64 %%%"
-    assert post_json(pubsub_fn.url, body).status_code == 200
+    assert post_json(pubsub_fn, body).status_code == 200
     record = _kept(results, "bad-b64")
     assert record["payload"] == "%%% not base64 %%%" and "not base64" in record["reason"]
 
@@ -117,14 +118,14 @@ def test_a_push_without_data_reaches_our_code(pubsub_fn, results, gcs_bucket) ->
     body = load("pubsub_push_no_data.json")
     body["message"]["attributes"]["uri"] = f"gs://{gcs_bucket.name}/data/rows.csv"
     msg_id = body["message"]["messageId"]
-    resp = post_json(pubsub_fn.url + "/projects/p/topics/t", body)
+    resp = post_json(pubsub_fn, body, "/projects/p/topics/t")
     assert resp.status_code == 200 and resp.json()["outcome"] == "scored", resp.text
     assert _lines(results, f"predictions/{msg_id}.jsonl")[0]["prediction"]["label"] == "setosa"
 
 
 def test_post_events_takes_a_push_without_data_and_refuses_unknown_types(
-        serve, gcs_env, results) -> None:
-    fn = serve({**gcs_env, "EVENT_ROUTES": "true",
+        app, gcs_env, results, caplog: pytest.LogCaptureFixture) -> None:
+    fn = app({**gcs_env, "EVENT_ROUTES": "true",
                 "MESSAGE_OUTPUT_URI": f"gs://{results.name}/routes"})
     body = load("pubsub_push_no_data.json")
     body["message"]["attributes"] = {"origin": "x"}
@@ -134,18 +135,19 @@ def test_post_events_takes_a_push_without_data_and_refuses_unknown_types(
 
     event = pubsub_cloud_event(b"{}", "unknown-1")
     event["type"] = "google.cloud.firestore.document.v1.written"
-    resp = post_structured(fn.url + "/events", event)
+    resp = post_structured(fn, event, "/events")
     assert resp.status_code == 422 and resp.json()["outcome"] == "refused"
-    assert "is not handled" in resp.json()["detail"] and "refused" in fn.log()
+    assert "is not handled" in resp.json()["detail"] and "refused" in caplog.text
 
 
-def test_storage_outage_answers_503_so_the_message_is_redelivered(tmp_path) -> None:
+def test_storage_outage_answers_503_so_the_message_is_redelivered(
+        tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     fn = _fn({"STORAGE_EMULATOR_HOST": dead, "MESSAGE_OUTPUT_URI": "gs://results/p",
               "STORAGE_RETRY_SECONDS": "1"}, tmp_path)
     try:
         data = json.dumps({"instances": [ROW]}).encode()
-        assert post_json(fn.url, pubsub_push(data, "m-1")).status_code == 503
-        assert "will redeliver" in fn.log()
+        assert post_json(fn, pubsub_push(data, "m-1")).status_code == 503
+        assert "will redeliver" in caplog.text
     finally:
         fn.stop()

@@ -1,4 +1,5 @@
-"""Hand-built /v2 requests for what the Triton client never sends, over real HTTP.
+"""Hand-built /v2 requests for what the Triton client never sends, to the real app in
+process (tests/inprocess.py; the Triton client itself talks to a socket in test_oip_client).
 
 Two functions serve here: the bundled iris model (row-shaped input: the core's path) and a
 small multi-input model built below (INT64, BOOL, BYTES and FP16 inputs, fed as they are).
@@ -17,10 +18,9 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-import requests
 from onnx import TensorProto, helper
 
-from tests.servers import Served, start_function
+from tests.inprocess import InProcess, start_in_process
 
 HLEN = "Inference-Header-Content-Length"
 TYPED_INPUTS = [("ids", TensorProto.INT64, [None, 2]), ("flags", TensorProto.BOOL, [None]),
@@ -45,15 +45,15 @@ def _typed_model(directory: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def typed_function(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def typed_function(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     tmp = tmp_path_factory.mktemp("typed")
-    served = start_function({"MODEL_URI": str(_typed_model(tmp)), "MAX_BODY_BYTES": "65536"}, tmp)
+    served = start_in_process({"MODEL_URI": str(_typed_model(tmp)), "MAX_BODY_BYTES": "65536"}, tmp)
     yield served
     served.stop()
 
 
-def infer(fn: Served, header: dict[str, Any], binary: bytes = b"", model: str = "iris",
-          header_length: int | str | None = None) -> requests.Response:
+def infer(fn: InProcess, header: dict[str, Any], binary: bytes = b"", model: str = "iris",
+          header_length: int | str | None = None) -> Any:
     """POST a JSON header plus raw tensors, as the binary tensor data extension lays them out."""
     head = json.dumps(header).encode()
     headers = {"Content-Type": "application/octet-stream" if binary else "application/json"}
@@ -66,17 +66,17 @@ def fp32(data: Any, shape: list[int], **extra: Any) -> dict[str, Any]:
     return {"name": "input", "datatype": "FP32", "shape": shape, "data": data, **extra}
 
 
-def error_of(resp: requests.Response, status: int) -> str:
+def error_of(resp: Any, status: int) -> str:
     assert resp.status_code == status, resp.text
     body = resp.json()
     assert set(body) == {"error"} and isinstance(body["error"], str)
     return body["error"]
 
 
-def test_nested_and_flat_data_give_the_same_answer(demo_function: Served) -> None:
+def test_nested_and_flat_data_give_the_same_answer(demo_app: InProcess) -> None:
     rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
-    flat = infer(demo_function, {"inputs": [fp32(sum(rows, []), [2, 4])]})
-    nested = infer(demo_function, {"id": "n", "inputs": [fp32(rows, [2, 4])],
+    flat = infer(demo_app, {"inputs": [fp32(sum(rows, []), [2, 4])]})
+    nested = infer(demo_app, {"id": "n", "inputs": [fp32(rows, [2, 4])],
                                    "parameters": {"custom": 1}})
     assert flat.status_code == nested.status_code == 200, nested.text
     assert flat.json()["outputs"] == nested.json()["outputs"]
@@ -85,15 +85,15 @@ def test_nested_and_flat_data_give_the_same_answer(demo_function: Served) -> Non
     assert label == {"name": "label", "datatype": "INT64", "shape": [2], "data": [0, 2]}
 
 
-def test_duplicate_rows_go_through_the_core_dedupe(demo_function: Served) -> None:
+def test_duplicate_rows_go_through_the_core_dedupe(demo_app: InProcess) -> None:
     def model_rows() -> float:
-        text = demo_function.get("/metrics").text
+        text = demo_app.get("/metrics").text
         return float(next(ln.split()[1] for ln in text.splitlines()
                           if ln.startswith("predict_model_rows_total")))
 
     before = model_rows()
     rows = np.tile(np.array([[5.1, 3.5, 1.4, 0.2], [6.0, 2.2, 5.0, 1.5]], np.float32), (50, 1))
-    resp = infer(demo_function, {"inputs": [fp32(None, [100, 4], parameters={
+    resp = infer(demo_app, {"inputs": [fp32(None, [100, 4], parameters={
         "binary_data_size": rows.nbytes})], "parameters": {"binary_data_output": True}},
         rows.tobytes())
     assert resp.status_code == 200, resp.text
@@ -110,11 +110,11 @@ def test_duplicate_rows_go_through_the_core_dedupe(demo_function: Served) -> Non
     (20, "the first 20 bytes (Inference-Header-Content-Length) are not the JSON header"),
     ("lots", "must be a byte count"),
 ])
-def test_a_lying_header_length_is_a_400(demo_function: Served, header_length: Any,
+def test_a_lying_header_length_is_a_400(demo_app: InProcess, header_length: Any,
                                         needle: str) -> None:
     raw = np.ones((1, 4), np.float32).tobytes()
     header = {"inputs": [fp32(None, [1, 4], parameters={"binary_data_size": 16})]}
-    assert needle in error_of(infer(demo_function, header, raw, header_length=header_length), 400)
+    assert needle in error_of(infer(demo_app, header, raw, header_length=header_length), 400)
 
 
 @pytest.mark.parametrize(("inputs", "raw", "needle"), [
@@ -136,29 +136,29 @@ def test_a_lying_header_length_is_a_400(demo_function: Served, header_length: An
 ], ids=["size-vs-shape", "extra-bytes", "past-end", "count", "ragged", "bool", "nested-bool",
         "str", "null",
         "twice", "rank", "negative-dim", "missing"])
-def test_bad_tensors_are_400s_naming_the_input(demo_function: Served, inputs: list[Any],
+def test_bad_tensors_are_400s_naming_the_input(demo_app: InProcess, inputs: list[Any],
                                                raw: bytes, needle: str) -> None:
-    assert needle in error_of(infer(demo_function, {"inputs": inputs}, raw), 400)
+    assert needle in error_of(infer(demo_app, {"inputs": inputs}, raw), 400)
 
 
-def test_non_finite_values_follow_the_card_like_predict(demo_function: Served) -> None:
+def test_non_finite_values_follow_the_card_like_predict(demo_app: InProcess) -> None:
     rows = np.array([[5.1, 3.5, 1.4, 0.2], [6.0, np.nan, 5.0, 1.5]], np.float32)
     header = {"inputs": [fp32(None, [2, 4], parameters={"binary_data_size": rows.nbytes})]}
-    msg = error_of(infer(demo_function, header, rows.tobytes()), 400)
+    msg = error_of(infer(demo_app, header, rows.tobytes()), 400)
     assert msg.startswith("input 'input' row 1, sepal_width: nan is not allowed")
 
 
-def test_protocol_errors_and_routes(demo_function: Served) -> None:
-    assert "no Open Inference Protocol route" in error_of(demo_function.get("/v2/models"), 404)
-    assert "use POST" in error_of(demo_function.get("/v2/models/iris/infer"), 405)
+def test_protocol_errors_and_routes(demo_app: InProcess) -> None:
+    assert "no Open Inference Protocol route" in error_of(demo_app.get("/v2/models"), 404)
+    assert "use POST" in error_of(demo_app.get("/v2/models/iris/infer"), 405)
     unknown_output = {"inputs": [fp32([1, 2, 3, 4], [1, 4])], "outputs": [{"name": "proba"}]}
-    assert "no output 'proba'" in error_of(infer(demo_function, unknown_output), 400)
-    assert "inputs[0] must be an object" in error_of(infer(demo_function, {"inputs": [1]}), 400)
-    assert demo_function.get("/v2/health/live").status_code == 200
-    assert demo_function.get("/v2/models/iris/versions/1/ready").status_code == 200
+    assert "no output 'proba'" in error_of(infer(demo_app, unknown_output), 400)
+    assert "inputs[0] must be an object" in error_of(infer(demo_app, {"inputs": [1]}), 400)
+    assert demo_app.get("/v2/health/live").status_code == 200
+    assert demo_app.get("/v2/models/iris/versions/1/ready").status_code == 200
 
 
-def test_mixed_binary_and_json_inputs_of_several_datatypes(typed_function: Served) -> None:
+def test_mixed_binary_and_json_inputs_of_several_datatypes(typed_function: InProcess) -> None:
     ids = np.array([[1, -2], [2**40, 7]], dtype="<i8")
     words = [b"caf\xc3\xa9", b""]
     packed = b"".join(struct.pack("<I", len(w)) + w for w in words)
@@ -203,14 +203,14 @@ def _typed_header(**override: dict[str, Any]) -> dict[str, Any]:
     ({"half": {"datatype": "FP32"}}, "input 'half' (inputs[3]): datatype FP32 does not match"),
     ({"half": {"datatype": "BF17"}}, "datatype BF17 does not match the model's FP16"),
 ], ids=["int-range", "int-float", "bool-int", "bytes-int", "fp-mismatch", "unknown-type"])
-def test_typed_inputs_refuse_values_their_datatype_cannot_hold(typed_function: Served,
+def test_typed_inputs_refuse_values_their_datatype_cannot_hold(typed_function: InProcess,
                                                               override: dict, needle: str) -> None:
     ok = infer(typed_function, _typed_header(), model="typed")
     assert ok.status_code == 200, ok.text
     assert needle in error_of(infer(typed_function, _typed_header(**override), model="typed"), 400)
 
 
-def test_body_over_the_limit_is_413(typed_function: Served) -> None:
+def test_body_over_the_limit_is_413(typed_function: InProcess) -> None:
     header = _typed_header(words={"shape": [1], "data": ["x" * 70_000]})
     assert "limit" in error_of(infer(typed_function, header, model="typed"), 413)
 
@@ -220,15 +220,15 @@ def test_body_over_the_limit_is_413(typed_function: Served) -> None:
     ("gzip", b"not gzip", 400, "body is not valid gzip data"),
     ("br", b"{}", 415, "Content-Encoding 'br' is not supported"),
 ], ids=["bomb", "corrupt", "brotli"])
-def test_content_encoding_is_bounded(typed_function: Served, encoding: str, body: bytes,
+def test_content_encoding_is_bounded(typed_function: InProcess, encoding: str, body: bytes,
                                      status: int, needle: str) -> None:
     resp = typed_function.post("/v2/models/typed/infer", data=body,
                                headers={"Content-Encoding": encoding})
     assert needle in error_of(resp, status)
 
 
-def test_not_ready_is_503_in_the_protocol_shape(serve, tmp_path: Path) -> None:
-    fn = serve({"MODEL_URI": str(tmp_path / "missing.onnx")}, wait="/healthz")
+def test_not_ready_is_503_in_the_protocol_shape(app, tmp_path: Path) -> None:
+    fn = app({"MODEL_URI": str(tmp_path / "missing.onnx")}, wait="/healthz")
     assert fn.get("/v2/health/live").status_code == 200
     assert "model load failed" in error_of(fn.get("/v2/health/ready"), 503)
     assert "model load failed" in error_of(fn.get("/v2/models/iris"), 503)
@@ -239,10 +239,10 @@ def test_not_ready_is_503_in_the_protocol_shape(serve, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("version", ["%09", "%20"])  # %0A: functions-framework answers first
 def test_a_version_of_whitespace_is_an_unknown_version_not_another_route(
-        demo_function: Served, version: str) -> None:
+        demo_app: InProcess, version: str) -> None:
     """Found by the schemathesis fuzz test: a version that a URL parser drops (a tab) made
     POST .../versions/%09/infer read as the metadata route, a 405."""
-    resp = demo_function.post(f"/v2/models/iris/versions/{version}/infer",
+    resp = demo_app.post(f"/v2/models/iris/versions/{version}/infer",
                               json={"inputs": [fp32([5.1, 3.5, 1.4, 0.2], [1, 4])]})
     assert resp.status_code == 404, resp.text
     assert "has no version" in resp.json()["error"]
