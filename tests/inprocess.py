@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -44,6 +45,35 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+class _SharedEnvironment:
+    """``environment(env)`` for requests that may overlap (a test's thread pool): the first
+    to enter applies ``env``, the last to leave restores; overlapping requests come from
+    one app, so they share one ``env``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._block: Any = None
+
+    @contextmanager
+    def applied(self, env: Mapping[str, str]) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._block = environment(env)
+                self._block.__enter__()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._block.__exit__(None, None, None)
+
+
+_request_env = _SharedEnvironment()
 
 
 def forget_clients() -> None:
@@ -96,7 +126,7 @@ class InProcess:
     def request(self, method: str, path: str, **kw: Any) -> Any:
         """``method path`` through the app, with this app's environment applied."""
         global _last_sender
-        with environment(self.full_env):
+        with _request_env.applied(self.full_env):
             if _last_sender is not self:
                 forget_clients()
                 _last_sender = self

@@ -46,6 +46,9 @@ class Served:
     def post(self, path: str, **kw: Any) -> requests.Response:
         return requests.post(self.url + path, timeout=kw.pop("timeout", 60), **kw)
 
+    def request(self, method: str, path: str, **kw: Any) -> requests.Response:
+        return requests.request(method, self.url + path, timeout=kw.pop("timeout", 60), **kw)
+
     def stop(self) -> None:
         stop_group(self.proc)
 

@@ -109,13 +109,13 @@ def test_embedding_outputs_and_the_tokenizer_inputs(tmp_path: Path) -> None:
         vectors, **card, tokenizer={"input_names": {"input_ids": "ids"}})
 
 
-def test_readiness_stays_503_with_the_reason(serve, tmp_path: Path) -> None:
+def test_readiness_stays_503_with_the_reason(app, tmp_path: Path) -> None:
     (tmp_path / "m").mkdir()
     model = tmp_path / "m" / "iris.onnx"
     model.write_bytes(DEMO_MODEL.read_bytes())
     card = json.loads(DEMO_CARD.read_text()) | {"probability_output": "proba"}
     (tmp_path / "m" / "iris.card.json").write_text(json.dumps(card))
-    fn = serve({"MODEL_URI": str(model)}, wait="/healthz")
+    fn = app({"MODEL_URI": str(model)}, wait="/healthz")
     resp = fn.post("/predict", json={"instances": [[6.7, 3.0, 5.2, 2.3]]})
     assert resp.status_code == 503, resp.text
     assert "card names probability_output 'proba'" in resp.json()["error"]["message"]

@@ -62,9 +62,9 @@ def venv_without(folder: Path, package: str) -> Path:
     return python
 
 
-def test_the_model_loads_and_runs_with_the_package_installed(serve, tmp_path: Path) -> None:
+def test_the_model_loads_and_runs_with_the_package_installed(app, tmp_path: Path) -> None:
     path = contrib_model(tmp_path / "m")
-    fn = serve({"MODEL_URI": str(path), "REQUIRE_SHA256": "false"})  # waits for /readyz 200
+    fn = app({"MODEL_URI": str(path), "REQUIRE_SHA256": "false"})  # waits for /readyz 200
     assert fn.get("/readyz").json()["ready"] is True
     card = ModelCard.from_json((tmp_path / "m" / "lower.card.json").read_text())
     model = OnnxModel(path, card, Settings())
@@ -101,6 +101,8 @@ def python_without_extensions(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_without_the_package_readiness_names_it(serve, tmp_path: Path,
                                                 python_without_extensions: Path) -> None:
+    """Over a socket: the subject is a process whose interpreter lacks the package (a venv
+    without it), which this process cannot be."""
     path = contrib_model(tmp_path / "m")
     fn = serve({"MODEL_URI": str(path), "REQUIRE_SHA256": "false"}, wait="/healthz",
                python=python_without_extensions)

@@ -1,4 +1,7 @@
-"""On a platform the function logs JSON lines with a severity; locally, short text."""
+"""On a platform the function logs JSON lines with a severity; locally, short text.
+
+Over a socket: the subject is what a served process writes to its stdout/stderr, and the
+package configures its own log handler only where the host has none (pytest has one)."""
 
 import json
 

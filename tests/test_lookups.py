@@ -1,4 +1,5 @@
-"""Feature lookups end to end: the function over HTTP calls a real local feature service.
+"""Feature lookups end to end: the function (the real app, in process: tests/inprocess.py)
+calls a real local feature service over HTTP.
 
 One function (module scope) serves the iris model with a card declaring two lookups:
 ``user_id`` -> sepal features (no defaults) and ``item_id`` -> petal features (with
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.feature_service import FeatureService, lookup_card, profile, sepal_lookup
-from tests.servers import Served, start_function
+from tests.inprocess import InProcess, start_in_process
 
 PETAL_DEFAULTS = {"petal_length": 1.4, "petal_width": 0.2}
 SETTINGS = {"LOOKUP_READ_TIMEOUT": "0.3", "LOOKUP_DEADLINE_SECONDS": "3",
@@ -31,13 +32,13 @@ def features() -> Iterator[FeatureService]:
 
 
 @pytest.fixture(scope="module")
-def fn(features: FeatureService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def fn(features: FeatureService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     tmp = tmp_path_factory.mktemp("lookups")
     items = {"key_field": "item_id", "url_template": features.url + "/items/{key}",
              "features": {"petal_length": "petal.length", "petal_width": "petal.width"},
              "defaults": PETAL_DEFAULTS}
     card = lookup_card(tmp / "card.json", [sepal_lookup(features.url), items])
-    served = start_function({"MODEL_CARD_URI": str(card), **SETTINGS}, tmp)
+    served = start_in_process({"MODEL_CARD_URI": str(card), **SETTINGS}, tmp)
     yield served
     served.stop()
 
@@ -48,7 +49,7 @@ def full(key: str) -> dict[str, float]:
     return {"sepal_length": sl, "sepal_width": sw, "petal_length": pl, "petal_width": pw}
 
 
-def direct(fn: Served, rows: list[dict[str, float]]) -> list[dict[str, Any]]:
+def direct(fn: InProcess, rows: list[dict[str, float]]) -> list[dict[str, Any]]:
     """Predictions for complete instances (no lookup involved)."""
     resp = fn.post("/predict", json={"instances": rows})
     assert resp.status_code == 200, resp.text
@@ -62,13 +63,13 @@ def same(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> bool:
         for g, w in zip(got, want))
 
 
-def batch(fn: Served, instances: list[Any]) -> dict[str, Any]:
+def batch(fn: InProcess, instances: list[Any]) -> dict[str, Any]:
     resp = fn.post("/batch-predict", json={"instances": instances})
     assert resp.status_code == 200, resp.text
     return resp.json()
 
 
-def metric(fn: Served, name: str) -> float:
+def metric(fn: InProcess, name: str) -> float:
     for line in fn.get("/metrics").text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[-1])
@@ -79,7 +80,7 @@ def with_petals(key: str, **kw: Any) -> dict[str, Any]:
     return {"user_id": key, "petal_length": profile(key)[2], "petal_width": profile(key)[3], **kw}
 
 
-def test_batch_dedupes_keys_fetches_in_parallel_and_keeps_order(fn: Served,
+def test_batch_dedupes_keys_fetches_in_parallel_and_keeps_order(fn: InProcess,
                                                                 features: FeatureService) -> None:
     keys = ["order-a", "order-b", "order-a", "order-c", "order-b", "order-d"]
     # The first key answers last, so completion order differs from request order.
@@ -92,7 +93,7 @@ def test_batch_dedupes_keys_fetches_in_parallel_and_keeps_order(fn: Served,
     assert features.max_in_flight > 1  # the four fetches overlapped at the service
 
 
-def test_repeated_keys_never_reach_the_network_again(fn: Served,
+def test_repeated_keys_never_reach_the_network_again(fn: InProcess,
                                                      features: FeatureService) -> None:
     instances = [with_petals(f"again-{i}") for i in range(5)]
     first = batch(fn, instances)
@@ -104,13 +105,13 @@ def test_repeated_keys_never_reach_the_network_again(fn: Served,
     assert metric(fn, "lookup_cache_hits_total") == hits + 5  # five distinct user keys
 
 
-def test_features_in_the_instance_win_over_looked_up_ones(fn: Served) -> None:
+def test_features_in_the_instance_win_over_looked_up_ones(fn: InProcess) -> None:
     own = {**with_petals("own-1"), "sepal_length": 7.7}
     expected = direct(fn, [{**full("own-1"), "sepal_length": 7.7}])
     assert same(batch(fn, [own])["predictions"], expected)
 
 
-def test_5xx_and_429_are_retried_then_succeed(fn: Served, features: FeatureService) -> None:
+def test_5xx_and_429_are_retried_then_succeed(fn: InProcess, features: FeatureService) -> None:
     features.behave("flaky", fail=[503, 429], headers={"Retry-After": "0"})
     body = batch(fn, [with_petals("flaky")])
     assert body["errors"] == 0
@@ -118,7 +119,7 @@ def test_5xx_and_429_are_retried_then_succeed(fn: Served, features: FeatureServi
 
 
 def test_4xx_fails_only_its_item_without_retry_and_is_not_cached(
-        fn: Served, features: FeatureService) -> None:
+        fn: InProcess, features: FeatureService) -> None:
     features.behave("gone", status=404)
     instances = [with_petals("fine-1"), with_petals("gone"), with_petals("fine-2")]
     body = batch(fn, instances)
@@ -133,7 +134,7 @@ def test_4xx_fails_only_its_item_without_retry_and_is_not_cached(
     assert features.calls["gone"] == 2  # the failure was not cached
 
 
-def test_persistent_5xx_gives_up_after_the_retries(fn: Served, features: FeatureService) -> None:
+def test_persistent_5xx_gives_up_after_the_retries(fn: InProcess, features: FeatureService) -> None:
     features.behave("down", status=500)
     err = batch(fn, [with_petals("down")])["predictions"][0]["error"]
     assert err["code"] == "lookup_failed" and "500 (3 attempts)" in err["message"]
@@ -146,7 +147,7 @@ def test_persistent_5xx_gives_up_after_the_retries(fn: Served, features: Feature
     (b'{"sepal": {"length": 5.0, "width": "wide"}}', "not a number"),
     (b'{"sepal": {"length": 5.0, "width": null}}', "null"),
 ])
-def test_malformed_answers_fail_the_item_once(fn: Served, features: FeatureService,
+def test_malformed_answers_fail_the_item_once(fn: InProcess, features: FeatureService,
                                               body: bytes, says: str) -> None:
     key = f"bad-{len(body)}"
     features.behave(key, body=body)
@@ -155,7 +156,7 @@ def test_malformed_answers_fail_the_item_once(fn: Served, features: FeatureServi
     assert features.calls[key] == 1
 
 
-def test_a_null_answer_is_not_cached(fn: Served, features: FeatureService) -> None:
+def test_a_null_answer_is_not_cached(fn: InProcess, features: FeatureService) -> None:
     features.behave("nulls", body=b'{"sepal": {"length": 5.0, "width": null}}')
     for expected_calls in (1, 2):  # a failure: the next request asks the service again
         err = batch(fn, [with_petals("nulls")])["predictions"][0]["error"]
@@ -164,7 +165,7 @@ def test_a_null_answer_is_not_cached(fn: Served, features: FeatureService) -> No
 
 
 def test_a_hanging_service_times_out_and_the_rest_is_scored(
-        fn: Served, features: FeatureService) -> None:
+        fn: InProcess, features: FeatureService) -> None:
     features.behave("hangs", hang=True)
     body = batch(fn, [with_petals("hangs"), with_petals("quick")])
     assert body["predictions"][0]["error"]["code"] == "lookup_failed"
@@ -173,7 +174,7 @@ def test_a_hanging_service_times_out_and_the_rest_is_scored(
     assert features.calls["hangs"] == 1  # a read timeout is not retried
 
 
-def test_declared_defaults_replace_a_failed_lookup(fn: Served, features: FeatureService) -> None:
+def test_declared_defaults_replace_a_failed_lookup(fn: InProcess, features: FeatureService) -> None:
     features.behave("no-item", status=503)
     instance = {"item_id": "no-item", "sepal_length": 5.1, "sepal_width": 3.5}
     body = batch(fn, [instance])
@@ -183,7 +184,7 @@ def test_declared_defaults_replace_a_failed_lookup(fn: Served, features: Feature
     assert metric(fn, "lookup_defaults_used_total") >= 1
 
 
-def test_strict_predict_fails_with_424_or_422(fn: Served, features: FeatureService) -> None:
+def test_strict_predict_fails_with_424_or_422(fn: InProcess, features: FeatureService) -> None:
     features.behave("strict-gone", status=404)
     instances = [with_petals("ok-s"), with_petals("strict-gone")]
     resp = fn.post("/predict", json={"instances": instances})
@@ -198,7 +199,7 @@ def test_strict_predict_fails_with_424_or_422(fn: Served, features: FeatureServi
         "message": "missing lookup key (or send the looked-up features)"}
 
 
-def test_bad_keys_are_per_item_422s(fn: Served) -> None:
+def test_bad_keys_are_per_item_422s(fn: InProcess) -> None:
     petals = {"petal_length": 1.0, "petal_width": 0.2}
     instances = [with_petals("good-k"), petals, {**petals, "user_id": True},
                  {**petals, "user_id": {"id": 1}}, {**petals, "user_id": ""}, [5.0, 3.0]]
@@ -210,7 +211,7 @@ def test_bad_keys_are_per_item_422s(fn: Served) -> None:
     assert preds[5]["error"]["status"] == 422  # a short list: row validation refuses it first
 
 
-def test_concurrent_requests_share_one_fetch(fn: Served, features: FeatureService) -> None:
+def test_concurrent_requests_share_one_fetch(fn: InProcess, features: FeatureService) -> None:
     features.behave("shared", latency=0.25)  # under the 0.3 s read timeout
     with ThreadPoolExecutor(2) as pool:
         bodies = list(pool.map(lambda _: batch(fn, [with_petals("shared")]), range(2)))
@@ -218,7 +219,7 @@ def test_concurrent_requests_share_one_fetch(fn: Served, features: FeatureServic
     assert features.calls["shared"] == 1
 
 
-def test_model_and_metrics_show_the_lookups(fn: Served, features: FeatureService) -> None:
+def test_model_and_metrics_show_the_lookups(fn: InProcess, features: FeatureService) -> None:
     features.behave("metrics-gone", status=404)  # this test makes each counter it reads
     batch(fn, [with_petals("metrics-hit"), with_petals("metrics-gone")])
     batch(fn, [with_petals("metrics-hit")])
@@ -239,7 +240,7 @@ def test_concurrency_is_bounded_and_the_deadline_ends_the_step(tmp_path: Path) -
     features = FeatureService()  # its own: no hanging call from another test in flight
     # Declared by the LOOKUP_SPECS setting this time; the bundled card has no lookups.
     specs = json.dumps([sepal_lookup(features.url)])
-    served = start_function({"LOOKUP_SPECS": specs, "LOOKUP_CONCURRENCY": "3",
+    served = start_in_process({"LOOKUP_SPECS": specs, "LOOKUP_CONCURRENCY": "3",
                              "LOOKUP_DEADLINE_SECONDS": "0.5"}, tmp_path)
     try:
         assert served.get("/model").json()["lookups"][0]["key_field"] == "user_id"
