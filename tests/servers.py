@@ -67,6 +67,31 @@ def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
     proc.wait(5)
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    members = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, ...
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(proc.name))
+    return members
+
+
+def wait_group_gone(pgid: int, timeout: float = 30.0) -> None:
+    """Until no process of group ``pgid`` is alive; TimeoutError naming those left."""
+    deadline = time.monotonic() + timeout
+    while members := group_members(pgid):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"processes {members} of group {pgid} still alive")
+        time.sleep(0.02)
+
+
 def _signal_group(pgid: int, signum: int) -> None:
     try:
         os.killpg(pgid, signum)

@@ -1,11 +1,16 @@
 """A stop while a storage event is being scored (POST /events under the production
 server): after SIGTERM the job either completes within the grace or leaves nothing; after
-SIGKILL (the platform's, when the grace is over) nothing; never a partial output. The
-redelivered event then writes the complete result exactly once."""
+SIGKILL (the platform's, when the grace is over: it kills every process of the instance,
+arbiter and workers) nothing; never a partial output. Outputs are read only once every
+process of the function is gone. The redelivered event then writes the complete result
+exactly once.
+
+Over a socket: the subject is the served process and its signals."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -15,7 +20,7 @@ import pytest
 import requests
 
 from tests.eventfiles import post_binary, storage_cloud_event
-from tests.servers import start_function
+from tests.servers import group_members, start_function, wait_group_gone
 
 ROWS = 120_000
 HANG_BOUND = 60.0
@@ -46,8 +51,13 @@ def test_a_stop_mid_scoring_leaves_no_partial_output(stop_signal: signal.Signals
         while _rows_scored(fn.url) == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert _rows_scored(fn.url) > 0, fn.log()  # scoring is under way
-        fn.proc.send_signal(stop_signal)
+        assert len(group_members(fn.proc.pid)) >= 2  # the arbiter and its worker
+        if stop_signal == signal.SIGKILL:  # the platform kills the whole instance
+            os.killpg(fn.proc.pid, signal.SIGKILL)
+        else:  # SIGTERM to the arbiter, which passes it on to its workers
+            fn.proc.send_signal(stop_signal)
         fn.proc.wait(HANG_BOUND)
+        wait_group_gone(fn.proc.pid, HANG_BOUND)  # no worker still writing
     finally:
         fn.stop()
     outputs = [b for b in gcs_bucket.client.list_blobs(gcs_bucket.name, prefix="outputs/")]
