@@ -1,6 +1,7 @@
 """``python -m model_export``: the command line, and the one place errors become exit codes.
 
-Each subcommand lives in the module that owns it and registers its own parser
+Each subcommand is the module of its name, in ``sources/`` (a framework's model -> ONNX) or
+``steps/`` (an operation on an exported model), and registers its own parser
 (``register(subparsers)`` setting ``func``). Expected failures (ExportError) print one line
 on stderr and exit with their code; anything else is a bug and keeps its traceback.
 """
@@ -10,20 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from model_export import (
-    demo,
-    export_cmds,
-    gbdt_cmd,
-    hf_cmd,
-    optimize,
-    prune,
-    publish,
-    quantize,
-    verify_cmd,
-)
-from model_export.errors import ExportError
+from model_export.exit_codes import ExportError
+from model_export.sources import demo, gbdt, hf, sklearn, torch
+from model_export.steps import optimize, prune, publish, quantize, verify
 
-COMMANDS = (export_cmds, gbdt_cmd, hf_cmd, verify_cmd, optimize, quantize, prune, publish, demo)
+COMMANDS = (sklearn, torch, gbdt, hf, verify, optimize, quantize, prune, publish, demo)
+"""Each module is the subcommand of its name; the order is ``--help``'s."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from functions.card import ModelCard
-from model_export import draws, gbdt, rows, tokenizer_file
-from model_export.errors import InputError
-from model_export.parity import Tolerance
+from model_export.checks.parity import Tolerance
+from model_export.exit_codes import InputError
+from model_export.samples import drawn, row_files, tokenizer_file
+from model_export.sources import gbdt_convert
 
 DEFAULT_OPSET = 17
 
@@ -60,10 +61,10 @@ def add_tolerance(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance (1e-3)")
     g.add_argument("--min-label-agreement", type=float, metavar="SHARE",
                    help="least share of rows whose labels must agree (ties excused; default "
-                   f"1.0, gradient-boosted trees {1 - gbdt.OUTLIER_SHARE:g})")
+                   f"1.0, gradient-boosted trees {1 - gbdt_convert.OUTLIER_SHARE:g})")
     g.add_argument("--outlier-share", type=float, metavar="SHARE",
                    help="share of output values allowed beyond atol/rtol (default 0, "
-                   f"gradient-boosted trees {gbdt.OUTLIER_SHARE:g}: a value on a float32 "
+                   f"gradient-boosted trees {gbdt_convert.OUTLIER_SHARE:g}: a value on a float32 "
                    "threshold can take the other branch)")
 
 
@@ -77,23 +78,23 @@ def add_torch_source(p: argparse.ArgumentParser) -> None:
 
 def tolerance(args: argparse.Namespace, trees: bool = False) -> Tolerance:
     """The ``args`` tolerance; ``trees`` sets the defaults for gradient-boosted trees."""
-    share = gbdt.OUTLIER_SHARE if trees else 0.0
+    share = gbdt_convert.OUTLIER_SHARE if trees else 0.0
     agreement = args.min_label_agreement
     outliers = args.outlier_share
     return Tolerance(args.atol, args.rtol, 1.0 - share if agreement is None else agreement,
                      max_outlier_share=share if outliers is None else outliers)
 
 
-def sample_rows(args: argparse.Namespace, card: ModelCard, model: Path) -> rows.Rows:
+def sample_rows(args: argparse.Namespace, card: ModelCard, model: Path) -> row_files.Rows:
     """The ``--sample-rows`` file, or ``--rows`` rows drawn from the card, as feeds for
     every input of ``model`` (texts through the tokenizer beside it, if the card has one)."""
     encode = tokenizer_file.encoder(card, model)
     if args.sample_rows is not None:
-        return rows.load(args.sample_rows, card.inputs, card.feature_names, args.target,
+        return row_files.load(args.sample_rows, card.inputs, card.feature_names, args.target,
                          encode)
     if args.rows < 1:
         raise InputError("--rows must be at least 1")
-    return draws.draw(card, args.rows, args.seed, encode)
+    return drawn.draw(card, args.rows, args.seed, encode)
 
 
 def output_path(args: argparse.Namespace, source: Path) -> Path:

@@ -61,9 +61,9 @@ def test_tiny_bert_both_tasks_exported_published_and_served(
     assert (card.task, card.labels, card.probability_output) == (
         "classification", LABELS, "probabilities")
     ok(cli("verify", tmp_path / "cls.onnx", "--source", cls_dir))
-    out = ok(cli("optimize", tmp_path / "cls.onnx", "--repeat", "2"))
+    out = ok(cli("optimize", tmp_path / "cls.onnx", "--repeat", "1"))
     assert "transformer fusions:" in out and "Attention x2" in out
-    out = ok(cli("quantize", tmp_path / "enc.onnx", "--repeat", "2", "--min-cosine", "0.95"))
+    out = ok(cli("quantize", tmp_path / "enc.onnx", "--repeat", "1", "--min-cosine", "0.95"))
     assert "latency batch 32:" in out and "cosine similarity min" in out
 
     out = ok(cli("publish", tmp_path / "enc.onnx", "--to", f"gs://{gcs_bucket.name}",
@@ -134,9 +134,9 @@ def test_all_minilm_l6_v2_end_to_end(minilm_dir: Path, tmp_path: Path, gcs_env: 
     assert card.extra["embedding"]["settings_from"] == (
         "modules.json, 1_Pooling/config.json, sentence_bert_config.json")
     assert (card.tokenizer.max_length, card.outputs[0].shape) == (256, [None, 384])
-    out = ok(cli("optimize", tmp_path / "minilm.onnx", "--repeat", "3"))
+    out = ok(cli("optimize", tmp_path / "minilm.onnx", "--repeat", "1"))
     assert "Attention x6" in out
-    out = ok(cli("quantize", tmp_path / "minilm.onnx", "--repeat", "3"))
+    out = ok(cli("quantize", tmp_path / "minilm.onnx", "--repeat", "1"))
     assert "budget: met" in out
     int8 = ModelCard.from_json((tmp_path / "minilm.int8.card.json").read_bytes())
     assert int8.variants[-1]["change"]["outputs"]["embedding"]["min_cosine"] >= 0.99

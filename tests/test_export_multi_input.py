@@ -47,9 +47,9 @@ def test_two_inputs_every_subcommand_then_served(two: dict, s3_env: dict[str, st
     ok(cli("verify", tmp / "two.onnx", "--source", tmp / "two.pt", "--module", MODULE))
     ok(cli("verify", tmp / "two.onnx", "--source", tmp / "two.pt", "--module", MODULE,
            "--sample-rows", tmp / "held.npz"))
-    assert "session creation:" in ok(cli("optimize", tmp / "two.onnx", "--repeat", "2"))
+    assert "session creation:" in ok(cli("optimize", tmp / "two.onnx", "--repeat", "1"))
     out = ok(cli("quantize", tmp / "two.onnx", "--sample-rows", tmp / "held.npz",
-                 "--max-abs-error", "0.2", "--min-label-agreement", "0.9", "--repeat", "3"))
+                 "--max-abs-error", "0.2", "--min-label-agreement", "0.9", "--repeat", "1"))
     assert "latency batch 1000:" in out and "budget: met" in out
     out = ok(cli("prune", tmp / "two.pt", "--module", MODULE, *INPUTS, "--amount", "0.1",
                  "--labels", "a,b,c", "--sample-rows", tmp / "held.npz",

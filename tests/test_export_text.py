@@ -71,7 +71,7 @@ def test_text_pipeline_exported_loads_under_c_utf8_published_and_served(
     out = ok(cli("verify", tmp / "reviews.onnx", "--source", tmp / "reviews.joblib",
                  "--rows", "40"))  # drawn: the built-in sample sentences
     assert "parity PASSED: 40 rows (40 sample sentences (built in))" in out
-    ok(cli("optimize", tmp / "reviews.onnx", "--repeat", "2"))
+    ok(cli("optimize", tmp / "reviews.onnx", "--repeat", "1"))
 
     create_s3_bucket(s3_env["AWS_ENDPOINT_URL"], "text-models")
     ok(cli("publish", tmp / "reviews.opt.onnx", "--to", "s3://text-models", "--quiet",

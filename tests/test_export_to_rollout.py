@@ -1,26 +1,24 @@
 """The whole path: model_export publishes a version, the storage event rolls it out.
 
-`python -m model_export publish` writes PREFIX/NAME/VERSION/model.onnx + model.card.json;
-the function (EVENT_ROUTES=true, so one service both serves and receives the events)
-swaps to the new version and writes the LATEST pointer a fresh instance starts from.
+`model_export publish` (the CLI, run in process) writes PREFIX/NAME/VERSION/model.onnx
++ model.card.json; the function (EVENT_ROUTES=true, so one service both serves and
+receives the events) swaps to the new version and writes the LATEST pointer a fresh
+instance starts from.
 """
 
 from __future__ import annotations
 
 import subprocess
-import sys
 
-from tests.conftest import DEMO_MODEL, ROOT
+from tests.conftest import DEMO_MODEL
 from tests.eventfiles import post_binary, storage_cloud_event
+from tests.model_export_fixtures import cli
 
 ROW = {"instances": [[6.7, 3.0, 5.2, 2.3]]}
 
 
 def run_publish(version: str, dest: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "model_export", "publish", str(DEMO_MODEL),
-                           "--to", dest, "--version", version, "--quiet"],
-                          cwd=ROOT, capture_output=True, text=True, check=False,
-                          env={"PATH": "/usr/bin:/bin", **env}, timeout=120)
+    return cli("publish", DEMO_MODEL, "--to", dest, "--version", version, "--quiet", env=env)
 
 
 def publish(version: str, dest: str, env: dict[str, str]) -> str:

@@ -54,6 +54,24 @@ def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert "usage: python -m model_export " + command in capsys.readouterr().out
 
 
+def test_module_entry_runs_as_a_process_and_exits_with_the_error_code(tmp_path: Path) -> None:
+    """The one subprocess of these tests: ``python -m model_export`` itself is the subject
+    (``__main__`` turns ``cli.main``'s return value into the process exit status)."""
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+
+    run = [sys.executable, "-m", "model_export"]
+    helped = subprocess.run([*run, "--help"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert helped.returncode == 0 and "usage: python -m model_export" in helped.stdout
+    failed = subprocess.run([*run, "optimize", str(tmp_path / "nowhere.onnx")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert failed.returncode == 2, failed
+    assert failed.stderr.strip() == f"error: {tmp_path / 'nowhere.onnx'}: no such file"
+
+
 def test_demo_rebuilds_the_bundled_model_byte_for_byte(tmp_path: Path) -> None:
     ok(cli("demo", "--out", tmp_path / "iris.onnx"))
     bundled = ModelCard.from_json(DEMO_CARD.read_bytes())
@@ -86,10 +104,10 @@ def test_sklearn_round_trip_to_gcs_and_s3_then_served(
 
     out = ok(cli("verify", model, "--source", pipeline_files["pipe"], "--rows", "3000"))
     assert "parity PASSED: 3000 rows (3000 rows drawn from feature_ranges)" in out
-    out = ok(cli("optimize", model))
+    out = ok(cli("optimize", model, "--repeat", "1"))
     assert "session creation:" in out and "graph optimisation off" in out
     out = ok(cli("quantize", model, "--sample-rows", pipeline_files["rows"], "--target",
-                 "species"))
+                 "species", "--repeat", "1"))
     assert "latency batch 1000:" in out and "budget: met" in out
 
     out = ok(cli("publish", tmp / "iris_mlp.opt.onnx", "--to", f"gs://{gcs_bucket.name}/models",
@@ -187,3 +205,19 @@ def test_integer_classes_become_label_indices_and_regressors_answer_value(
     card = ModelCard.from_json((tmp_path / "ridge.card.json").read_bytes())
     assert (card.task, card.value_output, card.labels) == ("regression", "value", None)
     assert [o.name for o in card.outputs] == ["value"] and card.verify["passed"]
+
+
+def test_the_function_never_imports_model_export_and_its_deploy_leaves_it_out() -> None:
+    """model_export may import the card from functions, never the reverse: the deployed
+    function ships without model_export (deploy/gcloudignore) and must start without it."""
+    import ast
+
+    from tests.servers import ROOT
+
+    for path in [ROOT / "main.py", *sorted((ROOT / "functions").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] == "model_export" for n in names), path
+    ignored = (ROOT / "deploy" / "gcloudignore").read_text().split()
+    assert "model_export/" in ignored

@@ -11,17 +11,8 @@ import pytest
 import torch
 
 from functions.card import ModelCard
-from tests.model_export_fixtures import (
-    IRIS_FEATURES,
-    IRIS_LABELS,
-    cli,
-    create_s3_bucket,
-    fails,
-    iris,
-    ok,
-    served_predictions,
-    write_csv,
-)
+from tests import model_export_fixtures as fixtures
+from tests.model_export_fixtures import IRIS_FEATURES, IRIS_LABELS, cli, fails, iris, ok
 from tests.model_export_fixtures.nets import MLP, Branchy, train_iris_mlp
 
 MODULE = "tests.model_export_fixtures.nets:MLP"
@@ -41,7 +32,7 @@ def mlp(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                   dynamic_shapes=({0: batch},))
     torch.export.save(program, tmp / "mlp.pt2")
     return {"dir": tmp, "state": tmp / "mlp.pt", "ts": tmp / "mlp.ts", "pt2": tmp / "mlp.pt2",
-            "rows": write_csv(tmp / "rows.csv", X, y)}
+            "rows": fixtures.write_csv(tmp / "rows.csv", X, y)}
 
 
 def torch_predict(state: Path, X: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -68,9 +59,9 @@ def test_torch_round_trip_to_gcs_and_s3_then_served(
     assert card.framework["name"] == "torch" and card.converter["source_kind"] == "state_dict"
 
     ok(cli("verify", model, "--source", mlp["state"], "--module", MODULE, "--rows", "3000"))
-    assert "session creation:" in ok(cli("optimize", model))
+    assert "session creation:" in ok(cli("optimize", model, "--repeat", "1"))
     out = ok(cli("quantize", model, "--sample-rows", mlp["rows"], "--target", "species",
-                 "--max-abs-error", "0.1", "--min-label-agreement", "0.98"))
+                 "--max-abs-error", "0.1", "--min-label-agreement", "0.98", "--repeat", "1"))
     assert "size:" in out and "budget: met" in out
     int8 = ModelCard.from_json((tmp / "iris_torch.int8.card.json").read_bytes())
     assert int8.variants[-1]["kind"] == "quantize"
@@ -80,15 +71,15 @@ def test_torch_round_trip_to_gcs_and_s3_then_served(
     uri = f"gs://{gcs_bucket.name}/iris_torch/1/model.onnx"
     assert ok(cli("publish", tmp / "iris_torch.opt.onnx", "--to", f"gs://{gcs_bucket.name}",
                   env=gcs_env)).strip().endswith(f"MODEL_URI={uri}")
-    labels, probs = served_predictions(serve({**gcs_env, "MODEL_URI": uri,
+    labels, probs = fixtures.served_predictions(serve({**gcs_env, "MODEL_URI": uri,
                                               "OPTIMIZED_MODEL": "true"}), X)
     assert labels == want_labels
     np.testing.assert_allclose(probs, want_probs, atol=1e-4)
 
-    create_s3_bucket(s3_env["AWS_ENDPOINT_URL"], "torch-models")
+    fixtures.create_s3_bucket(s3_env["AWS_ENDPOINT_URL"], "torch-models")
     ok(cli("publish", tmp / "iris_torch.int8.onnx", "--to", "s3://torch-models/prod",
            "--version", "1-int8", env=s3_env))
-    labels, probs = served_predictions(
+    labels, probs = fixtures.served_predictions(
         serve({**s3_env, "MODEL_URI": "s3://torch-models/prod/iris_torch/1-int8/model.onnx"}), X)
     assert np.mean(np.array(labels) == np.array(want_labels)) >= 0.98  # the budget given
     assert np.abs(probs - want_probs).max() <= 0.1

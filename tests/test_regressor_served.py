@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import joblib
@@ -13,15 +11,12 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tests.servers import ROOT
+from tests.model_export_fixtures import cli, ok
 
 
 def export(model, path: Path) -> None:
     joblib.dump(model, path.with_suffix(".joblib"))
-    out = subprocess.run([sys.executable, "-m", "model_export", "sklearn",
-                          str(path.with_suffix(".joblib"))], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300, check=False)
-    assert out.returncode == 0, out.stderr
+    ok(cli("sklearn", path.with_suffix(".joblib")))
 
 
 def test_single_and_multi_output_regressors(serve, tmp_path: Path) -> None:

@@ -1,28 +1,43 @@
-"""Helpers for the model_export tests: run the real CLI, write row files, check served answers."""
+"""Helpers for the model_export tests: run the real CLI in process, write row files, check
+served answers."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import os
+import io
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tests.servers import ROOT, Served
+from tests.inprocess import environment, forget_clients
+from tests.servers import Served
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 IRIS_LABELS = ["setosa", "versicolor", "virginica"]
 
 
-def cli(*args: str | Path, env: dict[str, str] | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``python -m model_export ARGS`` in a subprocess from the repository root."""
-    return subprocess.run([sys.executable, "-m", "model_export", *map(str, args)], cwd=ROOT,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout)
+def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m model_export ARGS`` run in this process: ``model_export.cli.main(argv)``
+    with stdout and stderr captured and ``env`` applied for the call (SDK clients made
+    afresh from it, as a new process would); an argparse exit (a usage error) counts as
+    the exit code, as it would for the process."""
+    from model_export.cli import main
+
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    with environment(env or {}), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        forget_clients()
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            forget_clients()
+    return subprocess.CompletedProcess(["python", "-m", "model_export", *argv], code,
+                                       out.getvalue(), err.getvalue())
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from functions.card import ModelCard
-from model_export.parity import Tolerance, compare, quality
+from model_export.checks.parity import Tolerance, compare, quality
 
 
 def add_args(p: argparse.ArgumentParser, max_abs_error: float,

@@ -27,24 +27,43 @@ class ExportError(Exception):
 
 
 class InputError(ExportError):
+    """A file or option the command cannot use: a missing file, an unreadable rows file, a
+    bad URI, name or version. Nothing was written."""
+
     exit_code = 2
 
 
 class NotAModel(ExportError):
+    """The file is not a model of the framework the subcommand converts."""
+
     exit_code = 3
 
 
 class UnsupportedModel(ExportError):
+    """The converter has no conversion for the model or one of its parts; the message names
+    the part and carries the converter's own words."""
+
     exit_code = 4
 
 
 class ParityFailed(ExportError):
+    """The ONNX model does not answer what its source model answers (or was never checked).
+
+    The files stay for inspection, their card marked ``verify.passed: false``, and
+    ``publish`` refuses them.
+    """
+
     exit_code = 5
 
 
 class BudgetExceeded(ExportError):
+    """A quantised or pruned variant lost more than its budget; it was not written."""
+
     exit_code = 6
 
 
 class VersionExists(ExportError):
+    """``publish`` would overwrite an existing NAME/VERSION: published versions are
+    immutable, so nothing was uploaded."""
+
     exit_code = 7

@@ -6,7 +6,7 @@ label/value column), ``.txt`` (one text per line, for string-input and tokenizer
 ``.npy`` (the one input's rows) and ``.npz`` (an array per input name, or ``X`` for a
 single-input model, and optionally ``y``). Every feed is cast to its input's dtype.
 Texts become token feeds through ``encode`` (the card's tokenizer) when the model takes
-token ids. Drawn rows: see ``draws``.
+token ids. Drawn rows: see ``drawn``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from functions.card import TensorSpec
-from model_export.errors import InputError
+from model_export.exit_codes import InputError
 
 Feeds = dict[str, np.ndarray]
 Encode = Callable[[list[str]], Feeds]

@@ -41,7 +41,7 @@ def session(model: Path | bytes, level: str = "all", threads: int | None = None,
     return ort.InferenceSession(src, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-class OnnxModel:
+class ExportedOnnx:
     """An ONNX model run on feeds; ``predict(feeds) -> {output name: array}``."""
 
     def __init__(self, model: Path | bytes, level: str = "all") -> None:
@@ -73,7 +73,7 @@ def session_ms(model: Path, level: str, repeat: int) -> float:
     return median_ms(lambda: session(data, level), repeat)
 
 
-def latency_ms(model: OnnxModel, feeds: dict[str, np.ndarray], repeat: int) -> float:
+def latency_ms(model: ExportedOnnx, feeds: dict[str, np.ndarray], repeat: int) -> float:
     """Median time of one ``predict`` on the batch ``feeds``."""
     return median_ms(lambda: model.predict(feeds), repeat)
 

@@ -4,7 +4,7 @@ onnxruntime rewrites the graph (constant folding, node fusions) every time a ses
 created, i.e. at every cold start. Saving the optimised graph lets the function load it
 with optimisations off: the card records the step, and the function skips the
 optimisation when a card's last step is ``optimize`` (or with ``OPTIMIZED_MODEL=true``).
-A model exported by ``hf`` gets onnxruntime's transformer fusions first (``fusions``).
+A model exported by ``hf`` gets onnxruntime's transformer fusions first (``transformer_fusions``).
 The default level is ``extended``:
 ``all`` adds layout rewrites tied to this machine's CPU, which a different serverless
 host may not share. The report times session creation before (original graph, default
@@ -18,10 +18,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from model_export import cards, fusions, options, runtime, variants
-from model_export.errors import ParityFailed
-from model_export.parity import compare
+from model_export import card_files, options
+from model_export.checks import onnx_runs
+from model_export.checks.parity import compare
+from model_export.exit_codes import ParityFailed
 from model_export.progress import note
+from model_export.steps import transformer_fusions, variants
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,24 +40,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    cards.load_onnx(args.model)
-    card = cards.read_card(args.model)
+    card_files.load_onnx(args.model)
+    card = card_files.read_card(args.model)
     out = variants.out_path(args, "opt")
     fused: dict[str, int] | None = None
     with tempfile.TemporaryDirectory() as tmp:
         optimised, start = Path(tmp) / "model.onnx", args.model
-        if fusions.applies(card):
+        if transformer_fusions.applies(card):
             start = Path(tmp) / "fused.onnx"
             note("applying onnxruntime's transformer fusions")
-            fused = fusions.fuse(args.model, card, start)
-        runtime.session(start, args.level, save_to=optimised)
+            fused = transformer_fusions.fuse(args.model, card, start)
+        onnx_runs.session(start, args.level, save_to=optimised)
         data = optimised.read_bytes()
         note(f"timing session creation ({args.repeat} times each)")
-        before = runtime.session_ms(args.model, "all", args.repeat)
-        after = runtime.session_ms(optimised, "disabled", args.repeat)
+        before = onnx_runs.session_ms(args.model, "all", args.repeat)
+        after = onnx_runs.session_ms(optimised, "disabled", args.repeat)
     sample = options.sample_rows(args, card, args.model)
-    ref = runtime.OnnxModel(args.model).predict(sample.feeds)
-    got = runtime.OnnxModel(data, level="disabled").predict(sample.feeds)
+    ref = onnx_runs.ExportedOnnx(args.model).predict(sample.feeds)
+    got = onnx_runs.ExportedOnnx(data, level="disabled").predict(sample.feeds)
     parity = compare(ref, got, card, options.tolerance(args))
     report = {"level": args.level, "session_ms_before": before, "session_ms_after": after,
               "size_bytes_before": args.model.stat().st_size, "size_bytes_after": len(data),
@@ -71,5 +73,5 @@ def run(args: argparse.Namespace) -> None:
         raise ParityFailed("the optimised graph answers differently: "
                            + "; ".join(parity["failures"]))
     card = variants.write(data, out, card, "optimize", report)
-    print(f"wrote {out} and {cards.card_path(out)}; its card records the step, so the "
+    print(f"wrote {out} and {card_files.card_path(out)}; its card records the step, so the "
           "function loads it with graph optimisation off")

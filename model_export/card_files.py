@@ -16,7 +16,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from functions.card import ModelCard, TensorSpec, sidecar_card
-from model_export.errors import InputError, NotAModel
+from model_export.exit_codes import InputError, NotAModel
 
 
 def card_path(model_path: Path) -> Path:

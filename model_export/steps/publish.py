@@ -22,14 +22,15 @@ import msgspec
 
 from functions.card import ModelCard, sidecar_card
 from functions.loading.object_store import sha256_file
-from model_export import buckets, cards
-from model_export.errors import (
+from model_export import card_files
+from model_export.exit_codes import (
     BudgetExceeded,
     ExportError,
     InputError,
     ParityFailed,
     VersionExists,
 )
+from model_export.steps import buckets
 
 SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -82,8 +83,8 @@ def check_publishable(model: Path, card: ModelCard) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    cards.load_onnx(args.model)
-    card = cards.read_card(args.model)
+    card_files.load_onnx(args.model)
+    card = card_files.read_card(args.model)
     check_publishable(args.model, card)
     name, version = args.name or card.name, args.version or card.version
     for what, value in (("name", name), ("version", version)):

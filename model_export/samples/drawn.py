@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from functions.card import ModelCard, TensorSpec
-from model_export.errors import InputError
-from model_export.rows import Encode, Rows, conform, from_texts, is_text, take
+from model_export.exit_codes import InputError
+from model_export.samples.row_files import Encode, Rows, conform, from_texts, is_text, take
 
 DYNAMIC_LENGTH = 8
 

@@ -11,17 +11,16 @@ import argparse
 from pathlib import Path
 
 from functions.card import ModelCard
-from model_export import (
-    cards,
-    gbdt,
-    hf_export,
-    options,
-    sklearn_export,
-    torch_export,
-    torch_load,
+from model_export import card_files, options
+from model_export.checks.source_check import SourceModel, check_and_record
+from model_export.exit_codes import InputError
+from model_export.sources import (
+    gbdt_convert,
+    hf_convert,
+    sklearn_convert,
+    torch_convert,
+    torch_files,
 )
-from model_export.errors import InputError
-from model_export.verify import SourceModel, check_and_record
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,10 +40,10 @@ def run(args: argparse.Namespace) -> None:
     card's feature ranges), print the parity report, record it in the card, and fail
     (exit 5) when outputs differ beyond the tolerance."""
     model = args.model
-    cards.load_onnx(model)
-    card = cards.read_card(model)
+    card_files.load_onnx(model)
+    card = card_files.read_card(model)
     source = load_source(card, args.source, args.module, args.module_kwargs)
-    trees = "trees" in card.framework or card.framework.get("name") in gbdt.FRAMEWORKS
+    trees = "trees" in card.framework or card.framework.get("name") in gbdt_convert.FRAMEWORKS
     check_and_record(model, card, source, options.sample_rows(args, card, model),
                      options.tolerance(args, trees))
 
@@ -56,19 +55,19 @@ def load_source(card: ModelCard, path: Path | None, module: str | None,
     if framework == "scikit-learn":
         if path is None:
             raise InputError("--source is required: the joblib/pickle file of the estimator")
-        return sklearn_export.SklearnSource(sklearn_export.load(path))
+        return sklearn_convert.SklearnSource(sklearn_convert.load(path))
     if framework == "torch":
-        loaded = torch_load.load(path, module, module_kwargs)
+        loaded = torch_files.load(path, module, module_kwargs)
         order = card.converter.get("input_order") or ",".join(s.name for s in card.inputs)
-        return torch_export.TorchSource(loaded, card.task, card.converter.get("head", "softmax"),
+        return torch_convert.TorchSource(loaded, card.task, card.converter.get("head", "softmax"),
                                         order.split(","))
-    if framework in gbdt.FRAMEWORKS:
+    if framework in gbdt_convert.FRAMEWORKS:
         if path is None:
             raise InputError(f"--source is required: the {framework} booster file")
-        return gbdt.BoosterSource(gbdt.load_booster(path))
+        return gbdt_convert.BoosterSource(gbdt_convert.load_booster(path))
     if framework == "transformers":
         if path is None:
             raise InputError("--source is required: the Hugging Face model directory")
-        return hf_export.source_for_card(path, card)
+        return hf_convert.source_for_card(path, card)
     raise InputError(f"card says framework {framework!r}; verify knows scikit-learn, torch, "
-                     f"{', '.join(gbdt.FRAMEWORKS)} and transformers")
+                     f"{', '.join(gbdt_convert.FRAMEWORKS)} and transformers")

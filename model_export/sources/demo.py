@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from model_export import cards, rows, sklearn_export
-from model_export.parity import Tolerance
-from model_export.verify import check_and_record
+from model_export import card_files
+from model_export.checks.parity import Tolerance
+from model_export.checks.source_check import check_and_record
+from model_export.samples import row_files
+from model_export.sources import sklearn_convert
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -53,14 +55,14 @@ def run(args: argparse.Namespace) -> None:
 
         args.save_source.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(pipe, args.save_source)
-    card = sklearn_export.make_card(
+    card = sklearn_convert.make_card(
         pipe, "iris", "1", FEATURES, LABELS,
         "Iris species from flower measurements in cm (StandardScaler + LogisticRegression); "
         "the bundled demo model, rebuilt by `python -m model_export demo`.")
-    card.feature_ranges = rows.feature_ranges(X, FEATURES)
-    proto = sklearn_export.convert(pipe, len(FEATURES), 17, "iris")
-    card = cards.write_model(proto, args.out, card)
-    sample = rows.Rows({"input": X}, y, "the 150 iris training rows")
-    card = check_and_record(args.out, card, sklearn_export.SklearnSource(pipe), sample,
+    card.feature_ranges = row_files.feature_ranges(X, FEATURES)
+    proto = sklearn_convert.convert(pipe, len(FEATURES), 17, "iris")
+    card = card_files.write_model(proto, args.out, card)
+    sample = row_files.Rows({"input": X}, y, "the 150 iris training rows")
+    card = check_and_record(args.out, card, sklearn_convert.SklearnSource(pipe), sample,
                             Tolerance())
-    print(f"wrote {args.out} and {cards.card_path(args.out)} (sha256 {card.sha256})")
+    print(f"wrote {args.out} and {card_files.card_path(args.out)} (sha256 {card.sha256})")

@@ -4,8 +4,7 @@ Weights of MatMul (and Gemm, rewritten to MatMul first: torch exports ``nn.Linea
 Gemm, which onnxruntime's dynamic quantisation skips) become int8; activations are
 quantised on the fly. Transformer models (``hf`` cards) get per-channel weight scales and
 keep their feed-forward projections in float (``TRANSFORMER_KEEP_FLOAT``): their
-activations carry the outliers that int8 ruins (MiniLM, least cosine to the float model
-over short and long sentences: 0.95 with every MatMul in int8, 0.994 with these kept).
+activations carry the outliers that int8 ruins (docs/model_export.md has the measurement).
 
 The report gives file size, latency at batch 1 and ``--batch``
 (1,000; 32 for text models), and the change on held-out rows: accuracy against targets
@@ -27,10 +26,13 @@ from typing import Any
 import onnx
 
 from functions.card import ModelCard
-from model_export import budget, cards, draws, graph_edits, options, rows, runtime, variants
-from model_export.errors import BudgetExceeded, ExportError, InputError
+from model_export import card_files, graph_edits, options
+from model_export.checks import budget, onnx_runs
+from model_export.exit_codes import BudgetExceeded, ExportError, InputError
 from model_export.progress import Progress
-from model_export.rows import Rows
+from model_export.samples import drawn, row_files
+from model_export.samples.row_files import Rows
+from model_export.steps import variants
 
 QUANTISABLE = {"MatMul", "Gemm", "Conv", "Attention", "LSTM", "Gather"}
 TRANSFORMER_KEEP_FLOAT = r"layer\.\d+/(intermediate|output)/dense/|/ffn/lin[12]/|/mlp/fc[12]/"
@@ -80,7 +82,7 @@ def quantize(model: Path, how: Recipe = Recipe()) -> bytes:
     """The int8 model's bytes; ExportError when the graph has nothing to quantise."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    proto = cards.load_onnx(model)
+    proto = card_files.load_onnx(model)
     kinds = {n.op_type for n in proto.graph.node}
     if not kinds & QUANTISABLE:
         raise ExportError(f"nothing to quantise in {model.name}: its operators "
@@ -90,45 +92,49 @@ def quantize(model: Path, how: Recipe = Recipe()) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
         onnx.save(proto, str(src))
-        logging.getLogger().setLevel(logging.ERROR)  # its "consider pre-processing" hint
         keep = [n.name for n in proto.graph.node
                 if how.keep_float and re.search(how.keep_float, n.name)]
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # its "consider pre-processing" hint, for this call only
         try:  # DefaultTensorType: fused (com.microsoft) nodes defeat shape inference
             quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=how.per_channel,
                              nodes_to_exclude=keep, extra_options={
                                  "DefaultTensorType": onnx.TensorProto.FLOAT})
         except Exception as exc:  # the quantiser's errors have no common base
             raise ExportError(f"onnxruntime could not quantise {model.name}: {exc}") from exc
+        finally:
+            root.setLevel(level)
         data = dst.read_bytes()
     if not {n.op_type for n in onnx.load_from_string(data).graph.node} & INT8_OPS:
         raise ExportError(f"onnxruntime quantised no weights of {model.name}")
     return data
 
 
-def measure(models: dict[str, runtime.OnnxModel], rows: Rows, batch: int,
+def measure(models: dict[str, onnx_runs.ExportedOnnx], rows: Rows, batch: int,
             repeat: int) -> dict[str, dict[str, float]]:
     """Latency at batch 1 and ``batch`` (median ms) for each of ``models`` (label -> model)."""
-    one, big = draws.resize(rows, 1), draws.resize(rows, batch)
+    one, big = drawn.resize(rows, 1), drawn.resize(rows, batch)
     out: dict[str, dict[str, float]] = {}
     with Progress("timing latency", 2 * len(models), quiet=False) as bar:
         for label, m in models.items():
-            out[label] = {"batch_1_ms": runtime.latency_ms(m, one, repeat)}
+            out[label] = {"batch_1_ms": onnx_runs.latency_ms(m, one, repeat)}
             bar.advance()
-            out[label][f"batch_{batch}_ms"] = runtime.latency_ms(m, big, max(3, repeat // 4))
+            out[label][f"batch_{batch}_ms"] = onnx_runs.latency_ms(m, big, max(3, repeat // 4))
             bar.advance()
     return out
 
 
 def run(args: argparse.Namespace) -> None:
-    card = cards.read_card(args.model)
+    card = card_files.read_card(args.model)
     out = variants.out_path(args, "int8")
     how = recipe(args, card)
     with Progress("quantising", 1) as bar:
         data = quantize(args.model, how)
         bar.advance()
     held = options.sample_rows(args, card, args.model)
-    batch = args.batch or (32 if card.tokenizer or rows.is_text(card.inputs) else 1000)
-    sessions = {"float": runtime.OnnxModel(args.model), "int8": runtime.OnnxModel(data)}
+    batch = args.batch or (32 if card.tokenizer or row_files.is_text(card.inputs) else 1000)
+    sessions = {"float": onnx_runs.ExportedOnnx(args.model), "int8": onnx_runs.ExportedOnnx(data)}
     ref, got = (sessions[k].predict(held.feeds) for k in ("float", "int8"))
     report: dict[str, Any] = {
         "weight_type": "int8", "per_channel": how.per_channel, "keep_float": how.keep_float,
@@ -142,7 +148,7 @@ def run(args: argparse.Namespace) -> None:
         raise BudgetExceeded(f"int8 variant of {args.model.name} refused, not written: "
                              + "; ".join(report["failures"]))
     variants.write(data, out, card, "quantize", report)
-    print(f"wrote {out} and {cards.card_path(out)}")
+    print(f"wrote {out} and {card_files.card_path(out)}")
 
 
 def format_report(r: dict[str, Any]) -> str:

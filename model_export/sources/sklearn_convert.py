@@ -7,7 +7,7 @@ converter's default ``en_US.UTF-8`` fails to load). Classifiers answer ``label``
 when they have ``predict_proba``, ``probabilities`` [N, C] as a plain tensor (no ZipMap);
 regressors answer ``value``. Integer labels are class indices into the card's ``labels``
 (rewritten to an argmax when the classes are not 0..K-1). LightGBM / XGBoost estimators,
-alone or ending a Pipeline, convert through onnxmltools (``gbdt``).
+alone or ending a Pipeline, convert through onnxmltools (``gbdt_convert``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import numpy as np
 import onnx
 
 from functions.card import ModelCard
-from model_export import cards, gbdt, graph_edits
-from model_export.errors import InputError, NotAModel, UnsupportedModel
+from model_export import card_files, graph_edits
+from model_export.exit_codes import InputError, NotAModel, UnsupportedModel
+from model_export.sources import gbdt_convert
 
 NAN_HANDLERS = ("SimpleImputer", "KNNImputer", "IterativeImputer",
                 "HistGradientBoostingClassifier", "HistGradientBoostingRegressor",
@@ -113,7 +114,7 @@ def convert(est: Any, n_features: int | None, opset: int, name: str) -> onnx.Mod
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    gbdt.register_sklearn_converters()
+    gbdt_convert.register_sklearn_converters()
     source = SklearnSource(est)
     texts = text_vectorizers(est)
     types = [("input", StringTensorType([None, 1]) if n_features is None
@@ -121,7 +122,7 @@ def convert(est: Any, n_features: int | None, opset: int, name: str) -> onnx.Mod
     final = final_step(est)
     target: int | dict[str, int] = opset
     if is_trees(est):  # onnxmltools' tree converters know ai.onnx.ml up to version 3
-        target = {"": opset, "ai.onnx.ml": gbdt.ML_DOMAIN_OPSET}
+        target = {"": opset, "ai.onnx.ml": gbdt_convert.ML_DOMAIN_OPSET}
     options: dict[int, dict[str, Any]] = {id(v): {"locale": LOCALE} for v in texts}
     if source.classifier:
         options[id(final)] = {"zipmap": False}
@@ -180,15 +181,15 @@ def make_card(est: Any, name: str, version: str, feature_names: list[str],
         if len(labels) != len(classes):
             raise InputError(f"{len(labels)} labels given for {len(classes)} classes")
     kinds = {type(e).__name__ for _, e in _walk(est, "model")}
-    framework, converter = cards.dist("scikit-learn"), cards.dist("skl2onnx")
+    framework, converter = card_files.dist("scikit-learn"), card_files.dist("skl2onnx")
     if is_trees(est):
         trees = type(final_step(est)).__module__.split(".")[0]
-        framework["trees"] = " ".join(cards.dist(trees).values())
-        converter["trees"] = " ".join(cards.dist("onnxmltools").values())
+        framework["trees"] = " ".join(card_files.dist(trees).values())
+        converter["trees"] = " ".join(card_files.dist("onnxmltools").values())
     if text_vectorizers(est):
         converter["locale"] = LOCALE
     return ModelCard(
-        name=name, version=version, description=description, created_at=cards.now_iso(),
+        name=name, version=version, description=description, created_at=card_files.now_iso(),
         task="classification" if source.classifier else "regression",
         framework=framework, converter=converter,
         feature_names=feature_names, labels=labels if source.classifier else None,

@@ -13,19 +13,13 @@ import argparse
 from pathlib import Path
 
 from functions.card import ModelCard, TokenizerSpec
-from model_export import (
-    cards,
-    draws,
-    export_cmds,
-    graph_edits,
-    hf_export,
-    hf_load,
-    options,
-    tokenizer_file,
-)
-from model_export.errors import InputError
-from model_export.rows import Feeds
-from model_export.torch_export import export
+from model_export import card_files, graph_edits, options
+from model_export.exit_codes import InputError
+from model_export.samples import drawn, tokenizer_file
+from model_export.samples.row_files import Feeds
+from model_export.sources import hf_convert, hf_files
+from model_export.sources.torch_convert import export
+from model_export.sources.write_and_verify import write_and_verify
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "to ONNX + tokenizer", description=__doc__)
     p.add_argument("model", type=Path, help="the model directory (config.json, weights, "
                    "tokenizer files); read offline, nothing is downloaded")
-    p.add_argument("--task", choices=hf_load.TASKS, required=True)
+    p.add_argument("--task", choices=hf_files.TASKS, required=True)
     p.add_argument("--pooling", choices=("mean", "cls"),
                    help="embeddings: pooling in the graph (default: the sentence-transformers "
                    "files, else mean)")
@@ -44,38 +38,38 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="truncate texts at this many tokens (default: the model's own limit)")
     options.add_identity(p, "model directory")
     options.add_rows(p)
-    p.set_defaults(rows=len(draws.SAMPLE_TEXTS))
+    p.set_defaults(rows=len(drawn.SAMPLE_TEXTS))
     options.add_tolerance(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
     """Export, write the tokenizer and card, verify against transformers."""
-    hf = hf_load.load(args.model, args.task)
+    hf = hf_files.load(args.model, args.task)
     embedding = args.task == "feature-extraction"
     st = hf.sentence
     pooling = args.pooling or st.pooling or "mean"
     normalize = args.normalize if args.normalize is not None else bool(st.normalize)
     out = options.output_path(args, Path(args.model.resolve().name + ".onnx"))
     ident = options.card_identity(args, out)
-    length = hf_load.max_length(hf, args.max_length)
+    length = hf_files.max_length(hf, args.max_length)
     tok_file = out.with_name(out.name.removesuffix(".onnx") + ".tokenizer.json")
     tok = hf.tokenizer
     digest = tokenizer_file.write(tok.backend_tokenizer, tok_file, length,
                                   tok.pad_token_id or 0, tok.pad_token or "[PAD]")
-    source = hf_export.source(hf, args.task, pooling, normalize)
-    specs = hf_export.specs(hf)
+    source = hf_convert.source(hf, args.task, pooling, normalize)
+    specs = hf_convert.specs(hf)
     proto = export(source, specs, args.opset, ident["name"], _trace_feeds(hf, tok_file))
     if embedding:  # the exporter leaves the width unknown; the card should say it
         graph_edits.set_output_dims(proto, "embedding", ["batch", int(hf.config.hidden_size)])
     card = ModelCard(
         name=ident["name"], version=args.version, description=args.description,
-        created_at=cards.now_iso(), task="embedding" if embedding else "classification",
-        framework={**cards.dist("transformers"), "model_type": str(hf.config.model_type),
+        created_at=card_files.now_iso(), task="embedding" if embedding else "classification",
+        framework={**card_files.dist("transformers"), "model_type": str(hf.config.model_type),
                    "architecture": type(hf.model).__name__,
                    "num_heads": str(hf.config.num_attention_heads),
                    "hidden_size": str(hf.config.hidden_size)},
-        converter={"name": "torch.onnx", "version": cards.dist("torch")["version"],
+        converter={"name": "torch.onnx", "version": card_files.dist("torch")["version"],
                    "exporter": "torchscript", "source_kind": "hf",
                    "input_order": ",".join(hf.input_names)},
         tokenizer=TokenizerSpec(
@@ -85,23 +79,23 @@ def run(args: argparse.Namespace) -> None:
                    "pad_token_id": tok.pad_token_id or 0}),
         **(_embedding_fields(hf, pooling, normalize, st) if embedding
            else _classifier_fields(hf, args.labels)))
-    export_cmds.finish(proto, out, card, source, args)
+    write_and_verify(proto, out, card, source, args)
     print(f"wrote {tok_file} (sha256 {digest}), the tokenizer the card names")
 
 
-def _trace_feeds(hf: hf_load.HfModel, tok_file: Path) -> Feeds:
+def _trace_feeds(hf: hf_files.HfModel, tok_file: Path) -> Feeds:
     """Two sample texts of different lengths (padding and mask exercised in the trace)."""
     probe = ModelCard(name="probe", version="0", inputs=[s.tensor_spec() for s in
-                                                          hf_export.specs(hf)],
+                                                          hf_convert.specs(hf)],
                       tokenizer=TokenizerSpec(file=tok_file.name,
                                               input_names={n: n for n in hf.input_names}))
     encode = tokenizer_file.encoder(probe, tok_file)
     assert encode is not None  # the probe card names a tokenizer
-    return encode([draws.SAMPLE_TEXTS[1], draws.SAMPLE_TEXTS[7]])
+    return encode([drawn.SAMPLE_TEXTS[1], drawn.SAMPLE_TEXTS[7]])
 
 
-def _embedding_fields(hf: hf_load.HfModel, pooling: str, normalize: bool,
-                      st: hf_load.SentenceSettings) -> dict:
+def _embedding_fields(hf: hf_files.HfModel, pooling: str, normalize: bool,
+                      st: hf_files.SentenceSettings) -> dict:
     where = ", ".join(st.found) if st.found else "command line / defaults"
     return {"embedding_output": "embedding",
             "output_meaning": f"embedding: {pooling} pooling of the last hidden state"
@@ -111,8 +105,8 @@ def _embedding_fields(hf: hf_load.HfModel, pooling: str, normalize: bool,
                                     "settings_from": where}}}
 
 
-def _classifier_fields(hf: hf_load.HfModel, given: list[str] | None) -> dict:
-    names = given or hf_export.labels(hf)
+def _classifier_fields(hf: hf_files.HfModel, given: list[str] | None) -> dict:
+    names = given or hf_convert.labels(hf)
     if len(names) != int(hf.config.num_labels):
         raise InputError(f"{len(names)} labels given for {hf.config.num_labels} classes")
     return {"labels": names, "label_output": "label", "probability_output": "probabilities",

@@ -18,9 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from functions.card import ModelCard
-from model_export import budget, export_cmds, options, rows, torch_export, torch_load
-from model_export.errors import BudgetExceeded, InputError
-from model_export.parity import Tolerance
+from model_export import options
+from model_export.checks import budget
+from model_export.checks.parity import Tolerance
+from model_export.exit_codes import BudgetExceeded, InputError
+from model_export.samples import row_files
+from model_export.sources import torch_convert, torch_files
+from model_export.sources.torch import add_torch_args, export_torch, torch_inputs
 
 DENSE_NOTE = ("zeros are stored and multiplied like any other weight: dense kernels do not "
               "get faster and the file does not get smaller from sparsity alone")
@@ -29,7 +33,7 @@ DENSE_NOTE = ("zeros are stored and multiplied like any other weight: dense kern
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prune", help="magnitude-prune a PyTorch model, report, export",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    export_cmds.add_torch_args(p)
+    add_torch_args(p)
     p.add_argument("--amount", type=float, default=0.5,
                    help="share of weight entries to zero, 0 < amount < 1 (0.5)")
     p.add_argument("--save-state-dict", type=Path, metavar="FILE",
@@ -74,10 +78,10 @@ def run(args: argparse.Namespace) -> None:
     if args.sample_rows is None:  # checked before the (slow) model load
         raise InputError("prune needs held-out rows: --sample-rows FILE (with --target for "
                          "accuracy)")
-    loaded = torch_load.load(args.model, args.module, args.module_kwargs)
-    specs = export_cmds.torch_inputs(args, loaded)
-    source = torch_export.TorchSource(loaded, args.task, args.head, [s.name for s in specs])
-    held = rows.load(args.sample_rows, [s.tensor_spec() for s in specs], args.feature_names,
+    loaded = torch_files.load(args.model, args.module, args.module_kwargs)
+    specs = torch_inputs(args, loaded)
+    source = torch_convert.TorchSource(loaded, args.task, args.head, [s.name for s in specs])
+    held = row_files.load(args.sample_rows, [s.tensor_spec() for s in specs], args.feature_names,
                      args.target)
     dense = source.predict(held.feeds)
     report = magnitude_prune(loaded.module, args.amount)
@@ -94,4 +98,4 @@ def run(args: argparse.Namespace) -> None:
         import torch
 
         torch.save(loaded.module.state_dict(), args.save_state_dict)
-    export_cmds.export_torch(args, loaded, Tolerance(), [{"kind": "prune", **report}])
+    export_torch(args, loaded, Tolerance(), [{"kind": "prune", **report}])

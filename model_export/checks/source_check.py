@@ -16,11 +16,12 @@ import msgspec
 import numpy as np
 
 from functions.card import ModelCard
-from model_export import cards, runtime
-from model_export.errors import ParityFailed
-from model_export.parity import Tolerance, compare
+from model_export import card_files
+from model_export.checks import onnx_runs
+from model_export.checks.parity import Tolerance, compare
+from model_export.exit_codes import ParityFailed
 from model_export.progress import Progress
-from model_export.rows import Feeds, Rows, take
+from model_export.samples.row_files import Feeds, Rows, take
 
 CHUNK = 2048
 
@@ -51,13 +52,13 @@ def run_chunked(predict: Predict, rows: Rows, label: str,
 def check(model: Path, card: ModelCard, source: SourceModel, rows: Rows, tol: Tolerance,
           quiet: bool = False) -> dict[str, Any]:
     """Run source and ONNX model on ``rows`` and compare; the report says ``passed``."""
-    onnx_model = runtime.OnnxModel(model)
+    onnx_model = onnx_runs.ExportedOnnx(model)
     ref = run_chunked(source.predict, rows, "source model", quiet)
     got = run_chunked(onnx_model.predict, rows, "onnx model", quiet)
     report = compare(ref, got, card, tol)
     report.update(rows=rows.n, rows_origin=rows.origin, source=source.description,
-                  onnxruntime=runtime.version(), model_sha256=card.sha256,
-                  checked_at=cards.now_iso())
+                  onnxruntime=onnx_runs.version(), model_sha256=card.sha256,
+                  checked_at=card_files.now_iso())
     return report
 
 
@@ -66,7 +67,7 @@ def check_and_record(model: Path, card: ModelCard, source: SourceModel, rows: Ro
     """``check``, write the report into the card beside ``model``, print it; raise on failure."""
     report = check(model, card, source, rows, tol, quiet)
     card = msgspec.structs.replace(card, verify=report)
-    cards.write_card(model, card)
+    card_files.write_card(model, card)
     print(format_report(report))
     if not report["passed"]:
         raise ParityFailed(f"{model.name} does not match its source model: "

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from functions.card import ModelCard
-from model_export.errors import InputError
-from model_export.rows import Encode, Feeds
+from model_export.exit_codes import InputError
+from model_export.samples.row_files import Encode, Feeds
 
 
 def write(tokenizer: object, path: Path, max_length: int, pad_id: int, pad_token: str) -> str:

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from functions.card import ModelCard
-from model_export.errors import ExportError
+from model_export.exit_codes import ExportError
 
 
 def applies(card: ModelCard) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model_export.errors import InputError, NotAModel, UnsupportedModel
+from model_export.exit_codes import InputError, NotAModel, UnsupportedModel
 
 TASKS = ("feature-extraction", "text-classification")
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")

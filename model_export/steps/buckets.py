@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from functions.loading.object_store import ObjectStore
 from functions.loading.stores import Stores
-from model_export.errors import ExportError, InputError
+from model_export.exit_codes import ExportError, InputError
 from model_export.progress import Progress
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from functions.card import ModelCard
-from model_export import hf_load
-from model_export.inputs import InputSpec
-from model_export.torch_export import TorchSource
-from model_export.torch_load import LoadedModule
+from model_export.sources import hf_files
+from model_export.sources.input_specs import InputSpec
+from model_export.sources.torch_convert import TorchSource
+from model_export.sources.torch_files import LoadedModule
 
 
-def wrap(hf: hf_load.HfModel, task: str, pooling: str, normalize: bool) -> Any:
+def wrap(hf: hf_files.HfModel, task: str, pooling: str, normalize: bool) -> Any:
     """An ``nn.Module`` taking ``hf.input_names`` positionally, answering the graph's output."""
     import torch
 
@@ -45,7 +45,7 @@ def wrap(hf: hf_load.HfModel, task: str, pooling: str, normalize: bool) -> Any:
     return TextModel().eval()
 
 
-def source(hf: hf_load.HfModel, task: str, pooling: str, normalize: bool) -> TorchSource:
+def source(hf: hf_files.HfModel, task: str, pooling: str, normalize: bool) -> TorchSource:
     """The wrapped model as a parity source (its outputs named as in the graph)."""
     from transformers import __version__
 
@@ -56,14 +56,14 @@ def source(hf: hf_load.HfModel, task: str, pooling: str, normalize: bool) -> Tor
                        description=f"transformers {__version__} {arch}")
 
 
-def specs(hf: hf_load.HfModel) -> list[InputSpec]:
+def specs(hf: hf_files.HfModel) -> list[InputSpec]:
     """int64 [batch, sequence] token inputs; ids drawn within the vocabulary."""
     bounds = {"input_ids": (0.0, float(hf.config.vocab_size - 1)),
               "attention_mask": (1.0, 1.0), "token_type_ids": (0.0, 0.0)}
     return [InputSpec(n, "int64", ("sequence",), bounds[n]) for n in hf.input_names]
 
 
-def labels(hf: hf_load.HfModel) -> list[str]:
+def labels(hf: hf_files.HfModel) -> list[str]:
     """Class names in column order, from the config's ``id2label``."""
     id2label = getattr(hf.config, "id2label", None) or {}
     return [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}")))
@@ -73,7 +73,7 @@ def labels(hf: hf_load.HfModel) -> list[str]:
 def source_for_card(directory: Path, card: ModelCard) -> TorchSource:
     """The model in ``directory`` wrapped as the card's export was (for ``verify``)."""
     task = "feature-extraction" if card.task == "embedding" else "text-classification"
-    hf = hf_load.load(directory, task)
+    hf = hf_files.load(directory, task)
     emb = card.extra.get("embedding") or {}
     order = card.converter.get("input_order")
     if order:

@@ -4,7 +4,7 @@ Accepts a LightGBM text model (``.txt``), an XGBoost JSON/UBJSON model (``.json`
 ``.ubj``) or a joblib/pickle file holding a Booster; a pickled scikit-learn API model
 (``LGBMClassifier``, a Pipeline ending in ``XGBRegressor``...) goes the ``sklearn`` way,
 which converts it with the same onnxmltools converters. Parity allows a share of
-``gbdt.OUTLIER_SHARE`` outliers by default (float32 thresholds; see ``gbdt``).
+``gbdt_convert.OUTLIER_SHARE`` outliers by default (float32 thresholds; see ``gbdt_convert``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,13 @@ import argparse
 from pathlib import Path
 
 from functions.card import ModelCard
-from model_export import cards, export_cmds, gbdt, options
-from model_export.errors import InputError
+from model_export import card_files, options
+from model_export.exit_codes import InputError
+from model_export.sources import (
+    gbdt_convert,
+    sklearn,  # the sklearn subcommand
+)
+from model_export.sources.write_and_verify import write_and_verify
 
 PICKLES = (".joblib", ".pkl", ".pickle")
 
@@ -33,9 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     """Convert with onnxmltools (no ZipMap), write model + card, verify on sample rows."""
     if args.model.suffix.lower() in PICKLES and _is_sklearn(args.model):
-        export_cmds.run_sklearn(args)
+        sklearn.run(args)
         return
-    booster = gbdt.load_booster(args.model)
+    booster = gbdt_convert.load_booster(args.model)
     names = args.feature_names or booster.feature_names or [
         f"x{i}" for i in range(booster.n_features)]
     if len(names) != booster.n_features:
@@ -45,26 +50,26 @@ def run(args: argparse.Namespace) -> None:
         raise InputError(f"{len(labels)} labels given for {booster.n_classes} classes")
     out = options.output_path(args, args.model)
     ident = options.card_identity(args, out)
-    proto = gbdt.convert_booster(booster, ident["name"])
+    proto = gbdt_convert.convert_booster(booster, ident["name"])
     classifier = booster.classifier
     card = ModelCard(
         name=ident["name"], version=args.version, description=args.description,
-        created_at=cards.now_iso(), task="classification" if classifier else "regression",
-        framework=cards.dist(booster.framework), converter=cards.dist("onnxmltools"),
+        created_at=card_files.now_iso(), task="classification" if classifier else "regression",
+        framework=card_files.dist(booster.framework), converter=card_files.dist("onnxmltools"),
         feature_names=names, labels=labels if classifier else None,
         label_output="label" if classifier else None,
         probability_output="probabilities" if classifier else None,
         value_output=None if classifier else "value", allow_nan=True,
         output_meaning=("label: index into labels; probabilities: one column per label"
                         if classifier else "value: the booster's prediction per row"))
-    export_cmds.finish(proto, out, card, gbdt.BoosterSource(booster), args,
+    write_and_verify(proto, out, card, gbdt_convert.BoosterSource(booster), args,
                        options.tolerance(args, trees=True))
 
 
 def _is_sklearn(path: Path) -> bool:
     """Whether a pickle holds a scikit-learn API model (it then goes the sklearn way)."""
-    from model_export.errors import NotAModel
-    from model_export.sklearn_export import load
+    from model_export.exit_codes import NotAModel
+    from model_export.sources.sklearn_convert import load
 
     try:
         load(path)

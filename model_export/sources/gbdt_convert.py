@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 
 from model_export import graph_edits
-from model_export.errors import InputError, NotAModel, UnsupportedModel
+from model_export.exit_codes import InputError, NotAModel, UnsupportedModel
 
 FRAMEWORKS = ("lightgbm", "xgboost")
 OUTLIER_SHARE = 0.001
@@ -170,7 +170,7 @@ class BoosterSource:
     """The native booster answering with the graph's output names (see ``verify``)."""
 
     def __init__(self, booster: Booster) -> None:
-        from model_export.cards import dist
+        from model_export.card_files import dist
 
         self.booster = booster
         self.description = (f"{booster.framework} {dist(booster.framework)['version']} "

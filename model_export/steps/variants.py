@@ -14,8 +14,8 @@ import msgspec
 import onnx
 
 from functions.card import ModelCard
-from model_export import cards
-from model_export.errors import InputError
+from model_export import card_files
+from model_export.exit_codes import InputError
 
 
 def default_out(model: Path, tag: str) -> Path:
@@ -35,7 +35,7 @@ def out_path(args: argparse.Namespace, tag: str) -> Path:
 def write(model: onnx.ModelProto | bytes, out: Path, parent: ModelCard, kind: str,
           report: dict[str, Any]) -> ModelCard:
     """Write the variant and its card; ``report`` must say ``passed``."""
-    step = {"kind": kind, "parent_sha256": parent.sha256, "created_at": cards.now_iso(),
+    step = {"kind": kind, "parent_sha256": parent.sha256, "created_at": card_files.now_iso(),
             **report}
     card = msgspec.structs.replace(parent, variants=[*parent.variants, step])
-    return cards.write_model(model, out, card)
+    return card_files.write_model(model, out, card)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model_export.errors import InputError, NotAModel
+from model_export.exit_codes import InputError, NotAModel
 
 
 @dataclass

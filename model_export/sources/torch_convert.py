@@ -1,6 +1,6 @@
 """PyTorch modules to ONNX with ``torch.onnx.export`` (TorchScript exporter, offline).
 
-The graph takes the declared inputs (``inputs.InputSpec``: by default one float32
+The graph takes the declared inputs (``input_specs.InputSpec``: by default one float32
 ``input`` [N, ...]), each with a dynamic batch axis (and any named dynamic axes), in the
 order of the module's ``forward`` arguments. Classifiers get a head appended to the graph:
 ``probabilities`` [N, C] (softmax of the logits, or the module's own probabilities with
@@ -23,10 +23,10 @@ import numpy as np
 import onnx
 
 from functions.card import ModelCard
-from model_export import cards, graph_edits
-from model_export.errors import InputError, UnsupportedModel
-from model_export.inputs import InputSpec, dummy
-from model_export.torch_load import LoadedModule
+from model_export import card_files, graph_edits
+from model_export.exit_codes import InputError, UnsupportedModel
+from model_export.sources.input_specs import InputSpec, dummy
+from model_export.sources.torch_files import LoadedModule
 
 HEADS = ("softmax", "probabilities")
 RAW_OUTPUT = {"regression": "value", "embedding": "embedding", "classification": "scores"}
@@ -136,6 +136,6 @@ def make_card(source: TorchSource, proto: onnx.ModelProto, name: str, version: s
     else:
         extra = {"value_output": "value", "output_meaning": "value: the module's output"}
     return ModelCard(name=name, version=version, description=description,
-                     created_at=cards.now_iso(), task=source.task,
-                     framework=cards.dist("torch"), converter=converter,
+                     created_at=card_files.now_iso(), task=source.task,
+                     framework=card_files.dist("torch"), converter=converter,
                      feature_names=feature_names, **extra)
