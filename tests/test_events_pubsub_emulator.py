@@ -2,7 +2,10 @@
 by functions-framework; messages are published with google-cloud-pubsub; results land in
 the GCS emulator. Covers instances, file references, attribute-only messages (a Cloud
 Storage notification, a ``uri`` attribute, and poison), redelivery after a storage outage
-(exactly one result after recovery) and redelivery of a message already scored."""
+(exactly one result after recovery) and redelivery of a message already scored.
+
+Over a socket: the emulator pushes over HTTP, as Pub/Sub does; the push bodies themselves
+are checked in process (test_events_pubsub.py)."""
 
 from __future__ import annotations
 

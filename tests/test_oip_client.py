@@ -1,4 +1,7 @@
-"""The official Triton HTTP client drives the function, as an existing caller would."""
+"""The official Triton HTTP client drives the function, as an existing caller would.
+
+Over a socket: the subject is a real client on the wire (its own HTTP stack, compression
+and binary framing); the hand-built /v2 edge cases run in process (test_oip_edges.py)."""
 
 from __future__ import annotations
 
