@@ -9,7 +9,9 @@ forgotten; each request applies it again, and the process's cached SDK clients (
 STORAGE_EMULATOR_HOST, AWS_ENDPOINT_URL, ... when created) are dropped whenever another app
 sends, so no state but the module-level metrics leaks from one app to the next. Counters
 under ``/metrics`` are process-wide: compare before and after, never absolute values. Log
-records go to this process's logging (pytest's ``caplog``).
+records go to this process's logging (pytest's ``caplog``). The TestClient runs the app on
+a thread of its own, where the batcher never merges (it serves the main thread's loop
+only): ``concurrently`` sends requests that may be merged.
 """
 
 from __future__ import annotations
@@ -131,6 +133,26 @@ class InProcess:
                 forget_clients()
                 _last_sender = self
             return self.client.request(method, path, **_as_client_kwargs(kw))
+
+    def concurrently(self, method: str, path: str, requests: list[dict[str, Any]]) -> list[Any]:
+        """One ``method path`` per keyword dict in ``requests``, all in flight at once on an
+        event loop of the calling thread, as a worker holds many connections; the answers
+        in that order. The batcher merges requests only on the main thread's loop (the
+        server's), and the TestClient behind ``get``/``post`` runs the app on a thread of
+        its own: call this from the test's (main) thread to see requests merged."""
+        import asyncio
+
+        import httpx2
+
+        async def send_all() -> list[Any]:
+            transport = httpx2.ASGITransport(app=self.client.app)
+            async with httpx2.AsyncClient(transport=transport, base_url=self.url) as client:
+                return await asyncio.gather(*(
+                    client.request(method, path, **_as_client_kwargs(dict(kw)))
+                    for kw in requests))
+
+        with _request_env.applied(self.full_env):
+            return asyncio.run(send_all())
 
     def log(self) -> str:
         """No separate log: the app logs into this process (use pytest's caplog)."""

@@ -5,12 +5,10 @@ and a roll-out under load never mixes versions in a batch."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 
 from functions.card import ModelCard
 from functions.model.isolation import MODEL_ERRORS
@@ -20,33 +18,32 @@ from functions.rows import TensorPlan
 from functions.runtime import build
 from functions.settings import Settings
 from tests import model_kinds as mk
-from tests.servers import start_function
+from tests.built_models import BuiltModels
+from tests.inprocess import start_in_process
 
 TEXTS = mk.TEXTS + ["great", "slow slow slow service", "what a place"]
 
 
-def test_concurrent_text_requests_each_get_their_own_answers(tmp_path: Path) -> None:
-    path, bert = mk.tiny_bert(tmp_path / "bert")
+def test_concurrent_text_requests_each_get_their_own_answers(tmp_path: Path,
+                                                            built_model: BuiltModels) -> None:
+    """48 requests in flight at once through the real app in process (on its event loop,
+    as in a worker), merged by the batcher."""
+    path, bert = built_model("bert")
     # calls off the event loop, as a real transformer's (3 ms, over the inline budget) are
-    fn = start_function({"MODEL_URI": str(path), "BATCHING": "on", "INLINE_BUDGET_MS": "0"},
-                        tmp_path)
+    fn = start_in_process({"MODEL_URI": str(path), "BATCHING": "on", "INLINE_BUDGET_MS": "0"},
+                          tmp_path)
     try:
-        fn.get("/readyz")
         want = dict(zip(TEXTS, mk.reference_embeddings(bert, path.parent / "tokenizer.json",
                                                         TEXTS, 16)))
         answers: dict[int, dict] = {}
-
-        def client(i: int) -> None:
+        for i in range(48):
             texts = [TEXTS[(i + k) % len(TEXTS)] for k in range(1 + i % 3)]  # duplicates too
             body = texts + ([i] if i % 4 == 0 else [])  # every 4th request has a bad item
-            answers[i] = {"texts": texts, "body": body, "resp": requests.post(
-                fn.url + "/batch-predict", json={"instances": body}, timeout=30).json()}
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(48)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+            answers[i] = {"texts": texts, "body": body}
+        sent = fn.concurrently("POST", "/batch-predict",
+                               [{"json": {"instances": a["body"]}} for a in answers.values()])
+        for got, resp in zip(answers.values(), sent):
+            got["resp"] = resp.json()
         for i, got in answers.items():
             preds = got["resp"]["predictions"]
             assert len(preds) == len(got["body"]), got
