@@ -4,7 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: serve test bench bench-gpu lint lock clean
+CLIENTS := kserve sam openai
+CLIENT_VENVS := $(CLIENTS:%=.cache/clients/%/.installed)
+
+.PHONY: serve test clients coverage bench bench-gpu lint lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +25,24 @@ $(VENV)/.dev: requirements-dev.txt requirements-export.txt requirements-aws.txt 
 serve: $(VENV)/.runtime
 	PORT=$(PORT) $(BIN)/functions-framework --target predict --source main.py --asgi --port $(PORT)
 
-## test: install the test dependencies and run the whole suite
-test: $(VENV)/.dev
+## test: install the test dependencies and the clients' venvs, and run the whole suite
+test: $(VENV)/.dev clients
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+## clients: a venv per heavy client the suite drives (tests/clients/NAME.txt) in
+## .cache/clients/NAME, rebuilt only when its requirements file's content changes
+clients: $(CLIENT_VENVS)
+
+.cache/clients/%/.installed: tests/clients/%.txt
+	@if cmp -s $< $@; then touch $@; else \
+	  echo "client venv $*: installing $<" && rm -rf $(@D) && $(PYTHON) -m venv $(@D) && \
+	  $(@D)/bin/pip install -q --disable-pip-version-check -r $< && cp $< $@; fi
+
+## coverage: the suite under coverage.py (branches; servers and workers included), report
+coverage: $(VENV)/.dev clients
+	rm -rf .cache/coverage && mkdir -p .cache/coverage
+	$(BIN)/python -m coverage run -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m coverage combine -q && $(BIN)/python -m coverage report
 
 ## bench: run the benchmarks (numbers recorded in README.md); needs wrk (Debian package)
 bench: $(VENV)/.dev
