@@ -1,7 +1,7 @@
-"""The README's settings table: ``python -m functions.settings_doc [--write README.md]``.
+"""The settings table of docs/settings.md: ``python -m functions.settings_doc [--write]``.
 
 The table is generated from the Settings class and its field docstrings, and a test checks
-that the README carries every setting.
+that docs/settings.md carries every setting.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ if __name__ == "__main__":
     import sys
 
     if sys.argv[1:2] == ["--write"]:
-        path = Path(sys.argv[2] if len(sys.argv) > 2 else "README.md")
+        path = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/settings.md")
         path.write_text(splice(path.read_text()))
     else:
         print(table())

@@ -84,3 +84,30 @@ def test_two_input_errors_are_messages(two: dict, tmp_path: Path) -> None:
               "--sample-rows", tmp_path / "ids_only.npz"), 2, "no rows for input(s) x")
     fails(cli("quantize", tmp_path / "t.onnx", "--sample-rows", tmp_path / "ids_only.npz"), 2,
           "no rows for input(s) x")
+
+
+def test_one_value_per_row_input_exported_and_served_as_a_plain_field(tmp_path: Path,
+                                                                      app) -> None:
+    """``--input user_id:int64::0..9``: an empty shape is one value per row ([N]), as
+    docs/model_kinds.md's "Several inputs" example exports and calls it."""
+    from tests.model_export_fixtures.nets import Ranker
+
+    torch.manual_seed(0)
+    model = Ranker().eval()
+    torch.save(model.state_dict(), tmp_path / "ranker.pt")
+    ok(cli("torch", tmp_path / "ranker.pt", "--module", "tests.model_export_fixtures.nets:Ranker",
+           "--task", "regression", "--input", "features:float32:4",
+           "--input", "user_id:int64::0..9", "--out", tmp_path / "ranker.onnx"))
+    card = ModelCard.from_json((tmp_path / "ranker.card.json").read_bytes())
+    assert [(s.name, s.shape) for s in card.inputs] == [("features", [None, 4]),
+                                                        ("user_id", [None])]
+    fn = app({"MODEL_URI": str(tmp_path / "ranker.onnx")})
+    resp = fn.post("/predict", json={"instances": [{"features": [0.5, 1.0, -1.0, 2.0],
+                                                    "user_id": 3}]})
+    assert resp.status_code == 200, resp.text
+    with torch.no_grad():
+        want = model(torch.tensor([[0.5, 1.0, -1.0, 2.0]]), torch.tensor([3])).item()
+    assert resp.json()["predictions"][0]["value"] == pytest.approx(want, abs=1e-5)
+    fails(cli("torch", tmp_path / "ranker.pt", "--module",
+              "tests.model_export_fixtures.nets:Ranker", "--input", "user_id:int64:0"), 2,
+          "per-row dimensions are numbers >= 1")

@@ -55,9 +55,9 @@ def parse(text: str) -> InputSpec:
         raise Bad(f"{text!r}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     dims = tuple(int(d) if d.strip().isdigit() else d.strip() for d in shape.split(",")
                  if d.strip())
-    if not dims or any(isinstance(d, int) and d < 1 for d in dims):
-        raise Bad(f"{text!r}: the per-row shape needs one or more dimensions "
-                         "(numbers >= 1, or names for dynamic axes)")
+    if any(isinstance(d, int) and d < 1 for d in dims):
+        raise Bad(f"{text!r}: per-row dimensions are numbers >= 1, or names for dynamic "
+                  "axes (none: one value per row)")
     bounds = None
     if len(parts) == 4:
         lo, sep, hi = parts[3].partition("..")

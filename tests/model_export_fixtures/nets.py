@@ -53,3 +53,15 @@ class TwoInput(torch.nn.Module):
 
     def forward(self, ids: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([self.embed(ids).mean(dim=1), x], dim=1))
+
+
+class Ranker(torch.nn.Module):
+    """float features [N, 4] and one int64 id per row [N] (an Embedding(10, 3)) -> [N, 1]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(10, 3)
+        self.out = torch.nn.Linear(7, 1)
+
+    def forward(self, features: torch.Tensor, user_id: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.cat([features, self.emb(user_id)], dim=1))
