@@ -56,12 +56,13 @@ class TwoInput(torch.nn.Module):
 
 
 class Ranker(torch.nn.Module):
-    """float features [N, 4] and one int64 id per row [N] (an Embedding(10, 3)) -> [N, 1]."""
+    """A linear score of float features [N, 4] plus a learnt bias per user id ([N] int64,
+    one value per row, ids 0..9) -> [N, 1]."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.emb = torch.nn.Embedding(10, 3)
-        self.out = torch.nn.Linear(7, 1)
+        self.user_bias = torch.nn.Embedding(10, 1)
+        self.score = torch.nn.Linear(4, 1)
 
     def forward(self, features: torch.Tensor, user_id: torch.Tensor) -> torch.Tensor:
-        return self.out(torch.cat([features, self.emb(user_id)], dim=1))
+        return self.score(features) + self.user_bias(user_id)
