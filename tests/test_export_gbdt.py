@@ -43,7 +43,7 @@ def served_probabilities(served, X: np.ndarray) -> tuple[list[str], np.ndarray]:
 
 
 def test_lightgbm_pipeline_and_xgboost_booster_published_to_s3_and_served(
-        cancer: dict, s3_env: dict[str, str], serve) -> None:
+        cancer: dict, s3_env: dict[str, str], app) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -75,11 +75,11 @@ def test_lightgbm_pipeline_and_xgboost_booster_published_to_s3_and_served(
     for name in ("lgbm", "xgb"):
         ok(cli("publish", tmp / f"{name}.onnx", "--to", "s3://trees/m", "--quiet", env=s3_env))
     labels, probs = served_probabilities(
-        serve({**s3_env, "MODEL_URI": "s3://trees/m/lgbm/1/model.onnx"}), X)
+        app({**s3_env, "MODEL_URI": "s3://trees/m/lgbm/1/model.onnx"}), X)
     assert labels == [LABELS[i] for i in pipe.predict(X)]
     np.testing.assert_allclose(probs, pipe.predict_proba(X), atol=1e-5)
     labels, probs = served_probabilities(
-        serve({**s3_env, "MODEL_URI": "s3://trees/m/xgb/1/model.onnx"}), X)
+        app({**s3_env, "MODEL_URI": "s3://trees/m/xgb/1/model.onnx"}), X)
     want = booster.predict(xgboost.DMatrix(X))
     assert labels == [LABELS[int(p > 0.5)] for p in want]
     np.testing.assert_allclose(probs[:, 1], want, atol=1e-5)

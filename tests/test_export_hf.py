@@ -33,7 +33,7 @@ def token_feeds(tokenizer_json: Path, texts: list[str], names: list[str]) -> dic
 
 
 def test_tiny_bert_both_tasks_exported_published_and_served(
-        tmp_path: Path, gcs_env: dict[str, str], gcs_bucket, serve) -> None:
+        tmp_path: Path, gcs_env: dict[str, str], gcs_bucket, app) -> None:
     from transformers import AutoModel, AutoModelForSequenceClassification
 
     enc_dir, cls_dir = build(tmp_path / "enc", "feature-extraction"), build(
@@ -81,11 +81,11 @@ def test_tiny_bert_both_tasks_exported_published_and_served(
         logits = AutoModelForSequenceClassification.from_pretrained(cls_dir).eval()(
             **torch_feeds).logits
     want = torch.nn.functional.normalize(hidden[:, 0], dim=1).numpy()
-    enc = serve({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/enc/1/model.onnx"})
+    enc = app({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/enc/1/model.onnx"})
     np.testing.assert_allclose(v2_infer(enc, "enc", feeds)["embedding"], want, atol=1e-5)
     text = enc.post("/predict", json={"instances": SENTENCES}).json()["predictions"]
     np.testing.assert_allclose([p["embedding"] for p in text], want, atol=1e-5)
-    cls = serve({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/cls/1/model.onnx"})
+    cls = app({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/cls/1/model.onnx"})
     got = v2_infer(cls, "cls", feeds)
     probs = torch.softmax(logits, 1).numpy()
     np.testing.assert_allclose(got["probabilities"], probs, atol=1e-5)
@@ -124,7 +124,7 @@ def minilm_dir() -> Path:
 
 
 def test_all_minilm_l6_v2_end_to_end(minilm_dir: Path, tmp_path: Path, gcs_env: dict[str, str],
-                                     gcs_bucket, serve) -> None:
+                                     gcs_bucket, app) -> None:
     from sentence_transformers import SentenceTransformer
 
     out = ok(cli("hf", minilm_dir, "--task", "feature-extraction", "--out",
@@ -148,13 +148,13 @@ def test_all_minilm_l6_v2_end_to_end(minilm_dir: Path, tmp_path: Path, gcs_env: 
     reference = SentenceTransformer(str(minilm_dir), device="cpu").encode(SENTENCES)
     feeds = token_feeds(tmp_path / "minilm.tokenizer.json", SENTENCES,
                         [i.name for i in card.inputs])
-    fn = serve({**gcs_env, "MODEL_URI": f"{dest}/minilm/1/model.onnx",
+    fn = app({**gcs_env, "MODEL_URI": f"{dest}/minilm/1/model.onnx",
                 "OPTIMIZED_MODEL": "true"})
     np.testing.assert_allclose(v2_infer(fn, "minilm", feeds)["embedding"], reference,
                                atol=1e-4)
     text = fn.post("/predict", json={"instances": SENTENCES}).json()["predictions"]
     np.testing.assert_allclose([p["embedding"] for p in text], reference, atol=1e-4)
-    fn = serve({**gcs_env, "MODEL_URI": f"{dest}/minilm/1-int8/model.onnx"})
+    fn = app({**gcs_env, "MODEL_URI": f"{dest}/minilm/1-int8/model.onnx"})
     got = v2_infer(fn, "minilm", feeds)["embedding"]
     cosine = (got * reference).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(
         reference, axis=1)

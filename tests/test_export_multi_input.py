@@ -34,7 +34,7 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_two_inputs_every_subcommand_then_served(two: dict, s3_env: dict[str, str],
-                                                 serve) -> None:
+                                                 app) -> None:
     tmp = two["dir"]
     out = ok(cli("torch", tmp / "two.pt", "--module", MODULE, *INPUTS, "--labels", "a,b,c"))
     assert "parity PASSED: 256 rows (256 rows drawn from declared input ranges)" in out
@@ -59,7 +59,7 @@ def test_two_inputs_every_subcommand_then_served(two: dict, s3_env: dict[str, st
 
     create_s3_bucket(s3_env["AWS_ENDPOINT_URL"], "two-inputs")
     ok(cli("publish", tmp / "two.opt.onnx", "--to", "s3://two-inputs", "--quiet", env=s3_env))
-    served = serve({**s3_env, "MODEL_URI": "s3://two-inputs/two/1/model.onnx",
+    served = app({**s3_env, "MODEL_URI": "s3://two-inputs/two/1/model.onnx",
                     "OPTIMIZED_MODEL": "true"})
     got = v2_infer(served, "two", {"ids": two["ids"], "x": two["x"]})
     with torch.no_grad():

@@ -50,7 +50,7 @@ def text_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_text_pipeline_exported_loads_under_c_utf8_published_and_served(
-        text_model: dict, s3_env: dict[str, str], serve) -> None:
+        text_model: dict, s3_env: dict[str, str], app) -> None:
     tmp, pipe = text_model["dir"], text_model["pipe"]
     out = ok(cli("sklearn", tmp / "reviews.joblib", "--sample-rows", tmp / "held.txt",
                  env=C_ONLY))
@@ -62,6 +62,7 @@ def test_text_pipeline_exported_loads_under_c_utf8_published_and_served(
     locales = {a.s.decode() for n in onnx.load(tmp / "reviews.onnx").graph.node
                if n.op_type == "StringNormalizer" for a in n.attribute if a.name == "locale"}
     assert locales == {"C.UTF-8"}
+    # a process of its own: the locale a slim container has is the subject
     load = subprocess.run([sys.executable, "-c", "import onnxruntime as ort, sys; "
                            "ort.InferenceSession(sys.argv[1])", str(tmp / "reviews.onnx")],
                           env={"PATH": "/usr/bin:/bin", **C_ONLY}, capture_output=True,
@@ -76,7 +77,7 @@ def test_text_pipeline_exported_loads_under_c_utf8_published_and_served(
     create_s3_bucket(s3_env["AWS_ENDPOINT_URL"], "text-models")
     ok(cli("publish", tmp / "reviews.opt.onnx", "--to", "s3://text-models", "--quiet",
            env=s3_env))
-    served = serve({**s3_env, "MODEL_URI": "s3://text-models/reviews/1/model.onnx",
+    served = app({**s3_env, "MODEL_URI": "s3://text-models/reviews/1/model.onnx",
                     "OPTIMIZED_MODEL": "true"})
     held = np.array(text_model["held"], dtype=object).reshape(-1, 1)
     got = v2_infer(served, "reviews", {"input": held})

@@ -27,11 +27,11 @@ def publish(version: str, dest: str, env: dict[str, str]) -> str:
     return out.stdout.strip().splitlines()[-1].removeprefix("MODEL_URI=")
 
 
-def test_published_version_is_rolled_out_by_its_upload_event(serve, gcs_env, gcs_bucket) -> None:
+def test_published_version_is_rolled_out_by_its_upload_event(app, gcs_env, gcs_bucket) -> None:
     dest = f"gs://{gcs_bucket.name}/models"
     v1 = publish("1", dest, gcs_env)
     assert v1 == f"{dest}/iris/1/model.onnx"
-    fn = serve({**gcs_env, "MODEL_URI": v1, "EVENT_ROUTES": "true"})
+    fn = app({**gcs_env, "MODEL_URI": v1, "EVENT_ROUTES": "true"})
     before = fn.post("/predict", json=ROW).json()
     assert before["model_version"] == "1"
 
@@ -39,7 +39,7 @@ def test_published_version_is_rolled_out_by_its_upload_event(serve, gcs_env, gcs
     for name in ("iris/2/model.onnx", "iris/2/model.card.json"):  # as GCS sends them
         blob = gcs_bucket.get_blob(f"models/{name}")
         event = storage_cloud_event(gcs_bucket.name, blob.name, blob.generation)
-        assert post_binary(fn.url + "/events", event).status_code == 200
+        assert post_binary(fn, event, "/events").status_code == 200
     after = fn.post("/predict", json=ROW).json()
     assert after["model_version"] == "2"
     assert after["predictions"] == before["predictions"]

@@ -86,7 +86,7 @@ def test_demo_rebuilds_the_bundled_model_byte_for_byte(tmp_path: Path) -> None:
 
 
 def test_sklearn_round_trip_to_gcs_and_s3_then_served(
-        pipeline_files: dict[str, Path], gcs_env: dict[str, str], gcs_bucket, s3_env, serve
+        pipeline_files: dict[str, Path], gcs_env: dict[str, str], gcs_bucket, s3_env, app
 ) -> None:
     tmp, X = pipeline_files["dir"], iris()[0]
     model = tmp / "iris_mlp.onnx"
@@ -117,7 +117,7 @@ def test_sklearn_round_trip_to_gcs_and_s3_then_served(
     fails(cli("publish", tmp / "iris_mlp.opt.onnx", "--to", f"gs://{gcs_bucket.name}/models",
               env=gcs_env), 7, "already holds model.onnx, model.card.json")
 
-    served = serve({**gcs_env, "MODEL_URI": uri, "OPTIMIZED_MODEL": "true"})
+    served = app({**gcs_env, "MODEL_URI": uri, "OPTIMIZED_MODEL": "true"})
     pipe = joblib.load(pipeline_files["pipe"])
     labels, probs = served_predictions(served, X)
     assert labels == [IRIS_LABELS[i] for i in pipe.predict(X)]
@@ -127,7 +127,7 @@ def test_sklearn_round_trip_to_gcs_and_s3_then_served(
     out = ok(cli("publish", tmp / "iris_mlp.int8.onnx", "--to", "s3://sk-models",
                  "--version", "2-int8", env=s3_env))
     assert out.strip().endswith("MODEL_URI=s3://sk-models/iris_mlp/2-int8/model.onnx")
-    served = serve({**s3_env, "MODEL_URI": "s3://sk-models/iris_mlp/2-int8/model.onnx"})
+    served = app({**s3_env, "MODEL_URI": "s3://sk-models/iris_mlp/2-int8/model.onnx"})
     labels, probs = served_predictions(served, X)
     agree = np.mean([a == IRIS_LABELS[b] for a, b in zip(labels, pipe.predict(X), strict=True)])
     assert agree >= 0.99

@@ -44,7 +44,7 @@ def torch_predict(state: Path, X: np.ndarray) -> tuple[list[str], np.ndarray]:
 
 
 def test_torch_round_trip_to_gcs_and_s3_then_served(
-        mlp: dict[str, Path], gcs_env: dict[str, str], gcs_bucket, s3_env, serve) -> None:
+        mlp: dict[str, Path], gcs_env: dict[str, str], gcs_bucket, s3_env, app) -> None:
     tmp, X = mlp["dir"], iris()[0]
     model = tmp / "iris_torch.onnx"
     out = ok(cli("torch", mlp["state"], "--module", MODULE, "--out", model, "--opset", "17",
@@ -71,7 +71,7 @@ def test_torch_round_trip_to_gcs_and_s3_then_served(
     uri = f"gs://{gcs_bucket.name}/iris_torch/1/model.onnx"
     assert ok(cli("publish", tmp / "iris_torch.opt.onnx", "--to", f"gs://{gcs_bucket.name}",
                   env=gcs_env)).strip().endswith(f"MODEL_URI={uri}")
-    labels, probs = fixtures.served_predictions(serve({**gcs_env, "MODEL_URI": uri,
+    labels, probs = fixtures.served_predictions(app({**gcs_env, "MODEL_URI": uri,
                                               "OPTIMIZED_MODEL": "true"}), X)
     assert labels == want_labels
     np.testing.assert_allclose(probs, want_probs, atol=1e-4)
@@ -80,7 +80,7 @@ def test_torch_round_trip_to_gcs_and_s3_then_served(
     ok(cli("publish", tmp / "iris_torch.int8.onnx", "--to", "s3://torch-models/prod",
            "--version", "1-int8", env=s3_env))
     labels, probs = fixtures.served_predictions(
-        serve({**s3_env, "MODEL_URI": "s3://torch-models/prod/iris_torch/1-int8/model.onnx"}), X)
+        app({**s3_env, "MODEL_URI": "s3://torch-models/prod/iris_torch/1-int8/model.onnx"}), X)
     assert np.mean(np.array(labels) == np.array(want_labels)) >= 0.98  # the budget given
     assert np.abs(probs - want_probs).max() <= 0.1
 

@@ -9,12 +9,12 @@ from tests.model_export_fixtures import cli, ok
 ROW = {"instances": [[6.7, 3.0, 5.2, 2.3]]}
 
 
-def test_card_of_an_optimised_model_turns_load_time_optimisation_off(serve,
+def test_card_of_an_optimised_model_turns_load_time_optimisation_off(app,
                                                                      tmp_path: Path) -> None:
     ok(cli("demo", "--out", tmp_path / "iris.onnx"))
     ok(cli("optimize", tmp_path / "iris.onnx", "--repeat", "1"))
-    plain = serve({"MODEL_URI": str(tmp_path / "iris.onnx")})
-    optimised = serve({"MODEL_URI": str(tmp_path / "iris.opt.onnx")})
+    plain = app({"MODEL_URI": str(tmp_path / "iris.onnx")})
+    optimised = app({"MODEL_URI": str(tmp_path / "iris.opt.onnx")})
     assert plain.get("/model").json()["graph_optimization"] == "at load"
     assert optimised.get("/model").json()["graph_optimization"] == "done offline (skipped at load)"
     assert optimised.post("/predict", json=ROW).json()["predictions"] == \

@@ -19,7 +19,7 @@ def export(model, path: Path) -> None:
     ok(cli("sklearn", path.with_suffix(".joblib")))
 
 
-def test_single_and_multi_output_regressors(serve, tmp_path: Path) -> None:
+def test_single_and_multi_output_regressors(app, tmp_path: Path) -> None:
     X, y = load_diabetes(return_X_y=True)
     X = X.astype(np.float32)
     single = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
@@ -28,10 +28,10 @@ def test_single_and_multi_output_regressors(serve, tmp_path: Path) -> None:
     export(multi, tmp_path / "multi.onnx")
     rows = X[:5]
 
-    fn = serve({"MODEL_URI": str(tmp_path / "single.onnx")})
+    fn = app({"MODEL_URI": str(tmp_path / "single.onnx")})
     preds = fn.post("/predict", json={"instances": rows.tolist()}).json()["predictions"]
     np.testing.assert_allclose([p["value"] for p in preds], single.predict(rows), rtol=1e-4)
 
-    fn = serve({"MODEL_URI": str(tmp_path / "multi.onnx")})
+    fn = app({"MODEL_URI": str(tmp_path / "multi.onnx")})
     preds = fn.post("/predict", json={"instances": rows.tolist()}).json()["predictions"]
     np.testing.assert_allclose([p["value"] for p in preds], multi.predict(rows), rtol=1e-4)

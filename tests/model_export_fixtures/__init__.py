@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.inprocess import environment, forget_clients
+from tests.inprocess import InProcess, environment, forget_clients
 from tests.servers import Served
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -73,7 +73,7 @@ def write_csv(path: Path, X: np.ndarray, y: np.ndarray | None = None,
     return path
 
 
-def served_predictions(served: Served, X: np.ndarray) -> tuple[list[str], np.ndarray]:
+def served_predictions(served: InProcess | Served, X: np.ndarray) -> tuple[list[str], np.ndarray]:
     """(labels, probabilities [N, C] in IRIS_LABELS order) answered by POST /predict."""
     resp = served.post("/predict", json={"instances": X.tolist()})
     assert resp.status_code == 200, resp.text
@@ -89,7 +89,8 @@ def create_s3_bucket(endpoint: str, name: str) -> None:
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)
 
 
-def v2_infer(served: Served, model: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def v2_infer(served: InProcess | Served, model: str,
+             feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Outputs (name -> array) answered by POST /v2/models/MODEL/infer for ``feeds``."""
     datatypes = {"i": "INT64", "f": "FP32", "O": "BYTES", "U": "BYTES"}
     inputs = [{"name": name, "datatype": datatypes[value.dtype.kind],
