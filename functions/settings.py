@@ -121,6 +121,11 @@ class Settings(msgspec.Struct, kw_only=True):
     load_wait_seconds: float = 30.0
     """How long a request that arrives during the model load waits before a 503."""
 
+    load_retry_max_seconds: Annotated[float, Meta(gt=0)] = 60.0
+    """Longest wait between two tries to load the model after a transient storage or
+    network failure (the wait doubles from 1 s up to this, with jitter; answers meanwhile
+    are 503 with a Retry-After). Permanent failures are not retried."""
+
     shutdown_grace_seconds: Annotated[float, Meta(ge=0)] = 8.0
     """After SIGTERM, how long requests in flight may take to finish (readiness is 503
     and new requests are refused from the signal on); then the process exits. Keep it
@@ -206,7 +211,8 @@ class Settings(msgspec.Struct, kw_only=True):
     """Bytes fetched per read when streaming an input file."""
 
     storage_retry_seconds: Annotated[float, Meta(gt=0)] = 30.0
-    """How long event handlers retry a failing GCS call before handing the event back."""
+    """How long a failing GCS call is retried: event handlers then hand the event back, a
+    model load tries again later (LOAD_RETRY_MAX_SECONDS)."""
 
     event_routes: bool = False
     """Mount POST /events in the HTTP app (CloudEvents, legacy events, Pub/Sub push)."""

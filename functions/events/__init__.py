@@ -18,7 +18,7 @@ handlers that call the same core as HTTP:
     scoring.py           rows -> chunks -> PredictionService.predict -> outputs + errors
     formats.py           streamed readers for .jsonl / .csv / .npy
     routes.py            POST /events (EVENT_ROUTES=true) and the Pub/Sub push endpoint
-    failures.py          Poison, MissingInput, Unhandled; which exceptions are transient
+    failures.py          Poison, MissingInput, Unhandled, Redeliver (hand it back: 503)
     outcome.py           what a handler did (log line, metrics, HTTP answer)
 
 Entry points live in main.py (``on_storage_event``, ``on_pubsub_message``,

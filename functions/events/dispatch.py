@@ -26,7 +26,7 @@ from functions.events.envelopes import (
     storage_delivery,
     storage_object,
 )
-from functions.events.failures import Poison, Unhandled
+from functions.events.failures import Poison, Redeliver, Unhandled
 from functions.events.messages import Messages
 from functions.events.outcome import Outcome, log
 from functions.events.poison import Delivery, PoisonKeeper
@@ -45,7 +45,8 @@ def ack_or_redeliver(work: Callable[[], Outcome], source: str, subject: str,
                      keep: Keep | None = None) -> Outcome:
     """Run ``work``; keep and acknowledge poison, refuse what no handler takes, re-raise
     what deserves a retry. ``keep(exc)`` returns where the poison went; when it raises
-    (nowhere to keep it, storage down) the event is redelivered instead."""
+    (nowhere to keep it, storage down) the event is handed back instead: Redeliver, the
+    keeper's error as its cause."""
     try:
         outcome = work()
     except Poison as exc:
@@ -55,7 +56,10 @@ def ack_or_redeliver(work: Callable[[], Outcome], source: str, subject: str,
                 kept = keep(exc)
             except Exception as keep_exc:
                 _redeliver(source, subject, keep_exc, f"{exc.outcome} ({exc}) not kept: ")
-                raise
+                if isinstance(keep_exc, Redeliver):
+                    raise
+                raise Redeliver(f"{exc.outcome} not kept ({type(keep_exc).__name__}: "
+                                f"{keep_exc}): {exc}") from keep_exc
             outcome = Outcome(exc.outcome, f"{exc}; kept in {kept}", {"kept": kept})
     except Unhandled as exc:
         log.error("%s %s: refused, for the platform to dead-letter: %s", source, subject, exc)

@@ -9,17 +9,20 @@
 - ``Unhandled``: an event of a kind we do not handle (a trigger wired to the wrong
   function). Refused: logged at ERROR and raised like a transient failure, so the platform
   retries it and, past its retry limit, dead-letters it.
+- ``Redeliver``: neither the event's fault nor a bug: this deployment cannot take it now
+  (poison with nowhere to keep it, no MESSAGE_OUTPUT_URI). Handed back like a transient
+  failure: ``/events`` and Pub/Sub push answer 503 with Retry-After.
 - Anything else raises out of the handler so the platform redelivers (Pub/Sub push
-  answers 500, SQS reports the record in ``batchItemFailures``, a Cloud Run Job task
-  exits non-zero). When in doubt we retry: a dead-letter policy bounds retries, a lost
-  event cannot be recovered.
+  answers 503 when the failure is transient, 500 for a bug; SQS reports the record in
+  ``batchItemFailures``, a Cloud Run Job task exits non-zero). When in doubt we retry: a
+  dead-letter policy bounds retries, a lost event cannot be recovered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from functions.loading.store_errors import is_missing, is_transient
 
-from functions.loading.s3_store import s3_code
+__all__ = ["MissingInput", "Poison", "Redeliver", "Unhandled", "is_missing", "is_transient"]
 
 
 class Poison(Exception):
@@ -38,49 +41,6 @@ class Unhandled(Exception):
     """An event of a kind no handler takes: refused, for the platform to dead-letter."""
 
 
-_TRANSIENT_NAMES = {
-    # google-api-core / requests / urllib3 / botocore: named, not imported (they are heavy
-    # and optional: a GCP deployment has no botocore and vice versa)
-    "ServerError", "ServiceUnavailable", "InternalServerError", "BadGateway",
-    "GatewayTimeout", "TooManyRequests", "RetryError", "ConnectionError", "Timeout",
-    "ReadTimeout", "ConnectTimeout", "ProtocolError", "EndpointConnectionError",
-    "ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError",
-}
-_MISSING_CODES = ("404", "403", "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "AccessDenied")
-_MISSING_NAMES = {"NotFound", "Forbidden", "NoSuchKey", "NoSuchBucket", "NoSuchVersion"}
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        yield cur
-        cur = cur.__cause__ or cur.__context__
-
-
-def _names(exc: BaseException) -> set[str]:
-    return {cls.__name__ for cls in type(exc).__mro__}
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Somewhere in the cause chain the network or the far service failed (5xx, 429, I/O)."""
-    for cur in _chain(exc):
-        if isinstance(cur, (ConnectionError, TimeoutError)) or _names(cur) & _TRANSIENT_NAMES:
-            return True
-        code = s3_code(cur)
-        if code.isdigit() and (int(code) >= 500 or int(code) == 429) or code in (
-                "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"):
-            return True
-    return False
-
-
-def is_missing(exc: BaseException) -> bool:
-    """The object (or bucket, or that version) does not exist or may not be read: a retry
-    will not help."""
-    for cur in _chain(exc):
-        if isinstance(cur, FileNotFoundError) or _names(cur) & _MISSING_NAMES:
-            return True
-        if s3_code(cur) in _MISSING_CODES:
-            return True
-    return False
+class Redeliver(Exception):
+    """This deployment cannot take the event now: hand it back for a later delivery (and,
+    past the platform's retry limit, its dead letter). Not a bug: no 500."""

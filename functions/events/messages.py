@@ -4,7 +4,7 @@ Payload (JSON): ``{"instances": [...]}`` scores those rows; ``{"uri": "gs://b/k.
 scores that file. A message without data (Pub/Sub allows attributes alone) is read from its
 ``uri`` attribute. Results go to ``MESSAGE_OUTPUT_URI/<message id>.jsonl`` (bad rows to
 ``<message id>.errors.jsonl``); a redelivered message finds its result there and writes
-nothing new (two deliveries at once both write the same objects: still one result).
+nothing new (two deliveries at once: the first to commit writes it, the other finds it).
 Undecodable or schema-invalid payloads, and files that do not exist, are Poison.
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 
 from functions.events.envelopes import Message
-from functions.events.failures import Poison
+from functions.events.failures import Poison, Redeliver
 from functions.events.formats import Row, format_of
 from functions.events.object_names import id_name
 from functions.events.outcome import Outcome
-from functions.events.scoring import Scorer
+from functions.events.scoring import Scorer, scored_detail
 from functions.loading.object_store import ObjectRef
 from functions.settings import Settings
 
@@ -69,8 +69,8 @@ class Messages:
         settings = self.settings
         body = _payload(msg, settings.max_batch_instances)
         if not settings.message_output_uri:
-            # a deployment mistake, not a bad message: raise so the messages wait for the fix
-            raise RuntimeError("MESSAGE_OUTPUT_URI is not set: nowhere to write message results")
+            # a deployment mistake, not a bad message: hand it back until the fix
+            raise Redeliver("MESSAGE_OUTPUT_URI is not set: nowhere to write message results")
         root = settings.message_output_uri.rstrip("/") + "/"
         out_uri, err_uri = id_name(root, msg.id, ".jsonl"), id_name(root, msg.id, ".errors.jsonl")
         store = self.scorer.stores.for_uri(out_uri)
@@ -81,5 +81,5 @@ class Messages:
         else:
             ref = ObjectRef.parse(body["uri"])
             summary = self.scorer.score_file(ref, format_of(ref.name) or "", out_uri, err_uri)
-        return Outcome("scored", f"{summary.scored} rows -> {out_uri}, {summary.errors} errors",
+        return Outcome("scored", scored_detail(summary, out_uri),
                        {"output": out_uri, **summary.facts()})

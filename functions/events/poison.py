@@ -8,11 +8,12 @@ payload bytes and attributes, and (when the event names an object) that object's
      "attributes": {...}, "payload": "<text>"  (or "payload_base64" when not UTF-8),
      "subject": "...", "kept_at": "2026-01-01T00:00:00Z"}
 
-named ``<errors location>/poison/<source>/<id>.json``: a redelivered event overwrites its own
-record. The errors location is, first found: POISON_URI; the bucket of the object the event
-names, under ERRORS_PREFIX; the bucket of MESSAGE_OUTPUT_URI, under ERRORS_PREFIX. With
-none of them there is nowhere to keep it, and ``keep`` raises, so the platform redelivers
-and, past its retry limit, dead-letters it: still nothing lost.
+named ``<errors location>/poison/<source>/<id>.json``, created only if absent: a redelivered
+event finds its own record there (the first one kept stays). The errors location is, first
+found: POISON_URI; the bucket of the object the event names, under ERRORS_PREFIX; the
+bucket of MESSAGE_OUTPUT_URI, under ERRORS_PREFIX. With none of them there is nowhere to
+keep it, and ``keep`` raises Redeliver, so the platform redelivers (HTTP: 503) and, past
+its retry limit, dead-letters it: still nothing lost.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from functions.events.failures import Redeliver
 from functions.events.object_names import id_name
 from functions.loading.object_store import split_bucket_uri
 from functions.loading.stores import Stores
@@ -91,15 +93,16 @@ class PoisonKeeper:
         return root + id_name(f"{key_prefix}{delivery.source}/", delivery.id, ".json")
 
     def keep(self, delivery: Delivery, reason: str) -> str:
-        """Write the record; return its URI. Raises when there is nowhere to write it, or
-        the write fails (the caller lets the platform redeliver)."""
+        """Write the record (unless a delivery of the same event already did); return its
+        URI. Raises Redeliver when there is nowhere to write it, the store's error when the
+        write fails (the caller lets the platform redeliver)."""
         uri = self.uri(delivery)
         if uri is None:
-            raise RuntimeError(f"poison {delivery.source} {delivery.id} ({reason}): no errors "
-                               "location (set POISON_URI or MESSAGE_OUTPUT_URI)")
+            raise Redeliver(f"poison {delivery.source} {delivery.id} ({reason}): no errors "
+                            "location to keep it (set POISON_URI or MESSAGE_OUTPUT_URI)")
         record = {"source": delivery.source, "id": delivery.id, "reason": reason,
                   "attributes": dict(delivery.attributes), **_payload_fields(delivery.payload),
                   "subject": delivery.subject,
                   "kept_at": datetime.now(UTC).isoformat(timespec="seconds")}
-        self.stores.for_uri(uri).put(uri, orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS))
+        self.stores.for_uri(uri).create(uri, orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS))
         return uri

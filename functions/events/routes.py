@@ -8,7 +8,8 @@ serves. Enabled by EVENT_ROUTES=true; protect it like any push endpoint (IAM / O
 Accepted bodies (functions/events/push.py): binary and structured CloudEvents, raw Pub/Sub
 push bodies (with or without ``data``) and legacy background events. Answers: 200 with the
 outcome for everything acknowledged (poison included, once kept, so push delivery stops);
-503 when the platform should redeliver; 422 for an event type no handler takes (refused:
+503 with Retry-After when the platform should redeliver (a transient failure, poison with
+nowhere to keep it); 422 for an event type no handler takes (refused:
 the platform retries, then dead-letters it); 400 for a body that is no event at all.
 """
 
@@ -22,7 +23,7 @@ from starlette.responses import Response
 
 from functions.errors import MethodNotAllowed
 from functions.events.dispatch import EventHandlers
-from functions.events.failures import Unhandled, is_transient
+from functions.events.failures import Redeliver, Unhandled, is_transient
 from functions.events.push import cloud_event_from_http
 from functions.http.bodies import parse_json, read_body
 from functions.http.responses import error_response, json_response
@@ -48,7 +49,7 @@ def events_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int) 
         except Unhandled as exc:
             return json_response({"outcome": "refused", "detail": str(exc)}, 422)
         except Exception as exc:
-            if not is_transient(exc):
+            if not (isinstance(exc, Redeliver) or is_transient(exc)):
                 raise  # a bug: the router answers 500 and logs it
             return json_response({"outcome": "retry", "detail": str(exc)}, 503,
                                  {"Retry-After": "10"})

@@ -7,7 +7,9 @@ block), not by the input size. Predictions are written in input order as JSON Li
 per-item body /batch-predict answers). Both objects are committed only when the whole
 input was read: the errors object first, then the predictions; so "predictions exist"
 means "this input is done", which makes redelivery cheap and never leaves a half-written
-result.
+result. Both are created only if absent (``ObjectStore.open_write``): when two deliveries
+of one input score at the same moment, the first to commit writes the result and the other
+finds it there, which counts as done (``Summary.lost_race``), not as a failure.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from functions import metrics
 from functions.errors import ItemError, Problem, RequestError
 from functions.events.failures import MissingInput, Poison, is_missing, is_transient
 from functions.events.formats import Row, read_rows
-from functions.loading.object_store import ObjectRef
+from functions.loading.object_store import AlreadyExists, ObjectRef
 from functions.loading.stores import Stores
 from functions.service import PredictionService
 
@@ -43,9 +45,23 @@ class Summary:
     rows: int = 0
     scored: int = 0
     errors: int = 0
+    lost_race: bool = False
+    """Another delivery of the same input committed its result first; ours was dropped."""
 
     def facts(self) -> dict[str, Any]:
-        return {"rows": self.rows, "scored": self.scored, "errors": self.errors}
+        facts: dict[str, Any] = {"rows": self.rows, "scored": self.scored,
+                                 "errors": self.errors}
+        if self.lost_race:
+            facts["lost_race"] = True
+        return facts
+
+
+def scored_detail(summary: Summary, out_uri: str) -> str:
+    """The outcome line of one scored input or message."""
+    detail = f"{summary.scored} rows -> {out_uri}, {summary.errors} errors"
+    if summary.lost_race:
+        detail += " (another delivery of it committed first: its result is kept)"
+    return detail
 
 
 def _error_line(row: Row, err: ItemError) -> bytes:
@@ -105,15 +121,21 @@ class Scorer:
         caller's.
         """
         summary = Summary()
-        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner, \
-                tempfile.SpooledTemporaryFile(SPOOL_BYTES) as errs, \
-                self.stores.for_uri(output_uri).open_write(output_uri) as out:
-            for chunk in _chunks(rows, self.chunk_rows):
-                runner.run(self._score_chunk(chunk, out, errs, summary))  # type: ignore[arg-type]
-            if summary.errors:
-                errs.seek(0)
-                with self.stores.for_uri(errors_uri).open_write(errors_uri) as sink:
-                    shutil.copyfileobj(errs, sink, COPY_BLOCK)
+        try:
+            with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner, \
+                    tempfile.SpooledTemporaryFile(SPOOL_BYTES) as errs, \
+                    self.stores.for_uri(output_uri).open_write(output_uri) as out:
+                for chunk in _chunks(rows, self.chunk_rows):
+                    runner.run(self._score_chunk(chunk, out, errs, summary))  # type: ignore[arg-type]
+                if summary.errors:
+                    errs.seek(0)
+                    try:
+                        with self.stores.for_uri(errors_uri).open_write(errors_uri) as sink:
+                            shutil.copyfileobj(errs, sink, COPY_BLOCK)
+                    except AlreadyExists:  # still commit the predictions: they mark it done
+                        summary.lost_race = True
+        except AlreadyExists:
+            summary.lost_race = True
         metrics.inc("event_rows_total", summary.rows, "rows read from data files and messages")
         metrics.inc("event_row_errors_total", summary.errors, "rows written to errors objects")
         return summary

@@ -22,7 +22,7 @@ from functions.events.formats import format_of
 from functions.events.object_names import object_name
 from functions.events.outcome import Outcome
 from functions.events.rollout import Rollout
-from functions.events.scoring import Scorer
+from functions.events.scoring import Scorer, scored_detail
 from functions.loading.object_store import ObjectRef
 from functions.settings import Settings
 
@@ -62,15 +62,14 @@ class Uploads:
         facts = {"output": out_uri, **summary.facts()}
         if summary.errors:
             facts["errors_object"] = err_uri
-        return Outcome("scored", f"{summary.scored} rows -> {out_uri}, {summary.errors} errors",
-                       facts)
+        return Outcome("scored", scored_detail(summary, out_uri), facts)
 
     def _unreadable(self, reason: str, out_uri: str, err_uri: str) -> Outcome:
         """Keep why the file cannot be read in its errors object, then mark it done."""
         line = {"row": None, "error": {"code": "unreadable_input", "message": reason}}
-        stores = self.scorer.stores
-        stores.for_uri(err_uri).put(err_uri, orjson.dumps(line) + b"\n", "application/x-ndjson")
-        stores.for_uri(out_uri).put(out_uri, b"", "application/x-ndjson")
+        stores = self.scorer.stores  # created only if absent: a twin delivery wrote the same
+        stores.for_uri(err_uri).create(err_uri, orjson.dumps(line) + b"\n", "application/x-ndjson")
+        stores.for_uri(out_uri).create(out_uri, b"", "application/x-ndjson")
         return Outcome("poison", f"{reason}; kept in {err_uri}",
                        {"output": out_uri, "errors_object": err_uri})
 

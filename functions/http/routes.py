@@ -131,7 +131,8 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
     async def readyz(request: Request) -> Response:
         ready, reason = (False, "shutting down") if router.drain.draining \
             else holder.readiness()
-        return json_response({"ready": ready, "reason": reason}, 200 if ready else 503)
+        return json_response({"ready": ready, "reason": reason}, 200 if ready else 503,
+                             None if router.drain.draining else holder.retry_after())
 
     async def model_info(request: Request) -> Response:
         return json_response(describe(holder, service))

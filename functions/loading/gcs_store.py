@@ -1,9 +1,13 @@
 """Cloud Storage (gs://) objects through google-cloud-storage.
 
 The client comes from ``sdk_clients`` (one per process, forgotten in a forked child); the
-emulator is honoured by the SDK itself (STORAGE_EMULATOR_HOST). Event-path calls retry for
-at most ``retry_seconds``: a push subscription's ack deadline runs while we retry, and the
-platform redelivers anyway. Model downloads keep the SDK's own retry policy.
+emulator is honoured by the SDK itself (STORAGE_EMULATOR_HOST). Every call retries for at
+most ``retry_seconds``: a push subscription's ack deadline runs while we retry, and the
+platform redelivers anyway; the model load retries the whole load itself, saying why on
+/readyz meanwhile (loading/holder.py). Creating writes carry ``ifGenerationMatch=0``
+(real GCS refuses them with 412 when the object exists; gcp-storage-emulator ignores the
+parameter). A retried create whose first try did commit meets its own object: counted as
+created by another writer, which is the same outcome.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from functions.loading.object_store import ObjectRef, ObjectStore, Progress, split_bucket_uri
+from functions.loading.object_store import (
+    ObjectRef,
+    ObjectStore,
+    Progress,
+    create_only,
+    split_bucket_uri,
+)
 from functions.loading.sdk_clients import NETWORK_MODULES, gcs_client, import_now
 
 UPLOAD_BLOCK = 1 << 20  # resumable chunks must be multiples of 256 KiB
@@ -61,7 +71,7 @@ class GcsStore(ObjectStore):
         return gcs_client().bucket(bucket).blob(key, generation=generation)
 
     def _download(self, uri: str, dest: Path) -> None:
-        self._blob(uri).download_to_filename(str(dest))
+        self._blob(uri).download_to_filename(str(dest), retry=self._retry())
 
     def read_range(self, uri: str, start: int, length: int) -> bytes:
         if length <= 0:
@@ -86,13 +96,28 @@ class GcsStore(ObjectStore):
     @contextmanager
     def open_write(self, uri: str,
                    content_type: str = "application/x-ndjson") -> Iterator[IO[bytes]]:
-        # BlobWriter.__exit__ cancels the resumable upload on an exception: nothing committed
-        with self._blob(uri).open("wb", chunk_size=UPLOAD_BLOCK, content_type=content_type,
-                                  ignore_flush=True, retry=self._retry()) as sink:
-            yield sink
+        writer = self._blob(uri).open("wb", chunk_size=UPLOAD_BLOCK, content_type=content_type,
+                                      ignore_flush=True, if_generation_match=0,
+                                      retry=self._retry())
+        try:
+            yield writer
+        except BaseException:
+            writer.terminate()  # cancels the resumable upload: nothing committed
+            raise
+        with create_only(uri):
+            writer.close()  # the last chunk commits the object (or meets a 412)
 
     def put(self, uri: str, data: bytes, content_type: str = "application/json") -> None:
         self._blob(uri).upload_from_string(data, content_type=content_type, retry=self._retry())
+
+    def create(self, uri: str, data: bytes, content_type: str = "application/json") -> bool:
+        try:
+            with create_only(uri):
+                self._blob(uri).upload_from_string(data, content_type=content_type,
+                                                   if_generation_match=0, retry=self._retry())
+        except FileExistsError:
+            return False
+        return True
 
     def upload_file(self, path: Path, uri: str, content_type: str,
                     progress: Progress | None = None) -> None:
@@ -101,7 +126,6 @@ class GcsStore(ObjectStore):
         size = path.stat().st_size
         with open(path, "rb") as fh:
             source: Any = _Counting(fh, progress) if progress else fh
-            # if_generation_match=0: create only (real GCS enforces it; the emulator ignores it)
             blob.upload_from_file(source, size=size, content_type=content_type,
                                   if_generation_match=0)
 

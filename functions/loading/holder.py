@@ -4,8 +4,15 @@ Contract:
 - ``start()`` begins the load (fetch card -> download to cache -> verify sha256 -> build the
   session -> warm up) in a daemon thread and returns at once; calling it again is a no-op,
   so concurrent first requests trigger exactly one load.
-- ``await get()`` returns the model, waiting at most ``load_wait_seconds`` for a load in
-  progress; it raises ModelNotReady (503) on time-out or when the load failed.
+- ``await get()`` returns the model, waiting at most ``load_wait_seconds`` for the first
+  attempt; it raises ModelNotReady (503) on time-out or when the load failed.
+- A load that failed transiently (storage 5xx/429, a timeout, a dropped connection) is
+  tried again in the same thread after a capped, jittered backoff (``load_retry``), until it
+  succeeds or a roll-out serves a model; meanwhile readiness and every request answer 503
+  with the reason and a Retry-After (``readiness``, ``retry_after``, ``require``). A
+  permanent failure (sha256 mismatch, invalid graph, card not matching the graph) is not
+  retried, and the reason says so. The backoff waits outside the fork guard, so a fork
+  never waits for it; a process that forked stops retrying (its child loads anew).
 - ``swap(model)`` replaces the served model atomically: requests that already hold the old
   model finish on it (they keep their reference).
 - Fork safety: gunicorn (functions-framework's production server) imports ``main.py`` in
@@ -40,6 +47,7 @@ from functions.card import ModelCard
 from functions.errors import ModelLoadError, ModelNotReady
 from functions.loading import fork_exit
 from functions.loading.artifacts import fetch_model
+from functions.loading.load_retry import LOADING_RETRY_AFTER, LoadFailure
 from functions.loading.pointer import resolve_model_uris
 from functions.loading.stores import Stores
 from functions.model.onnx_model import OnnxModel
@@ -82,7 +90,7 @@ class ModelHolder:
         self._fork_seen = threading.Event()
         self._build = build
         self._model: OnnxModel | None = None
-        self._error: str | None = None
+        self._failure: LoadFailure | None = None  # the last failed attempt, until one succeeds
         self._started = False
         self._lock = threading.Lock()
         self._session_guard = threading.Lock()
@@ -108,8 +116,7 @@ class ModelHolder:
         threading.Thread(target=self._load, name="model-load", daemon=True).start()
 
     def _load(self) -> None:
-        t0 = time.perf_counter()
-        s = self.settings
+        t0, s, attempts = time.perf_counter(), self.settings, 0
         try:
             with self._session_guard:  # no fork mid-import (see Stores.for_uri)
                 for uri in {s.model_uri, s.card_uri()}:
@@ -120,26 +127,50 @@ class ModelHolder:
                     return
                 log.warning("no worker forked within %gs: loading the model here",
                             s.fork_wait_seconds)
+            while not self._attempt(t0, attempts := attempts + 1):
+                failure = self._failure
+                self._done.set()  # waiters answer now: 503 with the reason and Retry-After
+                # outside the fork guard: a fork ends the wait, and this process's retries
+                if failure is None or not failure.transient \
+                        or self._fork_seen.wait(failure.wait_seconds()) or self._forked:
+                    return
+                if self._model is not None:
+                    log.info("a roll-out served a model meanwhile; load retries end")
+                    return
+        finally:
+            self._done.set()
+
+    def _attempt(self, t0: float, attempts: int) -> bool:
+        """One try at the whole load; False when it failed (``_failure`` says how)."""
+        s = self.settings
+        try:
             with self._session_guard:  # a fork now waits for the whole load (see above)
                 if self._forked:
-                    return
+                    return True
                 path, card = self._fetched = self._fetched or fetch_model(
                     s, self.stores, *resolve_model_uris(s, self.stores))  # may be a pointer
                 model = self._build(path, card, s)
                 if s.warmup:
                     model.warmup()
-            self._model, self.load_seconds = model, time.perf_counter() - t0
-            log.info("model ready in %.3fs (providers %s)", self.load_seconds, model.providers)
-            for callback in self._on_ready:
-                callback()
-        except ModelLoadError as exc:
-            self._error = exc.message
-            log.error("model load failed: %s", exc.message)
-        except Exception as exc:  # a bug or an unexpected SDK error: report, never hang
-            self._error = f"{type(exc).__name__}: {exc}"
-            log.exception("model load failed")
-        finally:
-            self._done.set()
+        except Exception as exc:  # classified, reported, never a hang
+            failure = self._failure = LoadFailure.of(exc, attempts, s.load_retry_max_seconds)
+            if failure.transient:
+                log.warning("%s", failure.describe())
+            elif isinstance(exc, ModelLoadError):
+                log.error("%s", failure.describe())
+            else:  # a bug or an unexpected SDK error: with its traceback
+                log.exception("%s", failure.describe())
+            return False
+        with self._lock:  # a roll-out that swapped a model in meanwhile wins
+            if self._model is not None:
+                return True
+            self._model, self._failure = model, None
+        self.load_seconds = time.perf_counter() - t0
+        log.info("model ready in %.3fs (providers %s%s)", self.load_seconds, model.providers,
+                 f"; attempt {attempts}" if attempts > 1 else "")
+        for callback in self._on_ready:
+            callback()
+        return True
 
     def on_ready(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` in the loading thread after each successful load (per process)."""
@@ -174,7 +205,7 @@ class ModelHolder:
         self._lock = threading.Lock()
         if self._model is not None:
             self._inherited.append(self._model)
-        self._model, self._error, self._started = None, None, False
+        self._model, self._failure, self._started = None, None, False
         self._forked, self._expect_fork = False, False
         self._fork_seen = threading.Event()
         self._done = threading.Event()
@@ -190,9 +221,18 @@ class ModelHolder:
         """(ready, reason) for /readyz."""
         if self._model is not None:
             return True, "ready"
-        if self._error is not None:
-            return False, f"model load failed: {self._error}"
+        failure = self._failure
+        if failure is not None:
+            return False, failure.describe()
         return False, "model is loading"
+
+    def retry_after(self) -> dict[str, str]:
+        """Headers for a 503 answered now: a Retry-After while loading or retrying, none
+        once ready or after a permanent failure."""
+        if self._model is not None:
+            return {}
+        failure = self._failure
+        return failure.retry_after() if failure else {"Retry-After": str(LOADING_RETRY_AFTER)}
 
     async def get(self) -> OnnxModel:
         """The model, waiting (bounded) for a load in progress."""
@@ -200,7 +240,7 @@ class ModelHolder:
         if model is not None:
             return model
         self.start()
-        if self._error is None:
+        if self._failure is None:  # the first attempt is running: wait for it (bounded)
             loop = asyncio.get_running_loop()
             await asyncio.wait_for(loop.run_in_executor(None, self._done.wait,
                                                         self.settings.load_wait_seconds),
@@ -212,13 +252,15 @@ class ModelHolder:
         model = self._model
         if model is not None:
             return model
-        if self._error is not None:
-            raise ModelNotReady(f"model load failed: {self._error}")
+        failure = self._failure
+        if failure is not None:
+            raise ModelNotReady(failure.describe(), headers=failure.retry_after())
         raise ModelNotReady(f"model is still loading after {self.settings.load_wait_seconds:g}s",
-                            headers={"Retry-After": "5"})
+                            headers={"Retry-After": str(LOADING_RETRY_AFTER)})
 
     def swap(self, model: OnnxModel) -> OnnxModel | None:
         """Serve ``model`` from now on; returns the previous one."""
-        old, self._model, self._error = self._model, model, None
+        with self._lock:
+            old, self._model, self._failure = self._model, model, None
         self._done.set()
         return old

@@ -25,7 +25,7 @@ class HttpStore(ObjectStore):
         resp = requests.get(uri, stream=True, timeout=self.timeout, headers=headers)
         if resp.status_code not in ok:
             resp.close()
-            raise FetchError(f"GET {uri} answered HTTP {resp.status_code}")
+            raise FetchError(f"GET {uri} answered HTTP {resp.status_code}", resp.status_code)
         return resp
 
     def _download(self, uri: str, dest: Path) -> None:
@@ -51,7 +51,7 @@ class HttpStore(ObjectStore):
         if status == 404:
             return False
         if status >= 400:
-            raise FetchError(f"HEAD {uri} answered HTTP {status}")
+            raise FetchError(f"HEAD {uri} answered HTTP {status}", status)
         return True
 
     def version(self, uri: str) -> str | None:

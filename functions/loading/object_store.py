@@ -13,7 +13,11 @@ Contracts shared by every store:
   in the cause chain, where ``events.failures`` reads it).
 - ``open_read`` streams exactly the version an ObjectRef names, ``block`` bytes at a time;
   ``open_write`` commits the object only when its ``with`` block ends without an
-  exception. Both let SDK errors through as they are, for the event handlers to classify.
+  exception, and only if no object is there yet (create-only: GCS ``ifGenerationMatch=0``,
+  S3 ``If-None-Match: *``, an exclusive link for files); a writer that finds the object
+  already created gets AlreadyExists, with nothing of its own committed. ``create`` is the
+  same for one small object (False: it was there). ``put`` creates or replaces (pointers).
+  SDK errors pass through as they are, for store_errors to classify.
 - ``exists`` is False only for "not found"; any other failure raises.
 Cloud SDKs are imported on first use of their scheme (google.cloud.storage alone costs
 ~200 ms of import, which a function serving a local or https model should not pay).
@@ -26,18 +30,29 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
+
+from functions.loading.store_errors import is_lost_race
 
 CHUNK = 1 << 20
 Progress = Callable[[int], None]
 
 
 class FetchError(Exception):
-    """The object could not be read (missing, unauthorised, unreachable)."""
+    """The object could not be read (missing, unauthorised, unreachable); ``http_status`` is
+    the HTTP status that said so, when one did."""
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class AlreadyExists(FileExistsError):
+    """A create-only write found the object there: another writer created it first."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,20 @@ class ObjectRef:
             return cls("file", "", str(path).lstrip("/"))
         bucket, key = split_bucket_uri(uri)
         return cls(scheme, bucket, key)
+
+
+@contextmanager
+def create_only(uri: str) -> Iterator[None]:
+    """Around a create-only commit: the store's "it exists" answer (412, FileExistsError)
+    raised as AlreadyExists naming ``uri``."""
+    try:
+        yield
+    except AlreadyExists:
+        raise
+    except Exception as exc:
+        if is_lost_race(exc):
+            raise AlreadyExists(f"{uri} exists: another writer created it first") from exc
+        raise
 
 
 def split_bucket_uri(uri: str) -> tuple[str, str]:
@@ -102,11 +131,21 @@ class ObjectStore(ABC):
     @abstractmethod
     def open_write(self, uri: str,
                    content_type: str = "application/x-ndjson") -> AbstractContextManager[IO[bytes]]:
-        """A sink whose bytes become the object ``uri`` only if the block succeeds."""
+        """A sink whose bytes become the object ``uri`` only if the block succeeds and no
+        object is at ``uri`` by then; AlreadyExists (nothing of ours committed) if one is."""
 
     @abstractmethod
     def put(self, uri: str, data: bytes, content_type: str = "application/json") -> None:
         """Create or replace a small object in one request."""
+
+    def create(self, uri: str, data: bytes, content_type: str = "application/json") -> bool:
+        """Create a small object unless one is there already (then False, nothing written)."""
+        try:
+            with self.open_write(uri, content_type) as sink:
+                sink.write(data)
+        except AlreadyExists:
+            return False
+        return True
 
     @abstractmethod
     def upload_file(self, path: Path, uri: str, content_type: str,

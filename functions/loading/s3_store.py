@@ -1,34 +1,38 @@
 """Amazon S3 (s3://) objects through boto3 (AWS_ENDPOINT_URL points it at moto or MinIO).
 
 Writes spool to a temporary file (memory up to SPOOL_BYTES, then disk) and upload when the
-``with`` block succeeds, so a failed run leaves no partial object.
+``with`` block succeeds, so a failed run leaves no partial object. They create only:
+``If-None-Match: *`` on PutObject, or on CompleteMultipartUpload past PART_BYTES (boto3's
+managed transfers do not pass that header on); S3 answers 412 when the key exists, or 409
+ConditionalRequestConflict to a write racing another (transient: the event comes back).
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
-from functions.loading.object_store import ObjectRef, ObjectStore, Progress, split_bucket_uri
+from functions.loading.object_store import (
+    ObjectRef,
+    ObjectStore,
+    Progress,
+    create_only,
+    split_bucket_uri,
+)
 from functions.loading.sdk_clients import NETWORK_MODULES, import_now, s3_client
+from functions.loading.store_errors import s3_code
 
 SPOOL_BYTES = 8 << 20
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 
 
-def s3_code(exc: BaseException) -> str:
-    """The error code of a botocore ClientError ("404", "NoSuchKey", ...), else ""."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
 class S3Store(ObjectStore):
     scheme = "s3"
+    PART_BYTES = 64 << 20
+    """Larger objects go up in parts of this size (S3's least part is 5 MiB)."""
 
     def __init__(self) -> None:
         # the SDK and what its client and download_file import on first use (see import_now)
@@ -73,8 +77,34 @@ class S3Store(ObjectStore):
         bucket, key = split_bucket_uri(uri)
         with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as spool:
             yield spool  # type: ignore[misc]
+            size = spool.seek(0, 2)
             spool.seek(0)
-            s3_client().upload_fileobj(spool, bucket, key, ExtraArgs={"ContentType": content_type})
+            with create_only(uri):
+                if size <= self.PART_BYTES:
+                    s3_client().put_object(Bucket=bucket, Key=key, Body=spool,
+                                           ContentType=content_type, IfNoneMatch="*")
+                else:
+                    self._create_in_parts(bucket, key, spool, content_type)
+
+    def _create_in_parts(self, bucket: str, key: str, source: IO[bytes],
+                         content_type: str) -> None:
+        """A multipart upload that commits only if ``key`` does not exist by then."""
+        client = s3_client()
+        upload_id = client.create_multipart_upload(Bucket=bucket, Key=key,
+                                                   ContentType=content_type)["UploadId"]
+        try:
+            parts = []
+            while chunk := source.read(self.PART_BYTES):
+                number = len(parts) + 1
+                etag = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
+                                          PartNumber=number, Body=chunk)["ETag"]
+                parts.append({"PartNumber": number, "ETag": etag})
+            client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                             MultipartUpload={"Parts": parts}, IfNoneMatch="*")
+        except BaseException:
+            with suppress(Exception):  # the parts expire by lifecycle rule if this fails
+                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            raise
 
     def put(self, uri: str, data: bytes, content_type: str = "application/json") -> None:
         bucket, key = split_bucket_uri(uri)
