@@ -41,7 +41,8 @@ clients: $(CLIENT_VENVS)
 ## coverage: the suite under coverage.py (branches; servers and workers included), report
 coverage: $(VENV)/.dev clients
 	rm -rf .cache/coverage && mkdir -p .cache/coverage
-	$(BIN)/python -m coverage run -m pytest -q -p no:cacheprovider tests
+	PYTHONPATH=$(CURDIR)/tests/coverage_site $(BIN)/python -m coverage run -m pytest -q \
+	  -p no:cacheprovider tests
 	$(BIN)/python -m coverage combine -q && $(BIN)/python -m coverage report
 
 ## bench: run the benchmarks (numbers recorded in README.md); needs wrk (Debian package)
