@@ -6,8 +6,8 @@ It changes only what the network and the far service do, never our code:
 - ``fail(n)``: the next ``n`` requests (``-1``: every one until ``heal()``) are answered
   503 with a GCS-shaped error body, as storage does when it is overloaded;
 - ``gcs_create_only = True``: enforce ``ifGenerationMatch=0`` on uploads, as Cloud Storage
-  does and gcp-storage-emulator does not: a simple or multipart upload, or the last chunk
-  of a resumable one, that would replace an existing object is answered 412;
+  does and gcp-storage-emulator does not: a simple or multipart upload, or the start or the
+  last chunk of a resumable one, that would replace an existing object is answered 412;
 - ``hold_writes(n, part)``: hold writes (PUT/POST) whose path contains ``part`` until ``n``
   of them arrived, so that ``n`` writers meet at the store at the same moment;
 - writes are forwarded one at a time: the store decides each in turn, as a real one does
@@ -101,10 +101,9 @@ class FarEnd(http.server.ThreadingHTTPServer):
             return self._uploads.get(query["upload_id"][0]) if total not in ("", "*") else None
         if query.get("ifGenerationMatch") != ["0"]:
             return None
-        name = query.get("name", [None])[0] or _metadata_name(body)
-        if query.get("uploadType") == ["resumable"]:
-            return None  # checked when its last chunk arrives (see _Handler.remember_upload)
-        return bucket, name
+        # a resumable upload is checked when it starts, and again when its last chunk
+        # arrives (_Handler.remember_upload): the client must take a 412 at either
+        return bucket, query.get("name", [None])[0] or _metadata_name(body)
 
 
 def _metadata_name(body: bytes) -> str:

@@ -119,6 +119,9 @@ def test_a_second_create_writes_nothing_and_says_so(root: tuple[str, FarEnd | No
         sink.write(b"first\n")
     with pytest.raises(AlreadyExists, match="outputs/a.jsonl"), store.open_write(uri) as sink:
         sink.write(b"second\n")
+    with pytest.raises(AlreadyExists), store.open_write(uri) as sink:  # several chunks
+        for _ in range(3):
+            sink.write(b"x" * (1 << 20))
     assert store.get(uri) == b"first\n"
     assert store.create(f"{prefix}poison/p.json", b"{}") is True
     assert store.create(f"{prefix}poison/p.json", b'{"again": 1}') is False
@@ -127,8 +130,8 @@ def test_a_second_create_writes_nothing_and_says_so(root: tuple[str, FarEnd | No
     if far is not None and prefix.startswith("gs://"):  # what the SDK sent, and was told
         starts = [path for method, path, _ in far.requests
                   if method == "POST" and path.startswith("/upload/")]
-        assert len(starts) == 4 and all("ifGenerationMatch=0" in p for p in starts), starts
-        assert far.answered(412, "upload_id=")  # the second stream's last chunk
+        assert len(starts) == 5 and all("ifGenerationMatch=0" in p for p in starts), starts
+        assert len(far.answered(412, "uploadType=resumable")) == 2  # refused as they start
         assert far.answered(412, "uploadType=multipart")  # the second create(): one request
     store.put(f"{prefix}poison/p.json", b"[]")  # put still replaces (pointers)
     assert store.get(f"{prefix}poison/p.json") == b"[]"

@@ -99,13 +99,13 @@ class GcsStore(ObjectStore):
         writer = self._blob(uri).open("wb", chunk_size=UPLOAD_BLOCK, content_type=content_type,
                                       ignore_flush=True, if_generation_match=0,
                                       retry=self._retry())
-        try:
-            yield writer
-        except BaseException:
-            writer.terminate()  # cancels the resumable upload: nothing committed
-            raise
-        with create_only(uri):
-            writer.close()  # the last chunk commits the object (or meets a 412)
+        with create_only(uri):  # a 412 when the upload starts (a chunk in) or commits
+            try:
+                yield writer
+            except BaseException:
+                writer.terminate()  # cancels the resumable upload: nothing committed
+                raise
+            writer.close()  # the last chunk commits the object
 
     def put(self, uri: str, data: bytes, content_type: str = "application/json") -> None:
         self._blob(uri).upload_from_string(data, content_type=content_type, retry=self._retry())
