@@ -18,9 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import numpy as np
-
-from benchmarks.harness import ROOT, SETOSA, save
+from benchmarks.harness import ROOT, save
 
 BODY = b'{"instances":[[5.1,3.5,1.4,0.2]]}'
 SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
@@ -55,34 +53,39 @@ async def profile() -> dict[str, float]:
     os.chdir(ROOT)
     from functions_framework.aio import create_asgi_app
 
-    import functions.one_row as one_row_module
     import main
+    from functions.codecs import vertex
+    from functions.codecs.predict_bodies import predict_body
+    from functions.http import routes
 
     ours, tuned = (create_asgi_app("predict", "main.py"),
                    create_asgi_app("predict", str(ROOT / "benchmarks" / "tuned_handler.py")))
     rt = main._rt
     model = await rt.holder.get()
     svc = rt.service
-    await svc.predict([SETOSA], strict=True)  # builds the one-row path (functions.one_row)
     runner = svc.runners(model)
     while runner.curve is None:  # the cost curve is measured in a thread after the load
         await asyncio.sleep(0.05)
-    one = svc._current[3] if svc._current is not None else None
-    assert one is not None
-    row = np.array([SETOSA], dtype=np.float32)
-    outputs = model.run({model.row_input.name: row})
-    result = svc.predict_one([SETOSA])
-    item = one.shape(outputs)
+    plan = svc.plan(model)
+    inputs = vertex.decode(BODY, plan, 1000)
+    outputs = model.run(inputs.feeds)
+    scored = await svc.predict(model, inputs, strict=True)
+    body = predict_body(scored)
 
     out: dict[str, float] = {"tuned handler": await per_request_us(tuned),
                              "ours": await per_request_us(ours)}
+
+    async def canned_predict(*args: Any, **kw: Any) -> Any:
+        return scored
+
     cans: list[tuple[str, list[tuple[Any, str, Any]]]] = [
-        ("ours, validation canned", [(one_row_module, "clean_rows", lambda *a: row)]),
+        ("ours, decode canned (request codec and plan)",
+         [(vertex, "decode", lambda *a: inputs)]),
         ("ours, model call canned (runner and onnxruntime)",
          [(runner, "run_now", lambda *a: outputs)]),
-        ("ours, shaping canned", [(one, "shape", lambda *a: item)]),
-        ("ours, one-row service canned (all of the above and its counters)",
-         [(svc, "predict_one", lambda *a: result)])]
+        ("ours, answer canned (response codec)", [(routes, "predict_body", lambda *a: body)]),
+        ("ours, service canned (lookups, dedupe, runner, counters)",
+         [(svc, "predict", canned_predict)])]
     for label, parts in cans:
         reals = [(owner, name, getattr(owner, name)) for owner, name, _ in parts]
         for owner, name, stand_in in parts:
@@ -95,7 +98,7 @@ async def profile() -> dict[str, float]:
 
     async def canned_router(request: Any) -> Any:
         from functions.http.responses import json_response
-        return json_response({"predictions": [result[0]], "model_version": result[1]})
+        return json_response(body)
 
     real_router, main._rt.router = main._rt.router, canned_router
     try:

@@ -33,16 +33,16 @@ from contextlib import contextmanager
 import numpy as np
 import onnxruntime as ort
 import orjson
+from functions.oip.inference import infer_feeds
 
 from benchmarks.harness import ROOT, save, spawn, stop
 from functions.card import ModelCard
+from functions.codecs.v2 import HEADER_LENGTH, decode_request, encode_response
 from functions.loading.holder import ModelHolder
 from functions.loading.stores import Stores
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import Runners
 from functions.model.sessions import session_options
-from functions.oip.inference import infer_feeds
-from functions.oip.payloads import HEADER_LENGTH, decode_request, encode_response
 from functions.service import PredictionService
 from functions.settings import Settings
 from tests.servers import wait_http

@@ -1,10 +1,14 @@
-"""The transport-neutral core: decode -> lookups -> dedupe -> one model call -> predictions.
+"""The transport-neutral core: decoded items -> lookups -> dedupe -> one model call.
 
-Every adapter (HTTP rows, Open Inference Protocol, events, Lambda) calls this. A single
-prediction is a batch of one. ``strict`` batches are all-or-nothing (any bad instance fails
-the call with its status, 422 for bad content); non-strict batches report bad items per
-index and score the rest. An item only the model can find wrong (an id outside an
-embedding table) is isolated from its batch (functions.model.isolation) and fails alone.
+Every adapter (HTTP rows, Open Inference Protocol, events, Lambda) decodes its request
+with a codec (functions.codecs) and calls ``predict``; a response codec answers from the
+``Scored`` it returns. A single prediction is the same pipeline's early exit: one row
+needs no dedupe, no reordering and no await when the model runs inline.
+
+``strict`` batches are all-or-nothing (any bad instance fails the call with its status,
+422 for bad content); non-strict batches report bad items per index and score the rest.
+An item only the model can find wrong (an id outside an embedding table) is isolated
+from its batch (functions.model.isolation) and fails alone.
 """
 
 from __future__ import annotations
@@ -13,22 +17,20 @@ import atexit
 import threading
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from functions import metrics
-from functions.dedupe import dedupe, dedupe_feeds
-from functions.errors import ItemError, Problem, ServingError, ValidationFailed
+from functions.codecs.plans import Inputs, Plan, plan_for
+from functions.codecs.tabular import Decoded, Schema
+from functions.dedupe import dedupe_feeds
+from functions.errors import ItemError, Problem, RequestError, ServingError, ValidationFailed
 from functions.loading.holder import ModelHolder
-from functions.model.isolation import MODEL_ERRORS, run_isolating
+from functions.model.isolation import MODEL_ERRORS, refusal_text, run_isolating
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner, Runners
-from functions.one_row import OneRow
-from functions.predictions import Columns, columns_in_order, rows_of_columns, shape_columns
-from functions.rows import Plan, plan_for
-from functions.tabular import Decoded, Schema
 
 MAX_REPORTED_PROBLEMS = 50
 _CALIBRATING: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
@@ -37,9 +39,8 @@ _CALIBRATING: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 @atexit.register
 def _let_calibrations_finish(timeout: float = 10.0) -> None:
     """At interpreter exit, wait (bounded) for a cost-curve measurement still running: it
-    is inside onnxruntime, and the interpreter's teardown would free the session under it
-    (the process then dies with "terminate called without an active exception" and loses
-    its buffered output). Forked workers leave through functions.loading.fork_exit."""
+    is inside onnxruntime, and freeing the session under it at teardown would abort the
+    process. Forked workers leave through functions.loading.fork_exit."""
     for thread in list(_CALIBRATING):
         thread.join(timeout)
 
@@ -59,22 +60,38 @@ class Enricher(Protocol):
                      rows: np.ndarray, failures: dict[int, ItemError]) -> None: ...
 
 
-@dataclass
-class BatchResult:
-    """Per-instance outcome in request order: a prediction dict, or an ItemError."""
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """A loaded model with the parts that serve it."""
 
-    items: list[dict[str, Any] | ItemError]
-    unique_rows: int = 0
-    failures: dict[int, ItemError] = field(default_factory=dict)
-    model_version: str | None = None
+    model: OnnxModel
+    plan: Plan
+    runner: ModelRunner
+
+
+@dataclass(slots=True)
+class Scored:
+    """What the service computed for ``n`` items, in the one shape every response codec
+    reads: the model's outputs for the rows it ran, and which row answers which item."""
+
+    n: int
+    outputs: dict[str, np.ndarray] | None
+    """Outputs of the scored unique rows (finished by the plan: pooled embeddings), or
+    None when no item was scored."""
+    rows: int
+    """How many rows ``outputs`` hold."""
+    src: np.ndarray | None
+    """Item i is answered by row ``src[i]`` of ``outputs`` (-1: it failed); None when row
+    i answers item i."""
+    failures: dict[int, ItemError]
+    notes: dict[int, dict[str, Any]]
+    unique_rows: int
+    model: OnnxModel
     """The version that scored these items (a roll-out may swap models mid-request)."""
-    columns: Columns | None = None
-    """``columns=True``: the predictions one field at a time in request order (None at a
-    failed row); ``items`` is then empty (``failures`` says which rows failed)."""
 
 
 class PredictionService:
-    """Scores instances with the holder's current model."""
+    """Scores decoded items with the holder's current model."""
 
     def __init__(self, holder: ModelHolder, runners: Runners,
                  enricher: Enricher | None = None) -> None:
@@ -82,12 +99,19 @@ class PredictionService:
         self.runners = runners
         self.enricher = enricher
         self._plans: weakref.WeakKeyDictionary[OnnxModel, Plan] = weakref.WeakKeyDictionary()
-        self._current: tuple[OnnxModel, Plan, ModelRunner, OneRow | None] | None = None
-        """The last model served, with its plan, its runner and its one-row answerer (where
-        its plan has one): one identity check per request."""
+        self._last: Serving | None = None
+        """The model served last with its parts: one identity check per request."""
+
+    async def model(self) -> OnnxModel:
+        """The model to serve this request with (waits while the first load runs; 503 when
+        it failed)."""
+        return self.holder.model or await self.holder.get()
 
     def plan(self, model: OnnxModel) -> Plan:
         """How instances become this model's inputs (built once per loaded model)."""
+        last = self._last
+        if last is not None and last.model is model:
+            return last.plan
         plan = self._plans.get(model)
         if plan is None:
             extra = (self.enricher.optional_features(), self.enricher.extra_fields()) \
@@ -103,14 +127,6 @@ class PredictionService:
         if model is not None:
             self.plan(model)
             self._calibrate_later(model)
-
-    def row_width(self) -> int | None:
-        """The width of the current model's rows when they are plain float features (a
-        tabular model without lookups): a body that is one matrix of numbers that wide may
-        be decoded without Python objects (functions.http.numeric_body). None otherwise,
-        or before the first prediction."""
-        one = self._current[3] if self._current is not None else None
-        return one.schema.width if one is not None else None  # OneRow.applies: such a plan
 
     def runner(self, model: OnnxModel) -> ModelRunner:
         """The model's runner; a version seen for the first time (a roll-out) is measured."""
@@ -128,105 +144,69 @@ class PredictionService:
         _CALIBRATING.add(thread)
         thread.start()
 
-    async def run_feeds(self, model: OnnxModel,
-                        feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One model call through the model's runner (inline or in a thread)."""
-        return await self.runner(model).run(feeds)
+    def _serving(self, model: OnnxModel) -> Serving:
+        """The plan and runner of ``model``: the last ones used, or looked up (a roll-out)."""
+        last = self._last
+        if last is not None and last.model is model:
+            return last
+        serving = self._last = Serving(model, self.plan(model), self.runner(model))
+        return serving
 
-    async def run_unique(self, model: OnnxModel, matrix: np.ndarray,
-                         ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """(unique rows, inverse, outputs): identical rows scored once, in one model call."""
-        unique, inverse = dedupe(matrix)
-        outputs = await self.run_feeds(model, {model.row_input.name: unique})  # type: ignore[union-attr]
-        count_model_rows(len(unique))
-        return unique, inverse, outputs
-
-    def predict_one(self, instances: Any) -> tuple[dict[str, Any], str] | None:
-        """(prediction, model version) when ``instances`` is one clean row that
-        functions.one_row answers; None otherwise, and then ``predict`` answers. Only once a
-        request has gone through ``predict`` with the current model (which builds its
-        plan and runner and starts its calibration)."""
-        current = self._current
-        one = current[3] if current is not None else None
-        if one is None or type(instances) is not list or len(instances) != 1 \
-                or one.model is not self.holder.model:
-            return None
-        item = one.answer(instances)
-        if item is None:
-            return None
-        count_received(1)
-        count_model_rows(1)
-        return item, one.model.card.version
-
-    async def predict(self, instances: Sequence[Any] | np.ndarray, *, strict: bool,
-                      may_hold_bools: bool = True, columns: bool = False) -> BatchResult:
-        """Score ``instances``; see the module docstring for strict vs per-item errors.
-
-        ``may_hold_bools``: whether the instances' JSON may hold booleans (functions.tabular);
-        ``instances`` may be a numeric matrix already (``row_width``);
-        ``columns``: answer as columns (``BatchResult.columns``).
-        """
-        model = self.holder.model or await self.holder.get()  # no await once loaded
-        current = self._current
-        if current is not None and current[0] is model:
-            _, plan, runner, _ = current
-        else:  # a model seen for the first time (or after a swap): look its parts up once
-            plan, runner = self.plan(model), self.runner(model)
-            one = OneRow(model, plan, runner) if OneRow.applies(plan) else None  # type: ignore[arg-type]
-            self._current = (model, plan, runner, one)
-        batch = plan.decode(instances, may_hold_bools)
-        failures = {i: ItemError(p) for i, p in batch.problems.items()} \
-            if batch.problems else {}
+    async def predict(self, model: OnnxModel, inputs: Inputs, *, strict: bool) -> Scored:
+        """Score ``inputs`` (decoded for ``model``); see the module docstring for strict
+        vs per-item errors."""
+        runner = self._serving(model).runner
+        failures = {i: ItemError(p) for i, p in inputs.problems.items()} \
+            if inputs.problems else {}
         if strict and failures:
             raise _validation_error(failures)
-        n = len(instances)
-        ok_rows = _without(n, failures)
-        if batch.table is not None and plan.looks_up and len(ok_rows):
-            known = len(failures)
-            await self.enricher.enrich(instances, batch.table, plan.schema,  # type: ignore[union-attr]
-                                       ok_rows, failures)
+        n, plan = inputs.n, inputs.plan
+        ok_rows = _without(n, failures) if failures else None  # None: every row
+        if plan is not None and plan.looks_up and (ok_rows is None or len(ok_rows)):
+            failures = failures or {}
+            await self.enricher.enrich(inputs.instances, inputs.table,  # type: ignore[union-attr]
+                                       plan.schema, _without(n, failures),  # type: ignore[union-attr]
+                                       failures)
             if strict and failures:
                 raise _first_failure(failures)
-            if len(failures) != known:
-                ok_rows = _without(n, failures)
+            ok_rows = _without(n, failures) if failures else None
         count_received(n)
-        if len(ok_rows) == 0:
-            items = [] if columns else [failures[i] for i in range(n)]
-            return BatchResult(items, 0, failures, model.card.version,  # type: ignore[arg-type]
-                               Columns({}) if columns else None)
-        feeds = batch.feeds if len(ok_rows) == n else \
-            {name: a[ok_rows] for name, a in batch.feeds.items()}
-        unique, inverse = dedupe_feeds(feeds)
-        rows = len(next(iter(unique.values())))
-        try:  # the common case in one call; a refusal is isolated to its rows
-            outputs, kept, refused = await runner.run(unique), np.arange(rows), {}
+        if ok_rows is not None and len(ok_rows) == 0:
+            return Scored(n, None, 0, np.full(n, -1, dtype=np.intp), failures, inputs.notes,
+                          0, model)
+        feeds = inputs.feeds if ok_rows is None else \
+            {name: a[ok_rows] for name, a in inputs.feeds.items()}
+        if n == 1 and ok_rows is None:  # one row: nothing to dedupe or put back in order
+            unique, inverse, rows = feeds, None, 1
+        else:
+            unique, inverse = dedupe_feeds(feeds)
+            rows = len(inverse) if unique is feeds else len(next(iter(unique.values())))
+        kept, refused = None, {}
+        try:  # the common case in one call (one inline row: no await); a refusal is
+            # isolated to its rows
+            outputs = (runner.run_now(unique, rows) if rows == 1 else None) \
+                or await runner.run(unique)
         except MODEL_ERRORS as exc:
+            if plan is None:  # tensors fed as they are: the request is the unit
+                raise RequestError(f"the model refused the inputs: {refusal_text(exc)}") \
+                    from None
             outputs, kept, refused = await run_isolating(runner, unique, exc)
         count_model_rows(rows)
-        version = model.card.version
-        cols = None
-        if outputs is not None:
-            kept_feeds = unique if not refused else {k: a[kept] for k, a in unique.items()}
-            outputs = plan.finish(outputs, kept_feeds)
-            cols = shape_columns(model.card, outputs, len(kept), model.output_labels)
-        if not failures and not refused and unique is feeds and not batch.notes:
-            if columns:
-                return BatchResult([], n, failures, version, cols)
-            return BatchResult(rows_of_columns(cols, n), n, failures, version)  # type: ignore[arg-type]
-        src = _request_order(n, ok_rows, inverse, kept, refused, failures)
+        if kept is None:  # every row scored
+            if plan is not None and plan.finishes:
+                outputs = plan.finish(outputs, unique)
+            if unique is feeds and ok_rows is None:
+                return Scored(n, outputs, rows, None, failures, inputs.notes, n, model)
+            kept = np.arange(rows)
+        elif outputs is not None and plan is not None and plan.finishes:
+            outputs = plan.finish(outputs, {k: a[kept] for k, a in unique.items()})
+        src = _request_order(n, np.arange(n) if ok_rows is None else ok_rows,
+                             np.arange(n) if inverse is None else inverse, kept, refused,
+                             failures)
         if strict and failures:
             raise _validation_error(failures)
-        unique_rows = len(kept) + len(refused)
-        if columns:
-            return BatchResult([], unique_rows, failures, version,
-                               columns_in_order(cols, src, batch.notes))
-        items: list[dict[str, Any] | ItemError] = [failures.get(i) for i in range(n)]  # type: ignore[misc]
-        preds = rows_of_columns(cols, len(kept)) if cols is not None else []
-        notes = batch.notes
-        for row, j in enumerate(src.tolist()):
-            if j >= 0:
-                items[row] = {**preds[j], **notes[row]} if row in notes else preds[j]
-        return BatchResult(items, unique_rows, failures, version)
+        return Scored(n, outputs, len(kept), src, failures, inputs.notes,
+                      len(kept) + len(refused), model)
 
 
 def _request_order(n: int, ok_rows: np.ndarray, inverse: np.ndarray, kept: np.ndarray,

@@ -14,7 +14,7 @@ from functions.card import ModelCard
 from functions.model.isolation import MODEL_ERRORS
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner
-from functions.rows import TensorPlan
+from functions.codecs.plans import TensorPlan
 from functions.runtime import build
 from functions.settings import Settings
 from tests import model_kinds as mk

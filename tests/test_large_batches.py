@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.http.numeric_body import numeric_matrix
+from functions.codecs.matrix import numeric_matrix
 from tests.servers import Served
 from tests.test_http_contract import LABELS, SETOSA, reference
 

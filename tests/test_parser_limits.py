@@ -14,8 +14,8 @@ import json
 import pytest
 
 from functions.errors import MalformedJSON
-from functions.http.bodies import parse_json
-from functions.http.json_fallback import FALLBACK_MAX_DEPTH, nesting_depth
+from functions.codecs.json_text import parse_json
+from functions.codecs.json_fallback import FALLBACK_MAX_DEPTH, nesting_depth
 from tests.servers import Served
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]

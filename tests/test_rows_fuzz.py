@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.tabular import Schema, decode_instances
+from functions.codecs.tabular import Schema, decode_instances
 
 NAMES = ("a", "b", "c")
 scalars = (st.none() | st.booleans() | st.text(max_size=3)

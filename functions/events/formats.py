@@ -16,9 +16,9 @@ from typing import IO, Any
 import numpy as np
 from numpy.lib import format as npy_format
 
+from functions.codecs.json_text import parse_json
 from functions.errors import MalformedJSON
 from functions.events.failures import Poison
-from functions.http.bodies import parse_json
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".npy": "npy"}
 

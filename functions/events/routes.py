@@ -21,11 +21,12 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from functions.codecs.json_text import parse_json
 from functions.errors import MethodNotAllowed
 from functions.events.dispatch import EventHandlers
 from functions.events.failures import Redeliver, Unhandled, is_transient
 from functions.events.push import cloud_event_from_http
-from functions.http.bodies import parse_json, read_body
+from functions.http.bodies import read_body
 from functions.http.responses import error_response, json_response
 from functions.http.router import Router
 

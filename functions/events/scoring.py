@@ -26,6 +26,7 @@ from typing import IO, Any
 import orjson
 
 from functions import metrics
+from functions.codecs.predict_bodies import items as answer_items
 from functions.errors import ItemError, Problem, RequestError
 from functions.events.failures import MissingInput, Poison, is_missing, is_transient
 from functions.events.formats import Row, read_rows
@@ -94,10 +95,11 @@ class Scorer:
         items: list[Any] = []
         if ready:
             try:
-                result = await self.service.predict([r.instance for r in ready], strict=False)
+                model = await self.service.model()
+                inputs = self.service.plan(model).decode([r.instance for r in ready])
+                items = answer_items(await self.service.predict(model, inputs, strict=False))
             except RequestError as exc:  # the model takes no row-format input at all
                 raise Poison(exc.message) from exc
-            items = result.items
         by_row = dict(zip((r.index for r in ready), items))
         for row in chunk:
             item = by_row.get(row.index)

@@ -1,29 +1,14 @@
-"""Request bodies: declared media type, bounded reads, JSON parsing with named errors.
+"""Request bodies as the transport gives them: the declared media type, bounded reads.
 
-What ``parse_json`` accepts, for every route (the documented rules for extreme bodies):
-
-- one UTF-8 byte order mark at the start is skipped (RFC 8259 lets a parser ignore it);
-- nesting deeper than 1024 levels (orjson's limit; 512 with NaN/Infinity literals) is a
-  400 naming the depth, decided without recursion;
-- duplicate object keys: the last one wins (orjson and the stdlib agree);
-- integers beyond 64 bits are read as floats (``18446744073709551617`` is a fine float32
-  feature), numbers beyond a double (``1e999``) and NaN/Infinity literals as infinities
-  and NaN, which validation then refuses or accepts by the card's NaN policy;
-- invalid UTF-8 and lone UTF-16 surrogate escapes (``"\\ud800"``) are 400s.
+What the bytes mean is the codecs' business (functions.codecs); JSON text rules are in
+functions.codecs.json_text.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from starlette.requests import ClientDisconnect, Request
 
-from functions.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
-from functions.http.json_fallback import stdlib_parse
-
-JSON_TYPES = ("application/json",)
-BOM = b"\xef\xbb\xbf"
+from functions.errors import PayloadTooLarge, UnsupportedMediaType
 
 
 def header_bytes(request: Request, name: bytes) -> bytes | None:
@@ -45,7 +30,7 @@ def require_json(request: Request) -> bytes | None:
         elif key == b"content-length" and declared is None:
             declared = value
     media = ctype.split(";", 1)[0].strip().lower() if ctype else ""
-    if media not in JSON_TYPES and not media.endswith("+json"):
+    if media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, got {ctype or 'none'!r}")
     return declared
@@ -73,36 +58,3 @@ async def read_body(request: Request, limit: int, declared: bytes | None = None)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def may_hold_bools(body: bytes) -> bool:
-    """Whether the instances of a JSON ``body`` may hold ``true``/``false``, from its bytes.
-
-    Whatever a request's instances hold lies after the body's first ``[``: with no ``t``
-    and no ``f`` from there on (two memchr scans), there is no boolean; otherwise the whole
-    body is searched for the words. Errs on the safe side (a ``true`` in a string counts).
-    """
-    start = body.find(b"[")
-    if start < 0:
-        return False
-    return (body.find(b"t", start) >= 0 and b"true" in body) or \
-        (body.find(b"f", start) >= 0 and b"false" in body)
-
-
-def parse_json(body: bytes) -> Any:
-    """The parsed body, or MalformedJSON (400) saying why not; see the module docstring.
-
-    NaN/Infinity literals are accepted here so that validation can name the field.
-    """
-    if body.startswith(BOM):
-        body = body[len(BOM):]
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        if "depth limit" in str(exc):
-            raise MalformedJSON("body is nested more than 1024 levels deep") from None
-        try:  # the stdlib reads NaN/Infinity and 1e999, which orjson refuses
-            return stdlib_parse(body)
-        except ValueError as fallback:
-            why = fallback if "nested" in str(fallback) or "surrogate" in str(fallback) else exc
-            raise MalformedJSON(f"body is not valid JSON: {why}") from None

@@ -16,8 +16,9 @@ from typing import Any
 
 import orjson
 
-from functions.http.openapi_oip import oip_paths
-from functions.http.openapi_schemas import columnar_schema, instance_schema, prediction_schema
+from functions.codecs.schemas import prediction_schema
+from functions.codecs.v2_schemas import oip_paths
+from functions.codecs.vertex import body_schema
 from functions.loading.holder import ModelHolder
 from functions.model.onnx_model import OnnxModel
 from functions.service import PredictionService
@@ -75,21 +76,14 @@ def errors(*statuses: int) -> dict[str, Schema]:
     return {str(s): answer(WHY[s], {"$ref": REF + "Error"}) for s in statuses}
 
 
-def _body(instance: Schema, cap: int, columnar: Schema) -> Schema:
-    return {"required": True, "content": json_content({"anyOf": [
-        {"type": "object", "required": ["instances"], "properties": {
-            "instances": {"type": "array", "items": instance, "minItems": 1, "maxItems": cap}}},
-        {"type": "object", "required": ["inputs"], "not": {"required": ["instances"]},
-         "properties": {"inputs": columnar},
-         "description": "TF Serving's columnar form: one batch per input or feature"}]})}
-
-
 def prediction_paths(model: OnnxModel, service: PredictionService,
                      settings: Settings) -> dict[str, Schema]:
     """/predict and /batch-predict for ``model``."""
     plan = service.plan(model)
-    instance = instance_schema(plan, model.card.allow_nan)
-    columnar = columnar_schema(plan, instance)
+
+    def body(cap: int) -> Schema:
+        return {"required": True,
+                "content": json_content(body_schema(plan, model.card.allow_nan, cap))}
     pred = prediction_schema(model.card, model.outputs, model.output_labels, plan.kind == "text")
     failures = (400, 413, 415, 422, 424, 503) if model.card.lookups or settings.lookup_specs \
         else (400, 413, 415, 422, 503)
@@ -107,12 +101,12 @@ def prediction_paths(model: OnnxModel, service: PredictionService,
     predict = {"post": {
         "operationId": "predict", "summary": "Score instances, all or nothing",
         "parameters": [FORMAT],
-        "requestBody": _body({"$ref": REF + "Instance"}, settings.max_instances, columnar),
+        "requestBody": body(settings.max_instances),
         "responses": {"200": answer("one prediction per instance (format=rows), or one "
                                     "array per field (format=columns)",
                                     {"anyOf": [single, {"$ref": REF + "Columns"}]}),
                       **errors(*failures)}}}
-    return {"components": {"Instance": instance, "Prediction": pred, "Columns": COLUMNS},
+    return {"components": {"Prediction": pred, "Columns": COLUMNS},
             "/predict": predict,
             "/": {"post": {**predict["post"], "operationId": "predictAtRoot",
                            "summary": "The function's own URL: the same as POST /predict"}},
@@ -120,8 +114,7 @@ def prediction_paths(model: OnnxModel, service: PredictionService,
                 "operationId": "batchPredict",
                 "summary": "Score instances; a bad one fails alone, as an error item",
                 "parameters": [FORMAT],
-                "requestBody": _body({"$ref": REF + "Instance"}, settings.max_batch_instances,
-                                     columnar),
+                "requestBody": body(settings.max_batch_instances),
                 "responses": {"200": answer("one item per instance, in order (format=rows), "
                                             "or one array per field (format=columns)",
                                             {"anyOf": [batch, {"$ref": REF + "Columns"}]}),

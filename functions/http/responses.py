@@ -11,7 +11,6 @@ from starlette.responses import Response
 from functions.errors import ServingError
 
 log = logging.getLogger(__name__)
-JSON_TYPES = ("application/json",)
 
 
 class JSONBytes(Response):

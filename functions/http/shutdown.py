@@ -28,10 +28,8 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
 
 log = logging.getLogger(__name__)
-SignalHandler = Callable[[int, FrameType | None], Any]
 
 
 class Drain:

@@ -82,13 +82,6 @@ class OnnxModel:
         self.output_labels: dict[str, list[str]] = {}
         """Column labels of outputs converted from sequences of maps (ZipMap)."""
         self._zipmap_keys: dict[str, list[Any]] = {}
-        self._session_run = self.session._sess.run \
-            if self.providers == ["CPUExecutionProvider"] and hasattr(self.session, "_sess") \
-            else self.session.run
-        """The compiled session's own run on CPU: onnxruntime's Python wrapper checks the
-        feeds' names against the graph (ours come from the graph: functions.rows) and
-        retries on CPU when a GPU provider fails (only the wrapper can). Its checks cost ~3
-        µs a call in context, a quarter of a small model's request."""
         self._tensors_only = all(o.type.startswith("tensor(")
                                  for o in self.session.get_outputs())
         """Every output is a tensor (no ZipMap sequence): outputs are used as they come."""
@@ -114,7 +107,7 @@ class OnnxModel:
         column labels are kept in ``output_labels``.
         """
         names = outputs or self.output_names
-        values = self._session_run(names, feeds, None)
+        values = self.session.run(names, feeds)
         if self._tensors_only:
             return dict(zip(names, values))
         return {name: value if isinstance(value, np.ndarray) else self._as_tensor(name, value)

@@ -1,9 +1,10 @@
 """The Open Inference Protocol (KServe v2 / Triton REST) under /v2.
 
     routes.py        the /v2 routes and the protocol's error shape
-    payloads.py      request bytes -> feeds (checked against the signature), outputs -> body
-    tensors.py       v2 datatypes <-> numpy, JSON ``data`` and binary tensor data
-    inference.py     feeds through the same core as /predict (NaN policy, dedupe, runner)
+
+Its wire format is a codec like any other: functions.codecs.v2 (request and response
+bodies) and functions.codecs.v2_tensors (datatypes, JSON and binary tensor data); the
+decoded tensors go through the same service as /predict (dedupe, runner, metrics).
 """
 
 from functions.oip.routes import oip_routes

@@ -20,14 +20,20 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from functions.codecs.plans import Inputs
+from functions.codecs.v2 import (
+    HEADER_LENGTH,
+    decode_request,
+    encode_response,
+    in_request_order,
+    inflate,
+)
+from functions.codecs.v2_tensors import v2_datatype
 from functions.errors import MethodNotAllowed, NotFound, ServingError
 from functions.http.bodies import read_body
 from functions.http.responses import json_response
 from functions.loading.holder import ModelHolder
 from functions.model.onnx_model import OnnxModel
-from functions.oip.inference import infer_feeds
-from functions.oip.payloads import HEADER_LENGTH, decode_request, encode_response, inflate
-from functions.oip.tensors import v2_datatype
 from functions.service import PredictionService
 from functions.settings import Settings
 
@@ -103,8 +109,9 @@ def oip_routes(router: Any, holder: ModelHolder, service: PredictionService,
         body = inflate(await read_body(request, settings.max_body_bytes),
                        request.headers.get("content-encoding"), settings.max_body_bytes)
         decoded = decode_request(body, request.headers.get(HEADER_LENGTH), model)
-        results = await infer_feeds(service, model, decoded.feeds)
-        payload, headers = encode_response(model, decoded, results)
+        scored = await service.predict(model, Inputs(decoded.feeds, {}, decoded.rows),
+                                       strict=True)
+        payload, headers = encode_response(model, decoded, in_request_order(scored))
         media = "application/octet-stream" if headers else "application/json"
         return Response(payload, 200, headers=headers, media_type=media)
 

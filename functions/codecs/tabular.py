@@ -4,8 +4,7 @@ An instance is a list in feature order or an object keyed by feature name. The f
 hands the whole list to numpy at once; only when that fails (or finds non-finite values)
 do we walk rows to say which instance and which field is wrong.
 
-The NaN policy (``refused_non_finite``) and the boolean check (``holds_bool``) live here
-once, for this path and for the Open Inference Protocol's tensors alike.
+The value rules (numbers, NaN policy, booleans) are functions.codecs.values'.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.codecs.values import holds_bool, read_number, refused_non_finite
 from functions.errors import Problem
 
 
@@ -45,49 +45,10 @@ class Decoded:
     problems: dict[int, list[Problem]]
 
 
-def holds_bool(data: list[Any]) -> bool:
-    """Whether a (nested) list holds a bool; numpy would quietly make it 1 or 0. Walks
-    with a stack, not recursion: the depth is the caller's to choose."""
-    stack = [data]
-    while stack:
-        level = stack.pop()
-        kinds = set(map(type, level))  # one C-speed pass per level, no per-element Python
-        if bool in kinds:
-            return True
-        if list in kinds:
-            stack.extend(v for v in level if type(v) is list)
-    return False
-
-
-def refused_non_finite(matrix: np.ndarray, allow_nan: bool) -> tuple[int, int] | None:
-    """(row, column) of the first NaN/Infinity the card's policy refuses, or None."""
-    if allow_nan or matrix.dtype.kind != "f":
-        return None
-    finite = np.isfinite(matrix)
-    if finite.all():
-        return None
-    row, col = np.argwhere(~finite)[0].tolist()
-    return row, col
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _cell(value: Any, index: int, name: str, schema: Schema, out: list[Problem]) -> float:
-    if value is None and schema.allow_nan:
-        return math.nan
-    if not _is_number(value):
-        out.append(Problem(f"expected a number, got {type(value).__name__}", index, name))
-        return math.nan
-    try:
-        number = float(value)
-    except OverflowError:  # an integer literal beyond any float
-        out.append(Problem("number out of range", index, name))
-        return math.nan
-    if not schema.allow_nan and not math.isfinite(number):
-        out.append(Problem(f"{value} is not allowed (the model needs finite values)", index, name))
-        return math.nan
+    number, why = read_number(value, schema.allow_nan)
+    if why:
+        out.append(Problem(why, index, name))
     return number
 
 
@@ -117,7 +78,7 @@ def _decode_row(row: Any, index: int, schema: Schema) -> tuple[list[float], list
         Problem(f"an instance must be a list or an object, got {kind}", index, "instances")]
 
 
-def _fast(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.ndarray | None:
+def _at_once(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> np.ndarray | None:
     """The whole batch in one numpy call when every row is a well-formed list of numbers.
 
     numpy would quietly turn ``true`` into 1.0, so a caller that cannot rule booleans out
@@ -176,7 +137,7 @@ def decode_instances(instances: Sequence[Any], schema: Schema,
                      may_hold_bools: bool = True) -> Decoded:
     """Decode every instance; never raises for bad content, reports it per index instead.
 
-    ``instances`` may be a 2-D array of numbers already (functions.http.numeric_body); one
+    ``instances`` may be a 2-D array of numbers already (codecs.matrix); one
     that does not fit the schema is walked like the lists it came from.
     """
     if isinstance(instances, np.ndarray):
@@ -184,9 +145,9 @@ def decode_instances(instances: Sequence[Any], schema: Schema,
         if matrix is not None:
             return Decoded(matrix, {})
         instances = instances.tolist()
-    fast = _fast(instances, schema, may_hold_bools)
-    if fast is not None:
-        return Decoded(fast, {}) if fast.dtype == schema.dtype else _cast(fast, schema, {})
+    whole = _at_once(instances, schema, may_hold_bools)
+    if whole is not None:
+        return Decoded(whole, {}) if whole.dtype == schema.dtype else _cast(whole, schema, {})
     rows: list[list[float]] = []
     problems: dict[int, list[Problem]] = {}
     for i, row in enumerate(instances):
@@ -216,10 +177,3 @@ def _cast(wide: np.ndarray, schema: Schema, problems: dict[int, list[Problem]]) 
             if i not in problems:
                 problems[i] = [Problem(why, i, schema.feature_names[j])]
     return Decoded(matrix, problems)
-
-
-def to_python(values: np.ndarray) -> list[Any]:
-    """Array -> JSON-ready Python values (strings decoded, numpy scalars unboxed)."""
-    if values.dtype.kind in "SO":
-        return [v.decode() if isinstance(v, bytes) else v for v in values.tolist()]
-    return values.tolist()

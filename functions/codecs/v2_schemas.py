@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.codecs.v2_tensors import v2_datatype
 from functions.model.onnx_model import OnnxModel
-from functions.oip.tensors import v2_datatype
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/"

@@ -19,8 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from functions.codecs.values import (
+    accepts,
+    all_ints,
+    holds_bool,
+    out_of_range,
+    what_it_holds,
+)
 from functions.errors import RequestError
-from functions.tabular import holds_bool
 
 V2_TO_NUMPY: dict[str, str] = {
     "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32",
@@ -28,8 +34,6 @@ V2_TO_NUMPY: dict[str, str] = {
     "FP16": "float16", "FP32": "float32", "FP64": "float64", "BYTES": "str",
 }
 NUMPY_TO_V2: dict[str, str] = {v: k for k, v in V2_TO_NUMPY.items()}
-# JSON value kinds (numpy dtype.kind of np.asarray(data)) each datatype accepts.
-_ACCEPTS = {"b": "b", "u": "iu", "i": "iu", "f": "iuf"}
 _U32 = struct.Struct("<I")
 
 
@@ -51,18 +55,6 @@ def element_count(shape: list[int]) -> int:
     return math.prod(shape)
 
 
-def _all_ints(data: Any) -> bool:
-    """Whether every leaf of a nested list is an int (a stack, not recursion)."""
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif type(item) is not int:
-            return False
-    return True
-
-
 def from_json(where: str, datatype: str, shape: list[int], data: Any,
               may_hold_bools: bool) -> np.ndarray:
     """The tensor given inline as a JSON array (flat or nested, row-major)."""
@@ -78,18 +70,14 @@ def from_json(where: str, datatype: str, shape: list[int], data: Any,
     if arr.size != element_count(shape):
         raise RequestError(f"{where}: shape {shape} holds {element_count(shape)} elements "
                            f"but 'data' has {arr.size}")
-    if arr.size and arr.dtype.kind not in _ACCEPTS[dtype.kind]:
-        if dtype.kind in "iu" and _all_ints(data):  # numpy fell back to float/object
+    if not accepts(dtype, arr):
+        if dtype.kind in "iu" and all_ints(data):  # numpy fell back to float/object
             raise RequestError(f"{where}: values out of range for {datatype}")
-        got = {"U": "strings", "O": "nulls or mixed values", "b": "booleans",
-               "f": "non-integers"}.get(arr.dtype.kind, arr.dtype.name)
-        raise RequestError(f"{where}: datatype {datatype} cannot hold {got}")
+        raise RequestError(f"{where}: datatype {datatype} cannot hold {what_it_holds(arr)}")
     if dtype.kind != "b" and may_hold_bools and holds_bool(data):
         raise RequestError(f"{where}: datatype {datatype} cannot hold booleans")
-    if dtype.kind in "iu" and arr.size:
-        info = np.iinfo(dtype)
-        if arr.min() < info.min or arr.max() > info.max:
-            raise RequestError(f"{where}: values out of range for {datatype}")
+    if out_of_range(arr, dtype):
+        raise RequestError(f"{where}: values out of range for {datatype}")
     return arr.astype(dtype, copy=False).reshape(shape)
 
 

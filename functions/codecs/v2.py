@@ -5,7 +5,8 @@ extension). With ``Inference-Header-Content-Length: n`` the first ``n`` bytes ar
 header and the rest are the binary inputs, in input order, each ``binary_data_size`` long.
 
 ``decode_request`` checks the request against the model's signature before touching any
-data (names, datatypes, ranks, static dims) and raises RequestError (400) naming the input.
+data (names, datatypes, ranks, static dims) and raises RequestError (400) naming the input;
+values follow codecs.values (a row input's NaN policy is the card's, as on /predict).
 ``inflate`` undoes a gzip/deflate Content-Encoding first. ``encode_response`` writes
 outputs as JSON ``data`` or, when asked (``binary_data`` on an output,
 ``binary_data_output`` on the request), as raw bytes after the JSON header.
@@ -21,16 +22,12 @@ import numpy as np
 import orjson
 
 from functions.card import TensorSpec
+from functions.codecs.json_text import parse_json
+from functions.codecs.v2_tensors import from_binary, from_json, to_binary, to_json, v2_datatype
+from functions.codecs.values import refused_non_finite
 from functions.errors import MalformedJSON, PayloadTooLarge, RequestError, UnsupportedMediaType
-from functions.http.bodies import parse_json
 from functions.model.onnx_model import OnnxModel
-from functions.oip.tensors import (
-    from_binary,
-    from_json,
-    to_binary,
-    to_json,
-    v2_datatype,
-)
+from functions.service import Scored
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
@@ -44,6 +41,12 @@ class InferRequest:
     """Requested output name -> send as binary; empty means every output."""
     binary_output: bool = False
     id: str | None = None
+
+    @property
+    def rows(self) -> int:
+        """The batch size: the first axis of the inputs (1 for a scalar input)."""
+        first = next(iter(self.feeds.values()), None)
+        return 1 if first is None or not first.ndim else len(first)
 
 
 def inflate(body: bytes, encoding: str | None, limit: int) -> bytes:
@@ -159,9 +162,34 @@ def decode_request(body: bytes, header_length: str | None, model: OnnxModel) -> 
     missing = [n for n in specs if n not in feeds]
     if missing:
         raise RequestError(f"missing inputs {missing}; the model takes {list(specs)}")
+    if row is not None:
+        _check_finite(model, row.name, feeds[row.name])
     binary_default = params.get("binary_data_output") is True
     return InferRequest(feeds, _requested(req.get("outputs"), model, binary_default),
                         binary_default, rid)
+
+
+def _check_finite(model: OnnxModel, name: str, matrix: np.ndarray) -> None:
+    """The card's NaN policy, as /predict applies it, naming the first bad row and feature."""
+    bad = refused_non_finite(matrix, model.card.allow_nan)
+    if bad is None:
+        return
+    row, col = bad
+    names = model.card.feature_names
+    feature = names[col] if col < len(names) else f"column {col}"
+    raise RequestError(f"input '{name}' row {row}, {feature}: {matrix[row, col]} is not allowed "
+                       "(the model needs finite values)")
+
+
+def in_request_order(scored: Scored) -> dict[str, np.ndarray]:
+    """Every output with its batch axis in request order (rows answered once by dedupe are
+    repeated where the request repeated them)."""
+    outputs, src = scored.outputs or {}, scored.src
+    if src is None:
+        return outputs
+    rows = scored.rows
+    return {name: out[src] if isinstance(out, np.ndarray) and out.ndim and len(out) == rows
+            else out for name, out in outputs.items()}
 
 
 def _requested(outputs: Any, model: OnnxModel, binary_default: bool) -> dict[str, bool]:

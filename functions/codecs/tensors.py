@@ -18,11 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from functions.codecs.values import (
+    accepts,
+    holds_bool,
+    out_of_range,
+    refused_non_finite,
+    what_it_holds,
+)
 from functions.errors import Problem
-from functions.tabular import holds_bool, refused_non_finite
-
-# JSON value kinds (numpy dtype.kind of np.asarray(values)) each input dtype kind accepts.
-_ACCEPTS = {"f": "iuf", "i": "iu", "u": "iu", "b": "b"}
 
 
 @dataclass(frozen=True)
@@ -73,13 +76,13 @@ def decode_column(values: list[Any], spec: InputSpec, allow_nan: bool, may_hold_
     if spec.dtype is None:
         return _strings(values, spec, problems)
     if not problems:
-        fast = _fast(values, spec, allow_nan, may_hold_bools)
-        if fast is not None:
-            return fast
+        whole = _column_at_once(values, spec, allow_nan, may_hold_bools)
+        if whole is not None:
+            return whole
     return _slow(values, spec, allow_nan, problems)
 
 
-def _fast(values: list[Any], spec: InputSpec, allow_nan: bool,
+def _column_at_once(values: list[Any], spec: InputSpec, allow_nan: bool,
           may_hold_bools: bool) -> np.ndarray | None:
     """The whole column in one numpy call when every value is clean; else None."""
     try:
@@ -90,15 +93,12 @@ def _fast(values: list[Any], spec: InputSpec, allow_nan: bool,
         arr = arr.reshape(-1, 1)
     dtype = spec.dtype
     assert dtype is not None
-    if not _fits(arr.shape[1:], spec.item_shape) or (
-            arr.size and arr.dtype.kind not in _ACCEPTS.get(dtype.kind, "")):
+    if not _fits(arr.shape[1:], spec.item_shape) or not accepts(dtype, arr):
         return None
     if dtype.kind != "b" and may_hold_bools and holds_bool(values):
         return None
-    if arr.size and dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        if arr.min() < info.min or arr.max() > info.max:
-            return None
+    if out_of_range(arr, dtype):
+        return None
     out = arr.astype(dtype, copy=False)
     if arr.dtype.kind == "f" and refused_non_finite(out.reshape(len(out), -1), allow_nan):
         return None
@@ -118,19 +118,14 @@ def _item_problem(value: Any, spec: InputSpec, allow_nan: bool) -> tuple[np.ndar
     if not _fits(arr.shape, spec.item_shape):
         want = ["any" if d is None else d for d in spec.item_shape]
         return None, f"shape {list(arr.shape)} does not fit the input's {want}"
-    kind = arr.dtype.kind
-    if arr.size and kind not in _ACCEPTS.get(dtype.kind, ""):
-        if dtype.kind in "iu" and kind == "O":
+    if not accepts(dtype, arr):
+        if dtype.kind in "iu" and arr.dtype.kind == "O":
             return None, f"a value is out of range for {dtype.name}"
-        got = {"U": "strings", "O": "nulls or mixed values", "b": "booleans",
-               "f": "non-integers"}.get(kind, arr.dtype.name)
-        return None, f"{dtype.name} input cannot take {got}"
+        return None, f"{dtype.name} input cannot take {what_it_holds(arr)}"
     if dtype.kind != "b" and isinstance(value, list) and holds_bool(value):
         return None, f"{dtype.name} input cannot take booleans"
-    if arr.size and dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        if arr.min() < info.min or arr.max() > info.max:
-            return None, f"a value is out of range for {dtype.name}"
+    if out_of_range(arr, dtype):
+        return None, f"a value is out of range for {dtype.name}"
     with np.errstate(over="ignore"):
         out = arr.astype(dtype)
     if dtype.kind == "f" and not allow_nan and not np.isfinite(out).all():

@@ -1,17 +1,16 @@
-"""Instances -> one array per graph input, whatever the model's signature.
+"""Input plans: instances -> one array per graph input, whatever the model's signature.
 
-One request format (``{"instances": [...]}``, Vertex AI / TF Serving rows) for three kinds
-of model, chosen once per loaded model by ``plan_for``:
+A plan is chosen once per loaded model by ``plan_for``, from its signature and card:
 
     TabularPlan  one 2-D numeric input: rows as lists in feature order or objects keyed by
-                 feature name (functions.tabular); external lookups fill features in place
+                 feature name (codecs.tabular); external lookups fill features in place
     TensorPlan   any other signature: per-instance tensors, or objects keyed by input name
-                 (functions.tensor_rows)
+                 (codecs.tensors)
     TextPlan     a card with a tokenizer: strings, or objects with the card's text field,
-                 become token inputs (functions.text); embeddings pooled as the card says
+                 become token inputs (codecs.tokens); embeddings pooled as the card says
 
-TF Serving's columnar form ``{"inputs": {name: batch}}`` (or ``{"inputs": batch}`` for a
-one-input model) is turned into instances first by ``columns_to_instances``.
+A plan's ``decode`` never raises for bad content: every problem is reported per index in
+the ``Inputs`` it returns, and the bad item's row is filled so the others keep their place.
 """
 
 from __future__ import annotations
@@ -22,24 +21,32 @@ from typing import Any
 
 import numpy as np
 
-from functions.errors import Problem, ValidationFailed
+from functions.codecs.tabular import Decoded, Schema, decode_instances
+from functions.codecs.tensors import InputSpec, decode_column, split_by_input
+from functions.codecs.tokens import TextEncoder
+from functions.errors import Problem
 from functions.loading.sidecars import tokenizer_path
 from functions.model.onnx_model import OnnxModel
-from functions.tabular import Decoded, Schema, decode_instances
-from functions.tensor_rows import InputSpec, decode_column, split_by_input
-from functions.text import TextEncoder
 
 
-@dataclass
-class Batch:
-    """Decoded instances: ``feeds`` hold a row for every instance (bad rows filled)."""
+@dataclass(slots=True)
+class Inputs:
+    """Decoded items: ``feeds`` hold a row for every item (bad rows filled), in the graph's
+    dtypes; what the service needs besides the arrays rides along."""
 
     feeds: dict[str, np.ndarray]
     problems: dict[int, list[Problem]]
+    n: int
+    """How many items (every feed has a row for each)."""
     notes: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Per-row facts for the answer, e.g. ``{"truncated": True}``."""
     table: Decoded | None = None
     """Tabular models: the matrix (the same array as the feed) that lookups fill in."""
+    instances: Sequence[Any] = ()
+    """The items as sent (lookups read their keys from them)."""
+    plan: Plan | None = None
+    """The plan that decoded them; None for tensors fed as they are (the Open Inference
+    Protocol), whose outputs are answered raw."""
 
 
 def input_specs(model: OnnxModel) -> list[InputSpec]:
@@ -51,6 +58,7 @@ def input_specs(model: OnnxModel) -> list[InputSpec]:
 
 class TabularPlan:
     kind = "tabular"
+    finishes = False
 
     def __init__(self, model: OnnxModel, schema: Schema) -> None:
         assert model.row_input is not None
@@ -61,14 +69,19 @@ class TabularPlan:
         """Some features may come from external lookups (the enricher has work to do)."""
         self.unwraps = self.input not in schema.feature_names
         """``{"input": [...]}`` may name the one input (unless a feature has that name)."""
+        self.matrix_width = schema.width \
+            if not self.looks_up and schema.dtype.kind == "f" else None
+        """Rows are plain float features: a body that is one numeric matrix this wide may be
+        read without a Python object per value (codecs.matrix). None otherwise."""
 
-    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool = True) -> Inputs:
         if self.unwraps and type(instances) is list and dict in set(map(type, instances)):
             key = {self.input}  # {"input": [...]} names the one input: unwrap it
             instances = [i[self.input] if type(i) is dict and i.keys() == key else i
                          for i in instances]
         table = decode_instances(instances, self.schema, may_hold_bools)
-        return Batch({self.input: table.matrix}, table.problems, table=table)
+        return Inputs({self.input: table.matrix}, table.problems, len(table.matrix),
+                      table=table, instances=instances, plan=self)
 
     def finish(self, outputs: dict[str, np.ndarray],
                feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -90,17 +103,21 @@ class TabularPlan:
 
 class TensorPlan:
     kind = "tensors"
+    finishes = False
+
+    matrix_width = None
+    looks_up = False
 
     def __init__(self, model: OnnxModel) -> None:
         self.specs = input_specs(model)
         self.allow_nan = model.card.allow_nan
 
-    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool = True) -> Inputs:
         problems: dict[int, list[Problem]] = {}
         columns = split_by_input(instances, self.specs, problems)
         feeds = {s.name: decode_column(columns[s.name], s, self.allow_nan, may_hold_bools,
                                        problems) for s in self.specs}
-        return Batch(feeds, problems)
+        return Inputs(feeds, problems, len(instances), instances=instances, plan=self)
 
     def finish(self, outputs: dict[str, np.ndarray],
                feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -124,6 +141,8 @@ class TensorPlan:
 
 class TextPlan:
     kind = "text"
+    matrix_width = None
+    looks_up = False
 
     def __init__(self, model: OnnxModel) -> None:
         spec = model.card.tokenizer
@@ -132,9 +151,11 @@ class TextPlan:
         self.encoder = TextEncoder(tokenizer_path(model.path), spec,
                                    {s.name: np.dtype(s.dtype) for s in model.inputs})
         self.embedding_output = model.card.embedding_output
+        self.finishes = self.embedding_output is not None
+        """Whether ``finish`` has work to do (pooling the embedding output)."""
         self.specs = input_specs(model)
 
-    def decode(self, instances: Sequence[Any], may_hold_bools: bool) -> Batch:
+    def decode(self, instances: Sequence[Any], may_hold_bools: bool = True) -> Inputs:
         field_name = self.spec.text_field
         texts: list[str] = []
         problems: dict[int, list[Problem]] = {}
@@ -148,7 +169,7 @@ class TextPlan:
             texts.append(text)
         feeds, truncated = self.encoder.encode(texts)
         notes = {i: {"truncated": True} for i in truncated if i not in problems}
-        return Batch(feeds, problems, notes)
+        return Inputs(feeds, problems, len(texts), notes, instances=instances, plan=self)
 
     def finish(self, outputs: dict[str, np.ndarray],
                feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -190,25 +211,3 @@ def plan_for(model: OnnxModel, optional: frozenset[str] = frozenset(),
     names = tuple(model.card.feature_names) or tuple(f"f{i}" for i in range(row.n_features or 0))
     return TabularPlan(model, Schema(names, row.dtype, model.card.allow_nan, optional,
                                      extra_fields))
-
-
-def columns_to_instances(inputs: Any) -> list[Any]:
-    """TF Serving's columnar ``inputs`` as instances (422 naming the input when unusable)."""
-    if not isinstance(inputs, dict):
-        if not isinstance(inputs, list):
-            raise ValidationFailed('"inputs" must be a list (one input) or an object keyed by '
-                                   "input name", [Problem("must be a list or object", None,
-                                                          "inputs")])
-        return inputs
-    lengths = {}
-    for name, batch in inputs.items():
-        if not isinstance(batch, list):
-            raise ValidationFailed(f'"inputs.{name}" must be a list with one item per instance',
-                                   [Problem("must be a list", None, name)])
-        lengths[name] = len(batch)
-    if len(set(lengths.values())) > 1:
-        raise ValidationFailed(f'"inputs" batches differ in length: {lengths}',
-                               [Problem("batch lengths differ", None, "inputs")])
-    n = next(iter(lengths.values()), 0)
-    names = list(inputs)
-    return [{name: inputs[name][i] for name in names} for i in range(n)]

@@ -1,4 +1,4 @@
-"""Model outputs (arrays for the unique rows) -> predictions, as columns or as row objects.
+"""Predictions: model outputs (arrays for the unique rows) as columns or as row objects.
 
 Classifiers answer ``{"label", "probabilities": {label: p}}``, regressors ``{"value"}``
 (a list when the model predicts several values per row), embedding models
@@ -13,7 +13,6 @@ one object per row (the default answer).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 import orjson
 
 from functions.card import ModelCard
-from functions.tabular import to_python
+from functions.codecs.values import to_python
 
 
 def float_values(values: np.ndarray) -> list:
@@ -151,41 +150,3 @@ def columns_in_order(cols: Columns | None, src: np.ndarray,
     for key in {k for note in notes.values() for k in note}:
         fields[key] = [notes[i].get(key) if i in notes else None for i in range(len(src))]
     return Columns(fields, cols.classes, cols.rows_are_maps)
-
-
-RowShaper = Callable[[dict[str, np.ndarray]], "dict[str, Any] | None"]
-
-
-def row_shaper(card: ModelCard) -> RowShaper | None:
-    """One row's prediction straight from its outputs, for the two commonest cards: a
-    classifier whose label output indexes the card's labels (with a probability per
-    label), and a regressor of one value. It gives what ``rows_of_columns(shape_columns(
-    ...))`` gives, without building columns, or None for outputs it does not expect
-    (then that answers). None for any other card."""
-    classifier = card.task == "classification" and bool(card.label_output
-                                                         or card.probability_output)
-    if classifier and card.labels and card.label_output and card.probability_output:
-        labels, label_out, prob_out = card.labels, card.label_output, card.probability_output
-        shape = (1, len(labels))
-
-        def classification(outputs: dict[str, np.ndarray]) -> dict[str, Any] | None:
-            label, probs = outputs.get(label_out), outputs.get(prob_out)
-            if label is None or probs is None or label.dtype.kind not in "iu" \
-                    or label.size != 1 or probs.dtype.char != "f" or probs.shape != shape:
-                return None
-            raw = orjson.dumps(probs, option=orjson.OPT_SERIALIZE_NUMPY)  # float_values' way
-            if b"null" in raw:  # NaN or infinity: the column rule writes those
-                return None
-            return {"label": labels[label.item()],
-                    "probabilities": dict(zip(labels, orjson.loads(raw)[0]))}
-        return classification
-    if card.value_output and not classifier and card.task != "embedding":
-        value_out = card.value_output
-
-        def value(outputs: dict[str, np.ndarray]) -> dict[str, Any] | None:
-            values = outputs.get(value_out)
-            if values is None or values.size != 1 or values.dtype.kind != "f":
-                return None
-            return {"value": float_values(values.reshape(1))[0]}
-        return value
-    return None

@@ -1,9 +1,10 @@
 """JSON Schemas (OpenAPI 3.1 dialect) of one model's instances and predictions.
 
 The request side comes from the model's plan (``plan.describe()``: format, inputs with
-dtype and per-instance shape, feature names, the tokenizer's text field); the answer side
-from the card (task, labels, named outputs) and the graph's outputs, following
-``functions.predictions.shape_columns`` rule by rule. Model numbers are written by
+dtype and per-instance shape, feature names, the tokenizer's text field) and the value
+rules (``codecs.values.value_schema``); the answer side from the card (task, labels,
+named outputs) and the graph's outputs, following ``codecs.answers.shape_columns`` rule
+by rule. Model numbers are written by
 orjson, which writes NaN and infinities as ``null``: every model value may be null.
 """
 
@@ -14,26 +15,11 @@ from typing import Any
 import numpy as np
 
 from functions.card import ModelCard, TensorSpec
-from functions.rows import Plan, TabularPlan
+from functions.codecs.plans import Plan, TabularPlan
+from functions.codecs.values import value_schema
 
 Schema = dict[str, Any]
 OUT_NUMBER: Schema = {"type": ["number", "null"]}
-
-
-def value_schema(dtype: str, allow_nan: bool = False) -> Schema:
-    """One JSON value an input of numpy ``dtype`` accepts (``string`` for text inputs)."""
-    if dtype in ("string", "str", "object"):
-        return {"type": "string"}
-    kind = np.dtype(dtype)
-    if kind.kind == "b":
-        return {"type": "boolean"}
-    if kind.kind in "iu":
-        info = np.iinfo(kind)
-        return {"type": "integer", "minimum": int(info.min), "maximum": int(info.max)}
-    top = float(np.finfo(kind).max)
-    number: Schema = {"type": ["number", "null"] if allow_nan else "number",
-                      "minimum": -top, "maximum": top}
-    return number
 
 
 def nested(item: Schema, shape: list[int | None]) -> Schema:
@@ -87,7 +73,7 @@ def instance_schema(plan: Plan, allow_nan: bool) -> Schema:
     return {"description": info["instance"], **keyed}
 
 
-def columnar_schema(plan: Plan, instance: Schema) -> Schema:
+def columnar_schema(plan: Plan, instance: Schema, cap: int) -> Schema:
     """TF Serving's columnar ``inputs``: a list of instances, or a batch per name."""
     info = plan.describe()
     if isinstance(plan, TabularPlan):
@@ -96,7 +82,7 @@ def columnar_schema(plan: Plan, instance: Schema) -> Schema:
         names = [info["tokenizer"]["text_field"]]
     else:
         names = [s["name"] for s in info["inputs"]]
-    return {"anyOf": [{"type": "array", "items": instance, "minItems": 1},
+    return {"anyOf": [{"type": "array", "items": instance, "minItems": 1, "maxItems": cap},
                       {"type": "object", "additionalProperties": False,
                        "properties": {n: {"type": "array", "minItems": 1} for n in names}}]}
 

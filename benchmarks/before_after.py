@@ -1,0 +1,143 @@
+"""This checkout against an earlier one, served side by side in the same run.
+
+    git clone -q . /tmp/base && git -C /tmp/base checkout -q <commit>
+    .venv/bin/python -m benchmarks.before_after /tmp/base [--rounds 9] [--seconds 3]
+
+Both trees are served by this venv's functions-framework (production server, defaults),
+each from its own folder. Per round, wrk drives each server in turn (ABBA order, the
+other one frozen with SIGSTOP) for: one row at 8 connections (``POST /``), 1,000 distinct
+rows at 2 connections as rows and as columns. The figure of each measure is the median
+of per-round ratios (this / base); requests per CPU-second of the server's processes are
+reported beside req/s, being less sensitive to what else the machine runs. Then cold
+start from outside: spawn -> first 200 of ``POST /predict``, ``--cold-runs`` starts each,
+alternating, fresh model cache each. Writes benchmarks/results/before_after.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.harness import (
+    FF,
+    ROOT,
+    SETOSA,
+    cpu_ticks,
+    first_200,
+    free_port,
+    median,
+    pause,
+    save,
+    stop,
+    wait_ready,
+    worker_pid,
+    wrk,
+)
+from benchmarks.serving_bench import batch_rows
+
+
+def serve(tree: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """functions-framework serving ``tree/main.py`` from ``tree`` (its own ``functions``)."""
+    port = free_port()
+    proc = subprocess.Popen([FF, "--target", "predict", "--source", str(tree / "main.py"),
+                             "--asgi", "--host", "127.0.0.1", "--port", str(port)], cwd=tree,
+                            env={**os.environ, "PORT": str(port), **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+MEASURES = {"single_row": ("/", 8, 1), "batch_1000_rows": ("/batch-predict", 2, 1000),
+            "batch_1000_columns": ("/batch-predict?format=columns", 2, 1000)}
+
+
+def throughput(trees: dict[str, Path], rounds: int, seconds: int) -> dict[str, dict]:
+    bodies = {1: json.dumps({"instances": [SETOSA]}).encode(),
+              1000: json.dumps({"instances": batch_rows(1000)}).encode()}
+    servers = {name: serve(tree) for name, tree in trees.items()}
+    rates = {m: {n: [] for n in trees} for m in MEASURES}
+    per_cpu = {m: {n: [] for n in trees} for m in MEASURES}
+    try:
+        for proc, url in servers.values():
+            wait_ready(url + "/", proc, bodies[1])
+            pause(proc, True)
+        for round_ in range(rounds):
+            order = list(servers.items())
+            for name, (proc, url) in order[::-1] if round_ % 2 else order:
+                pause(proc, False)
+                time.sleep(0.2)
+                pids = [proc.pid, worker_pid(proc.pid)]
+                for measure, (path, conns, rows) in MEASURES.items():
+                    ticks = cpu_ticks(pids)
+                    rate = rows * wrk(url + path, bodies[rows], seconds, conns)
+                    cpu = (cpu_ticks(pids) - ticks) / os.sysconf("SC_CLK_TCK")
+                    rates[measure][name].append(rate)
+                    per_cpu[measure][name].append(rate * seconds / max(cpu, 1e-9))
+                pause(proc, True)
+    finally:
+        for proc, _ in servers.values():
+            pause(proc, False)
+            stop(proc)
+    return {m: {"rates": rates[m], "per_cpu_second": per_cpu[m]} for m in MEASURES}
+
+
+def cold_starts(trees: dict[str, Path], runs: int) -> dict[str, list[float]]:
+    """Spawn -> first 200 of POST /predict, each tree in turn, fresh model cache each."""
+    body = json.dumps({"instances": [SETOSA]}).encode()
+    times: dict[str, list[float]] = {n: [] for n in trees}
+    for round_ in range(runs):
+        order = list(trees.items())
+        for name, tree in order[::-1] if round_ % 2 else order:
+            cache = tempfile.mkdtemp(prefix="bench-cache-")
+            t0 = time.perf_counter()
+            proc, url = serve(tree, {"MODEL_CACHE_DIR": cache})
+            try:
+                first_200(url + "/predict", body, proc)
+                times[name].append(time.perf_counter() - t0)
+            finally:
+                stop(proc)
+                shutil.rmtree(cache, ignore_errors=True)
+    return times
+
+
+def _ratio(values: dict[str, list[float]]) -> float:
+    pairs = zip(values["this"], values["base"])
+    return median([a / b for a, b in pairs])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("base", type=Path, help="a checkout of the earlier commit")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--cold-runs", type=int, default=21)
+    args = parser.parse_args(argv)
+    trees = {"this": ROOT, "base": args.base.resolve()}
+    for tree in trees.values():  # bytecode compiled, as the container images are
+        subprocess.run([str(Path(FF).parent / "python"), "-m", "compileall", "-q", "main.py",
+                        "functions"], cwd=tree, check=True)
+    result: dict = {"base": str(args.base), "rounds": args.rounds, "seconds": args.seconds}
+    for measure, data in throughput(trees, args.rounds, args.seconds).items():
+        result[measure] = {**data, "ratio": _ratio(data["rates"]),
+                           "ratio_per_cpu_second": _ratio(data["per_cpu_second"])}
+        print(f"{measure}: this/base {result[measure]['ratio']:.3f}x req/s, "
+              f"{result[measure]['ratio_per_cpu_second']:.3f}x per CPU-second")
+    if args.cold_runs:
+        cold = cold_starts(trees, args.cold_runs)
+        result["cold_start_s"] = {**cold, "median": {n: median(v) for n, v in cold.items()},
+                                  "ratio": _ratio(cold)}
+        print(f"cold start: this {median(cold['this']):.3f} s, base {median(cold['base']):.3f}"
+              f" s, this/base {result['cold_start_s']['ratio']:.3f}x (lower is better)")
+    save("before_after", result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
