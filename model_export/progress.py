@@ -1,4 +1,4 @@
-"""Progress for long steps (verify over many rows, quantise, uploads), written to stderr.
+"""Progress bars for long steps (verify over many rows, quantise, uploads), written to stderr.
 
 On a terminal it redraws one line; elsewhere (CI logs, pipes) it prints at most one line per
 25% so logs stay short. ``quiet=True`` prints nothing.
@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import TextIO
 
 
-class Progress:
+class ProgressBar:
     """Counts ``advance(n)`` calls up to ``total`` and shows ``label  done/total (pct%)``."""
 
     def __init__(self, label: str, total: int, unit: str = "", quiet: bool = False,
@@ -25,7 +25,7 @@ class Progress:
         self._last_draw = 0.0
         self._last_quarter = -1
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> ProgressBar:
         self._draw(force=True)
         return self
 

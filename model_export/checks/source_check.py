@@ -20,7 +20,7 @@ from model_export import card_files
 from model_export.checks import onnx_runs
 from model_export.checks.parity import Tolerance, compare
 from model_export.exit_codes import ParityFailed
-from model_export.progress import Progress
+from model_export.progress import ProgressBar
 from model_export.samples.row_files import Feeds, Rows, take
 
 CHUNK = 2048
@@ -42,7 +42,7 @@ def run_chunked(predict: Predict, rows: Rows, label: str,
                 quiet: bool = False) -> dict[str, np.ndarray]:
     """``predict`` over ``rows`` in chunks of CHUNK rows, with progress; outputs concatenated."""
     parts: list[dict[str, np.ndarray]] = []
-    with Progress(label, rows.n, " rows", quiet=quiet or rows.n <= CHUNK) as bar:
+    with ProgressBar(label, rows.n, " rows", quiet=quiet or rows.n <= CHUNK) as bar:
         for start in range(0, rows.n, CHUNK):
             parts.append(predict(take(rows.feeds, slice(start, start + CHUNK))))
             bar.advance(min(CHUNK, rows.n - start))

@@ -15,7 +15,7 @@ from typing import Any
 
 from functions.card import ModelCard
 from model_export.sources import hf_files
-from model_export.sources.input_specs import InputSpec
+from model_export.sources.declared_inputs import DeclaredInput
 from model_export.sources.torch_convert import TorchSource
 from model_export.sources.torch_files import LoadedModule
 
@@ -56,11 +56,11 @@ def source(hf: hf_files.HfModel, task: str, pooling: str, normalize: bool) -> To
                        description=f"transformers {__version__} {arch}")
 
 
-def specs(hf: hf_files.HfModel) -> list[InputSpec]:
+def specs(hf: hf_files.HfModel) -> list[DeclaredInput]:
     """int64 [batch, sequence] token inputs; ids drawn within the vocabulary."""
     bounds = {"input_ids": (0.0, float(hf.config.vocab_size - 1)),
               "attention_mask": (1.0, 1.0), "token_type_ids": (0.0, 0.0)}
-    return [InputSpec(n, "int64", ("sequence",), bounds[n]) for n in hf.input_names]
+    return [DeclaredInput(n, "int64", ("sequence",), bounds[n]) for n in hf.input_names]
 
 
 def labels(hf: hf_files.HfModel) -> list[str]:

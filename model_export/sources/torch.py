@@ -15,7 +15,7 @@ from model_export import options
 from model_export.checks.parity import Tolerance
 from model_export.exit_codes import InputError
 from model_export.samples import row_files
-from model_export.sources import input_specs, torch_convert, torch_files
+from model_export.sources import declared_inputs, torch_convert, torch_files
 from model_export.sources.write_and_verify import write_and_verify
 
 
@@ -39,7 +39,8 @@ def add_torch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", type=options.csv_list, metavar="D1,D2,...",
                    help="per-row shape of the one float32 input (default: from the rows, the "
                    "feature names, or the first Linear layer)")
-    p.add_argument("--input", action="append", type=input_specs.parse, metavar="NAME:DTYPE:SHAPE",
+    p.add_argument("--input", action="append", type=declared_inputs.parse,
+                   metavar="NAME:DTYPE:SHAPE",
                    help="a graph input, in forward()'s order, repeatable: e.g. "
                    "ids:int64:16:0..29999 (range to draw rows from), x:float32:8, "
                    "image:float32:3,32,32; a named dim (seq) is a dynamic axis")
@@ -71,20 +72,20 @@ def export_torch(args: argparse.Namespace, loaded: torch_files.LoadedModule, tol
     card = torch_convert.make_card(source, proto, ident["name"], args.version, names,
                                   args.labels, args.description)
     card.variants = variants or []
-    if input_specs.ranges(specs):
-        card.extra["input_ranges"] = input_specs.ranges(specs)  # where drawn rows come from
+    if declared_inputs.ranges(specs):
+        card.extra["input_ranges"] = declared_inputs.ranges(specs)  # where drawn rows come from
     return write_and_verify(proto, out, card, source, args, tol)
 
 
 def torch_inputs(args: argparse.Namespace,
-                 loaded: torch_files.LoadedModule) -> list[input_specs.InputSpec]:
+                 loaded: torch_files.LoadedModule) -> list[declared_inputs.DeclaredInput]:
     """The ``--input`` declarations, or the one float32 ``input`` of ``_row_shape``."""
     if args.input:
         if args.input_shape:
             raise InputError("give --input (every input) or --input-shape (one input), not both")
-        input_specs.check_unique(args.input)
+        declared_inputs.check_unique(args.input)
         return list(args.input)
-    return [input_specs.InputSpec("input", "float32", _row_shape(args, loaded))]
+    return [declared_inputs.DeclaredInput("input", "float32", _row_shape(args, loaded))]
 
 
 def _row_shape(args: argparse.Namespace, loaded: torch_files.LoadedModule) -> tuple[int, ...]:

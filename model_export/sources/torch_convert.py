@@ -1,6 +1,6 @@
 """PyTorch modules to ONNX with ``torch.onnx.export`` (TorchScript exporter, offline).
 
-The graph takes the declared inputs (``input_specs.InputSpec``: by default one float32
+The graph takes the declared inputs (``declared_inputs.DeclaredInput``: by default one float32
 ``input`` [N, ...]), each with a dynamic batch axis (and any named dynamic axes), in the
 order of the module's ``forward`` arguments. Classifiers get a head appended to the graph:
 ``probabilities`` [N, C] (softmax of the logits, or the module's own probabilities with
@@ -25,7 +25,7 @@ import onnx
 from functions.card import ModelCard
 from model_export import card_files, graph_edits
 from model_export.exit_codes import InputError, UnsupportedModel
-from model_export.sources.input_specs import InputSpec, dummy
+from model_export.sources.declared_inputs import DeclaredInput, dummy
 from model_export.sources.torch_files import LoadedModule
 
 HEADS = ("softmax", "probabilities")
@@ -64,7 +64,7 @@ class TorchSource:
         return {"label": probs.argmax(dim=1).numpy(), "probabilities": probs.numpy()}
 
 
-def export(source: TorchSource, specs: list[InputSpec], opset: int, name: str,
+def export(source: TorchSource, specs: list[DeclaredInput], opset: int, name: str,
            trace_feeds: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
     """Trace ``source``'s module on ``trace_feeds``, or a small batch drawn from ``specs``
     (their dtypes and ranges), and build the graph described above."""

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from functions.loading.object_store import ObjectStore
 from functions.loading.stores import Stores
 from model_export.exit_codes import ExportError, InputError
-from model_export.progress import Progress
+from model_export.progress import ProgressBar
 
 
 def open_bucket(uri: str) -> tuple[ObjectStore, str]:
@@ -31,7 +31,7 @@ def open_bucket(uri: str) -> tuple[ObjectStore, str]:
 
 def upload(store: ObjectStore, path: Path, uri: str, content_type: str, quiet: bool) -> None:
     """Upload ``path`` to ``uri`` with a progress bar (unless ``quiet``)."""
-    with Progress(f"uploading {path.name}", path.stat().st_size, "B", quiet=quiet) as bar:
+    with ProgressBar(f"uploading {path.name}", path.stat().st_size, "B", quiet=quiet) as bar:
         store.upload_file(path, uri, content_type, bar.advance)
 
 

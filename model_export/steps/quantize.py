@@ -29,7 +29,7 @@ from functions.card import ModelCard
 from model_export import card_files, graph_edits, options
 from model_export.checks import budget, onnx_runs
 from model_export.exit_codes import BudgetExceeded, ExportError, InputError
-from model_export.progress import Progress
+from model_export.progress import ProgressBar
 from model_export.samples import drawn, row_files
 from model_export.samples.row_files import Rows
 from model_export.steps import variants
@@ -116,7 +116,7 @@ def measure(models: dict[str, onnx_runs.ExportedOnnx], rows: Rows, batch: int,
     """Latency at batch 1 and ``batch`` (median ms) for each of ``models`` (label -> model)."""
     one, big = drawn.resize(rows, 1), drawn.resize(rows, batch)
     out: dict[str, dict[str, float]] = {}
-    with Progress("timing latency", 2 * len(models), quiet=False) as bar:
+    with ProgressBar("timing latency", 2 * len(models), quiet=False) as bar:
         for label, m in models.items():
             out[label] = {"batch_1_ms": onnx_runs.latency_ms(m, one, repeat)}
             bar.advance()
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> None:
     card = card_files.read_card(args.model)
     out = variants.out_path(args, "int8")
     how = recipe(args, card)
-    with Progress("quantising", 1) as bar:
+    with ProgressBar("quantising", 1) as bar:
         data = quantize(args.model, how)
         bar.advance()
     held = options.sample_rows(args, card, args.model)

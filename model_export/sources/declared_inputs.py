@@ -1,7 +1,8 @@
 """Declared graph inputs of a torch model: ``--input name:dtype:shape[:LOW..HIGH]``.
 
 ``shape`` is the per-row shape, comma-separated; a dimension that is not a number is a
-dynamic axis of that name (``ids:int64:seq:0..29999``). The range is what sample rows
+dynamic axis of that name (``ids:int64:seq:0..29999``); an empty shape is one value per row
+(``user_id:int64::0..9``, [N]). The range is what sample rows
 are drawn from (integers: both ends included); it is kept in the card's extra
 ``input_ranges`` so ``verify``/``optimize``/``quantize`` draw from it later too.
 """
@@ -23,7 +24,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
 @dataclass(frozen=True)
-class InputSpec:
+class DeclaredInput:
     """One graph input: name, dtype, per-row dims (int, or str for a dynamic axis), range."""
 
     name: str
@@ -41,8 +42,8 @@ class InputSpec:
         return {0: "batch", **{i + 1: d for i, d in enumerate(self.dims) if isinstance(d, str)}}
 
 
-def parse(text: str) -> InputSpec:
-    """``name:dtype:shape[:LOW..HIGH]`` -> InputSpec (an argparse type: a bad one is
+def parse(text: str) -> DeclaredInput:
+    """``name:dtype:shape[:LOW..HIGH]`` -> DeclaredInput (an argparse type: a bad one is
     argparse's usage error, exit 2)."""
     parts = text.split(":")
     if len(parts) not in (3, 4):
@@ -67,21 +68,21 @@ def parse(text: str) -> InputSpec:
             sep = ""
         if not sep or bounds is None or bounds[0] > bounds[1]:
             raise Bad(f"{text!r}: range must be LOW..HIGH with LOW <= HIGH")
-    return InputSpec(name, dtype, dims, bounds)
+    return DeclaredInput(name, dtype, dims, bounds)
 
 
-def check_unique(specs: list[InputSpec]) -> None:
+def check_unique(specs: list[DeclaredInput]) -> None:
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise InputError(f"--input names must differ: {', '.join(names)}")
 
 
-def ranges(specs: list[InputSpec]) -> dict[str, tuple[float, float]]:
+def ranges(specs: list[DeclaredInput]) -> dict[str, tuple[float, float]]:
     """Card extra ``input_ranges``: the declared ranges."""
     return {s.name: s.bounds for s in specs if s.bounds is not None}
 
 
-def dummy(specs: list[InputSpec], batch: int = 2, length: int = 8,
+def dummy(specs: list[DeclaredInput], batch: int = 2, length: int = 8,
           seed: int = 0) -> dict[str, np.ndarray]:
     """Trace inputs: each input drawn within its declared dtype and range (ints default to
     0..1, floats to N(0, 1)), dynamic axes ``length`` long."""
