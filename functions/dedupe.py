@@ -82,11 +82,17 @@ def _object_keys(arrays: list[np.ndarray], n: int) -> tuple[np.ndarray | None, n
 
 
 def dedupe_feeds(feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """(unique feeds, inverse): rows identical in every input are computed once."""
+    """(unique feeds, inverse): rows identical in every input are computed once. Feeds
+    without one shared batch axis (Open Inference Protocol tensors may differ) come back
+    whole."""
     arrays = list(feeds.values())
+    if any(a.ndim == 0 for a in arrays):  # a scalar input: no batch axis to dedupe along
+        return feeds, np.arange(1)
     n = len(arrays[0])
     if n < 2:  # one row (a single prediction): nothing to compare
         return feeds, _IDENTITY[:n]
+    if any(len(a) != n for a in arrays):  # tensors without a shared batch axis
+        return feeds, np.arange(n)
     if len(arrays) == 1 and arrays[0].ndim == 2 and arrays[0].dtype != object:
         first, inverse = unique_rows(arrays[0])
     elif any(a.dtype == object for a in arrays):

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from functions.card import ModelCard
+from functions.codecs.plans import TensorPlan
+from functions.codecs.predict_bodies import items
 from functions.model.isolation import MODEL_ERRORS
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner
-from functions.codecs.plans import TensorPlan
 from functions.runtime import build
 from functions.settings import Settings
 from tests import model_kinds as mk
@@ -116,17 +117,24 @@ def test_roll_out_under_load_never_mixes_versions(tmp_path: Path, rows: int) -> 
             if k == 30:
                 rt.holder.swap(model2)
             instances = [{"features": x[j].tolist(), "user_id": int(u[j])} for j in range(rows)]
-            tasks.append(asyncio.create_task(rt.service.predict(instances, strict=True)))
+            tasks.append(asyncio.create_task(request(instances)))
             await asyncio.sleep(0)
         return await asyncio.gather(*tasks)
 
+    async def request(instances: list) -> tuple[str, list]:
+        """What a route does: the model of the moment, its plan, the service, the rows."""
+        model = await rt.service.model()
+        inputs = rt.service.plan(model).decode(instances)
+        scored = await rt.service.predict(model, inputs, strict=True)
+        return scored.model.card.version, items(scored)
+
     results = asyncio.run(scenario())
-    versions = {r.model_version for r in results}
+    versions = {version for version, _ in results}
     assert versions == {"1", "2"}
-    for result, x, u in zip(results, batches, ids):
-        predict = predict1 if result.model_version == "1" else predict2
-        got = [p["value"] for p in result.items]
-        assert np.allclose(got, predict(x, u)[:, 0], atol=1e-5), result.model_version
+    for (version, answers), x, u in zip(results, batches, ids):
+        predict = predict1 if version == "1" else predict2
+        got = [p["value"] for p in answers]
+        assert np.allclose(got, predict(x, u)[:, 0], atol=1e-5), version
 
 
 def test_requests_of_different_item_shapes_are_never_concatenated(tmp_path: Path) -> None:

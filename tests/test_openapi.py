@@ -19,6 +19,7 @@ import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
+from functions.codecs.predict_bodies import items
 from functions.runtime import Runtime
 from functions.settings import Settings
 from tests import model_kinds as mk
@@ -108,6 +109,13 @@ def test_every_router_route_is_documented_with_events_and_vertex(tmp_path: Path)
     assert doc is not _document(rt) and _document(rt) == doc  # cached bytes, same document
 
 
+async def _predictions(rt: Runtime, instances: list) -> list:
+    model = await rt.service.model()
+    scored = await rt.service.predict(model, rt.service.plan(model).decode(instances),
+                                      strict=True)
+    return items(scored)
+
+
 KINDS = {
     "two_input": (mk.two_input_model, [{"features": [0.5, 1.0, -1.0, 2.0], "user_id": 3}]),
     "image": (mk.image_model, [[[[0.0] * 32] * 32] * 3]),
@@ -128,8 +136,7 @@ def test_each_kind_of_model_gets_a_document_its_answers_fit(kind: str,
     for instance in instances:
         check(doc, "Instance", instance)
     assert not fits(doc, "Instance", {"no such input": 1})
-    result = asyncio.run(rt.service.predict(instances, strict=True))
-    for prediction in result.items:
+    for prediction in asyncio.run(_predictions(rt, instances)):
         check(doc, "Prediction", prediction)
     infer = doc["components"]["schemas"]["V2InferRequest"]["properties"]["inputs"]["items"]
     assert [s["properties"]["name"]["const"] for s in infer["anyOf"]] == [

@@ -80,9 +80,11 @@ def columns_to_instances(inputs: Any) -> list[Any]:
     return [{name: inputs[name][i] for name in names} for i in range(n)]
 
 
-def body_schema(plan: Plan, allow_nan: bool, cap: int) -> dict[str, Any]:
-    """The JSON Schema of a body ``decode`` takes, with ``cap`` instances at most."""
-    instance = instance_schema(plan, allow_nan)
+def body_schema(plan: Plan, allow_nan: bool, cap: int,
+                instance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON Schema of a body ``decode`` takes, with ``cap`` instances at most;
+    ``instance`` stands for ``instance_schema(plan, allow_nan)`` (a $ref to it, say)."""
+    instance = instance or instance_schema(plan, allow_nan)
     parameters = {"type": "object", "description": "Vertex AI's parameters: accepted, ignored"}
     return {"anyOf": [
         {"type": "object", "required": ["instances"],

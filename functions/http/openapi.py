@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from functions.codecs.schemas import prediction_schema
+from functions.codecs.schemas import instance_schema, prediction_schema
 from functions.codecs.v2_schemas import oip_paths
 from functions.codecs.vertex import body_schema
 from functions.loading.holder import ModelHolder
@@ -82,8 +82,8 @@ def prediction_paths(model: OnnxModel, service: PredictionService,
     plan = service.plan(model)
 
     def body(cap: int) -> Schema:
-        return {"required": True,
-                "content": json_content(body_schema(plan, model.card.allow_nan, cap))}
+        return {"required": True, "content": json_content(body_schema(
+            plan, model.card.allow_nan, cap, {"$ref": REF + "Instance"}))}
     pred = prediction_schema(model.card, model.outputs, model.output_labels, plan.kind == "text")
     failures = (400, 413, 415, 422, 424, 503) if model.card.lookups or settings.lookup_specs \
         else (400, 413, 415, 422, 503)
@@ -106,7 +106,8 @@ def prediction_paths(model: OnnxModel, service: PredictionService,
                                     "array per field (format=columns)",
                                     {"anyOf": [single, {"$ref": REF + "Columns"}]}),
                       **errors(*failures)}}}
-    return {"components": {"Prediction": pred, "Columns": COLUMNS},
+    return {"components": {"Instance": instance_schema(plan, model.card.allow_nan),
+                           "Prediction": pred, "Columns": COLUMNS},
             "/predict": predict,
             "/": {"post": {**predict["post"], "operationId": "predictAtRoot",
                            "summary": "The function's own URL: the same as POST /predict"}},
