@@ -7,7 +7,7 @@ PORT   ?= 8080
 CLIENTS := kserve sam openai
 CLIENT_VENVS := $(CLIENTS:%=.cache/clients/%/.installed)
 
-.PHONY: serve test clients coverage bench bench-gpu lint lock clean
+.PHONY: serve test clients image-layers coverage bench bench-gpu lint lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ serve: $(VENV)/.runtime
 	PORT=$(PORT) $(BIN)/functions-framework --target predict --source main.py --asgi --port $(PORT)
 
 ## test: install the test dependencies and the clients' venvs, and run the whole suite
-test: $(VENV)/.dev clients
+test: $(VENV)/.dev clients image-layers
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 ## clients: a venv per heavy client the suite drives (tests/clients/NAME.txt) in
@@ -38,8 +38,14 @@ clients: $(CLIENT_VENVS)
 	  echo "client venv $*: installing $<" && rm -rf $(@D) && $(PYTHON) -m venv $(@D) && \
 	  $(@D)/bin/pip install -q --disable-pip-version-check -r $< && cp $< $@; fi
 
+## image-layers: the images' pip steps without Docker (deploy/Dockerfile's install layer in
+## a venv, the GPU and Lambda images' resolutions), cached as Docker caches a layer
+## (tests/deploy_fixtures/image_layers.py); a no-op when they are current
+image-layers: $(VENV)/.dev
+	$(BIN)/python -m tests.deploy_fixtures.image_layers
+
 ## coverage: the suite under coverage.py (branches; servers and workers included), report
-coverage: $(VENV)/.dev clients
+coverage: $(VENV)/.dev clients image-layers
 	rm -rf .cache/coverage && mkdir -p .cache/coverage
 	PYTHONPATH=$(CURDIR)/tests/coverage_site $(BIN)/python -m coverage run -m pytest -q \
 	  -p no:cacheprovider tests

@@ -24,7 +24,7 @@ from tests.large_model import (
 from tests.servers import self_signed_cert, start_file_server
 
 Host = tuple[Any, str, dict[str, str]]  # (server, base URL, env)
-DEFAULT_STARTS = 2
+DEFAULT_STARTS = 1
 SLOW_STARTS = 20
 
 
