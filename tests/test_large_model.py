@@ -1,7 +1,7 @@
 """A 106 MB model under the production server becomes ready in every cold start (issue 11):
 with an empty cache (HTTP and HTTPS), a warm cache, and a download in progress when gunicorn
 forks (tests/large_model.py). The arbiter reads nothing from the host before it forks: each
-cold start reads the card once. The default suite makes a few cold starts per scenario;
+cold start reads the card once. The default suite makes one cold start per scenario;
 ``pytest -m slow tests/test_large_model.py -s`` makes 20 and prints the times."""
 
 from __future__ import annotations
