@@ -21,6 +21,7 @@ import shutil
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,28 +60,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _each_stopped(start: Callable[..., Any], tmp: Path, once: bool = False) -> Iterator[Any]:
+    """A factory fixture's body: ``make(env, **kw)`` -> ``start(env, tmp, **kw)``; every
+    one it made is stopped after the test. ``once``: the one started with no environment,
+    instead of the factory."""
+    started: list[Any] = []
+
+    def make(env: dict[str, str] | None = None, **kw: Any) -> Any:
+        served = start(env or {}, tmp, **kw)
+        started.append(served)
+        return served
+
+    yield make({}) if once else make
+    for served in started:
+        served.stop()
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Callable[..., InProcess]]:
     """Factory: ``app({"MODEL_URI": ...}, wait="/readyz")`` -> InProcess, main.py's app in
     this process with that environment; all closed after."""
-    started: list[InProcess] = []
-
-    def _app(env: dict[str, str] | None = None, **kw) -> InProcess:
-        served = start_in_process(env or {}, tmp_path, **kw)
-        started.append(served)
-        return served
-
-    yield _app
-    for served in started:
-        served.stop()
+    yield from _each_stopped(start_in_process, tmp_path)
 
 
 @pytest.fixture(scope="session")
 def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     """The bundled demo model in this process for the whole session (read-only use)."""
-    served = start_in_process({}, tmp_path_factory.mktemp("demo-app"))
-    yield served
-    served.stop()
+    yield from _each_stopped(start_in_process, tmp_path_factory.mktemp("demo-app"), once=True)
 
 
 @pytest.fixture(scope="session")
@@ -102,24 +108,13 @@ def minilm_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """Factory: ``serve({"MODEL_URI": ...}, wait="/readyz")`` -> Served; all stopped after."""
-    started: list[Served] = []
-
-    def _serve(env: dict[str, str] | None = None, **kw) -> Served:
-        served = start_function(env or {}, tmp_path, **kw)
-        started.append(served)
-        return served
-
-    yield _serve
-    for served in started:
-        served.stop()
+    yield from _each_stopped(start_function, tmp_path)
 
 
 @pytest.fixture(scope="session")
 def demo_function(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One function serving the bundled demo model for the whole session (read-only use)."""
-    served = start_function({}, tmp_path_factory.mktemp("demo"))
-    yield served
-    served.stop()
+    yield from _each_stopped(start_function, tmp_path_factory.mktemp("demo"), once=True)
 
 
 @pytest.fixture(scope="session")
