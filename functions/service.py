@@ -220,7 +220,8 @@ def _request_order(n: int, ok_rows: np.ndarray, inverse: np.ndarray, kept: np.nd
     for row, u in zip(ok_rows.tolist(), inverse.tolist()):
         if slot[u] < 0:
             why = refused[u]
-            failures[row] = ItemError([Problem(why.message, row, why.input)])
+            failures[row] = ItemError([Problem(why.message, row, why.input)],
+                                      code="model_refused")
     return src
 
 
@@ -244,12 +245,16 @@ def _without(n: int, failures: dict[int, ItemError]) -> np.ndarray:
 
 
 def _validation_error(failures: dict[int, ItemError]) -> ValidationFailed:
+    """422 naming the first problem; its code is the first failed item's own when that is
+    more than "invalid_instance" (``model_refused``: only the model could tell)."""
     problems = [p for i in sorted(failures) for p in failures[i].problems]
     shown = problems[:MAX_REPORTED_PROBLEMS]
     first = shown[0]
     where = f"instances[{first.index}]" + (f".{first.field}" if first.field else "")
     more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-    return ValidationFailed(f"{where}: {first.message}{more}", shown)
+    code = failures[min(failures)].code
+    return ValidationFailed(f"{where}: {first.message}{more}", shown,
+                            code=None if code == "invalid_instance" else code)
 
 
 def _first_failure(failures: dict[int, ItemError]) -> ServingError:

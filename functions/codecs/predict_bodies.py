@@ -29,7 +29,8 @@ def answer_format(query: bytes) -> str:
     """``rows`` or ``columns``, from the request's query string (400 for anything else)."""
     if not query:
         return "rows"
-    value = parse_qs(query.decode("latin-1")).get("format", ["rows"])[-1]
+    value = parse_qs(query.decode("latin-1"), keep_blank_values=True).get("format",
+                                                                          ["rows"])[-1]
     if value not in ("rows", "columns"):
         raise RequestError(f"format must be rows or columns, got {value!r}",
                            [Problem("rows or columns", None, "format")])

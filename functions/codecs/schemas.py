@@ -43,48 +43,66 @@ def _input_value(spec: dict[str, Any], allow_nan: bool) -> Schema:
     return nested(item, shape)
 
 
-def instance_schema(plan: Plan, allow_nan: bool) -> Schema:
-    """What one element of ``instances`` may be, for this model."""
+def _keyed(plan: Plan, allow_nan: bool) -> Schema:
+    """An instance as an object keyed by name (features, inputs, or the text field)."""
     info = plan.describe()
     if info["format"] == "text":
-        field = info["tokenizer"]["text_field"]
-        return {"description": info["instance"], "anyOf": [
-            {"type": "string"},
-            {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}]}
+        field = info["tokenizer"]["text_field"]  # other keys are ignored
+        return {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}
     if isinstance(plan, TabularPlan):
         schema = plan.schema
         cell = value_schema(info["inputs"][0]["dtype"], allow_nan)
         props: dict[str, Schema] = {name: cell for name in schema.feature_names}
         props.update({name: {} for name in sorted(schema.extra_fields)})
-        required = [n for n in schema.feature_names if n not in schema.optional]
-        return {"description": info["instance"], "anyOf": [
-            {"type": "array", "items": cell, "minItems": schema.width,
-             "maxItems": schema.width, "title": "features in order: "
-             + ", ".join(schema.feature_names)},
-            {"type": "object", "properties": props, "required": required,
-             "additionalProperties": False}]}
+        return {"type": "object", "properties": props, "additionalProperties": False,
+                "required": [n for n in schema.feature_names if n not in schema.optional]}
     inputs = info["inputs"]
-    keyed: Schema = {"type": "object", "additionalProperties": False,
-                     "properties": {s["name"]: _input_value(s, allow_nan) for s in inputs},
-                     "required": [s["name"] for s in inputs]}
+    return {"type": "object", "additionalProperties": False,
+            "properties": {s["name"]: _input_value(s, allow_nan) for s in inputs},
+            "required": [s["name"] for s in inputs]}
+
+
+def instance_schema(plan: Plan, allow_nan: bool) -> Schema:
+    """What one element of ``instances`` may be, for this model."""
+    info = plan.describe()
+    keyed = _keyed(plan, allow_nan)
+    if info["format"] == "text":
+        return {"description": info["instance"], "anyOf": [{"type": "string"}, keyed]}
+    if isinstance(plan, TabularPlan):
+        schema = plan.schema
+        cell = value_schema(info["inputs"][0]["dtype"], allow_nan)
+        row = {"type": "array", "items": cell, "minItems": schema.width,
+               "maxItems": schema.width,
+               "title": "features in order: " + ", ".join(schema.feature_names)}
+        forms = [row, keyed]
+        if plan.unwraps:  # {"input": [...]}: the row under the graph input's name
+            forms.append({"type": "object", "properties": {plan.input: row},
+                          "required": [plan.input], "additionalProperties": False})
+        return {"description": info["instance"], "anyOf": forms}
+    inputs = info["inputs"]
     if len(inputs) == 1:
         return {"description": info["instance"],
                 "anyOf": [_input_value(inputs[0], allow_nan), keyed]}
     return {"description": info["instance"], **keyed}
 
 
-def columnar_schema(plan: Plan, instance: Schema, cap: int) -> Schema:
-    """TF Serving's columnar ``inputs``: a list of instances, or a batch per name."""
-    info = plan.describe()
-    if isinstance(plan, TabularPlan):
-        names = list(plan.schema.feature_names)
-    elif info["format"] == "text":
-        names = [info["tokenizer"]["text_field"]]
-    else:
-        names = [s["name"] for s in info["inputs"]]
-    return {"anyOf": [{"type": "array", "items": instance, "minItems": 1, "maxItems": cap},
-                      {"type": "object", "additionalProperties": False,
-                       "properties": {n: {"type": "array", "minItems": 1} for n in names}}]}
+def columnar_schema(plan: Plan, allow_nan: bool, instance: Schema, cap: int,
+                    per_item: bool) -> Schema:
+    """TF Serving's columnar ``inputs``: a list of instances, or one batch per name (of one
+    length: JSON Schema cannot say so; a body whose batches differ is refused with the
+    code ``columns_differ_in_length``). ``per_item``: bad items are answered one by one
+    (/batch-predict), so any item and any name is taken here."""
+    batch = {"type": "array", "minItems": 1, "maxItems": cap}
+    listed = {**batch, "items": {} if per_item else instance}
+    if per_item:
+        return {"anyOf": [listed, {"type": "object", "minProperties": 1,
+                                   "additionalProperties": batch}]}
+    keyed = _keyed(plan, allow_nan)
+    extra = keyed.get("additionalProperties", True)
+    return {"anyOf": [listed, {
+        "type": "object", "minProperties": 1, "required": keyed["required"],
+        "properties": {n: {**batch, "items": v} for n, v in keyed["properties"].items()},
+        "additionalProperties": batch if extra is not False else False}]}
 
 
 def _output_value(spec: TensorSpec) -> Schema:

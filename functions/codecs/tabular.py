@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.codecs.values import holds_bool, read_number, refused_non_finite
+from functions.codecs.values import beyond_float, holds_bool, read_number, refused_non_finite
 from functions.errors import Problem
 
 
@@ -106,6 +106,8 @@ def _from_matrix(matrix: np.ndarray, schema: Schema) -> np.ndarray | None:
     survives the cast finite; else None (the walk then says which row and field)."""
     if matrix.ndim != 2 or matrix.shape[1] != schema.width or schema.dtype.kind != "f":
         return None
+    if beyond_float(matrix, schema.dtype) is not None:
+        return None
     with np.errstate(over="ignore", invalid="ignore"):
         cast = matrix.astype(schema.dtype, copy=False)
     return cast if np.isfinite(cast).all() else None
@@ -167,6 +169,9 @@ def _cast(wide: np.ndarray, schema: Schema, problems: dict[int, list[Problem]]) 
         matrix = wide.astype(schema.dtype)
     if schema.dtype.kind == "f":
         lost = np.isfinite(wide) & ~np.isfinite(matrix)
+        beyond = beyond_float(wide, schema.dtype)
+        if beyond is not None:
+            lost |= beyond
         why = "out of range for {}"
     else:  # integer inputs: fractions and out-of-range values are refused, not truncated
         lost = (wide != matrix) & ~np.isnan(wide)

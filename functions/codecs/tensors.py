@@ -20,6 +20,7 @@ import numpy as np
 
 from functions.codecs.values import (
     accepts,
+    beyond_float,
     holds_bool,
     out_of_range,
     refused_non_finite,
@@ -99,6 +100,8 @@ def _column_at_once(values: list[Any], spec: InputSpec, allow_nan: bool,
         return None
     if out_of_range(arr, dtype):
         return None
+    if beyond_float(arr, dtype) is not None:
+        return None
     out = arr.astype(dtype, copy=False)
     if arr.dtype.kind == "f" and refused_non_finite(out.reshape(len(out), -1), allow_nan):
         return None
@@ -125,6 +128,8 @@ def _item_problem(value: Any, spec: InputSpec, allow_nan: bool) -> tuple[np.ndar
     if dtype.kind != "b" and isinstance(value, list) and holds_bool(value):
         return None, f"{dtype.name} input cannot take booleans"
     if out_of_range(arr, dtype):
+        return None, f"a value is out of range for {dtype.name}"
+    if beyond_float(arr, dtype) is not None:
         return None, f"a value is out of range for {dtype.name}"
     with np.errstate(over="ignore"):
         out = arr.astype(dtype)

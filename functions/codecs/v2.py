@@ -93,9 +93,10 @@ def _object(value: Any, where: str) -> dict[str, Any]:
 def _shape(item: dict[str, Any], where: str) -> list[int]:
     shape = item.get("shape")
     if not isinstance(shape, list) or not all(
-            type(d) is int and d >= 0 for d in shape):
+            (type(d) is int or (type(d) is float and d.is_integer())) and d >= 0
+            for d in shape):
         raise RequestError(f"{where}: 'shape' must be a list of non-negative integers")
-    return shape
+    return [int(d) for d in shape]  # 2.0 is an integer to JSON Schema too
 
 
 def _check_signature(spec: TensorSpec, datatype: Any, shape: list[int], where: str,
@@ -151,6 +152,9 @@ def decode_request(body: bytes, header_length: str | None, model: OnnxModel) -> 
         if size is None:
             feeds[name] = from_json(where, datatype, shape, item.get("data"), may_hold_bools)
             continue
+        if header_length is None:
+            raise RequestError(f"{where}: binary_data_size needs the binary body (the "
+                               f"{HEADER_LENGTH} header and the tensors after the JSON)")
         if type(size) is not int or size < 0 or offset + size > len(binary):
             raise RequestError(f"{where}: binary_data_size {size!r} runs past the "
                                f"{len(binary)} bytes of binary data after the JSON header")
@@ -164,7 +168,7 @@ def decode_request(body: bytes, header_length: str | None, model: OnnxModel) -> 
         raise RequestError(f"missing inputs {missing}; the model takes {list(specs)}")
     if row is not None:
         _check_finite(model, row.name, feeds[row.name])
-    binary_default = params.get("binary_data_output") is True
+    binary_default = _flag(params, "binary_data_output", "'parameters'")
     return InferRequest(feeds, _requested(req.get("outputs"), model, binary_default),
                         binary_default, rid)
 
@@ -192,6 +196,13 @@ def in_request_order(scored: Scored) -> dict[str, np.ndarray]:
             else out for name, out in outputs.items()}
 
 
+def _flag(params: dict[str, Any], key: str, where: str, default: bool = False) -> bool:
+    value = params.get(key, default)
+    if type(value) is not bool:
+        raise RequestError(f"{where}: {key!r} must be true or false")
+    return value
+
+
 def _requested(outputs: Any, model: OnnxModel, binary_default: bool) -> dict[str, bool]:
     if outputs is None:
         return {}
@@ -207,7 +218,8 @@ def _requested(outputs: Any, model: OnnxModel, binary_default: bool) -> dict[str
         if "classification" in params:
             raise RequestError(f"output '{name}': the classification extension is not "
                                "supported; request the output tensor itself")
-        wanted[name] = bool(params.get("binary_data", binary_default))
+        wanted[name] = _flag(params, "binary_data", f"output '{name}' 'parameters'",
+                             binary_default)
     return wanted
 
 

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.card import TensorSpec
 from functions.codecs.v2_tensors import v2_datatype
+from functions.codecs.values import value_schema
 from functions.model.onnx_model import OnnxModel
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/"
-WHY = {400: "the request does not fit the model's signature (the message names the input)",
+WHY = {400: "the request does not fit the model's signature (the message names the input). "
+            "Also refused although no JSON Schema can state it: data whose count differs "
+            "from its shape, ragged nested data, a binary body whose JSON header or "
+            "tensors do not fit, inputs the model itself refuses",
        404: "no such model, version or route", 413: "the body is over MAX_BODY_BYTES",
        415: "a Content-Encoding other than gzip or deflate", 503: "the model is not ready"}
 
@@ -24,32 +29,64 @@ def _errors(*statuses: int) -> dict[str, Schema]:
         "schema": {"$ref": REF + "V2Error"}}}} for s in statuses}
 
 
-def _tensor_in(name: str, dtype: str, rank: int) -> Schema:
-    """One entry of ``inputs`` for graph input ``name``."""
-    return {"type": "object", "required": ["name", "shape", "datatype"], "properties": {
-        "name": {"const": name}, "datatype": {"const": v2_datatype(dtype)},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0},
-                  "minItems": rank, "maxItems": rank},
-        "data": {"type": "array", "description": "row-major values, flat or nested"},
-        "parameters": {"type": "object", "properties": {
-            "binary_data_size": {"type": "integer", "minimum": 0}}}}}
+def _data_name(dtype: str) -> str:
+    return "V2Data" + v2_datatype(dtype)
+
+
+def _data_schema(dtype: str) -> Schema:
+    """``data`` of a tensor of numpy ``dtype``: row-major values, flat or nested, each a
+    value its datatype holds (codecs.values; the count must be the shape's, which no
+    JSON Schema can say: a mismatch is refused, naming both)."""
+    value = value_schema("string" if dtype in ("str", "object") else dtype)
+    return {"type": "array", "items": {"anyOf": [value, {"$ref": REF + _data_name(dtype)}]}}
+
+
+def _tensor_in(spec: TensorSpec, width: int | None) -> Schema:
+    """One entry of ``inputs`` for graph input ``spec`` (``width``: the card's feature
+    count, which pins a row input's dynamic last dim)."""
+    dims = [d if isinstance(d, int) else None for d in spec.shape]
+    if width is not None and dims and dims[-1] is None:
+        dims[-1] = width
+    size = {"type": "integer", "minimum": 0}
+    return {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+        "name": {"const": spec.name}, "datatype": {"const": v2_datatype(spec.dtype)},
+        "shape": {"type": "array", "items": size, "minItems": len(dims), "maxItems": len(dims),
+                  "prefixItems": [size if d is None else {"const": d} for d in dims]},
+        "data": {"$ref": REF + _data_name(spec.dtype)},
+        "parameters": {"type": "object", "not": {"required": ["binary_data_size"]},
+                       "description": "binary_data_size: in binary bodies only"}}}
+
+
+def _infer_request(model: OnnxModel) -> Schema:
+    """Every graph input exactly once (in any order), and the outputs wanted."""
+    row = model.row_input
+    inputs = [_tensor_in(s, row.n_features if row and row.name == s.name else None)
+              for s in model.inputs]
+    flag = {"type": "boolean"}
+    return {"type": "object", "required": ["inputs"], "properties": {
+        "id": {"type": "string"},
+        "parameters": {"type": "object", "properties": {"binary_data_output": flag}},
+        "inputs": {"type": "array", "items": {"anyOf": inputs}, "minItems": len(inputs),
+                   "maxItems": len(inputs),
+                   "allOf": [{"contains": {"type": "object", "required": ["name"],
+                                           "properties": {"name": {"const": s.name}}}}
+                             for s in model.inputs]},
+        "outputs": {"type": "array", "items": {
+            "type": "object", "required": ["name"], "properties": {
+                "name": {"enum": [s.name for s in model.outputs]},
+                "parameters": {"type": "object", "properties": {"binary_data": flag},
+                               "not": {"required": ["classification"]}}}}}}}
 
 
 def _schemas(model: OnnxModel) -> dict[str, Schema]:
     tensor_meta = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
         "name": {"type": "string"}, "datatype": {"type": "string"},
         "shape": {"type": "array", "items": {"type": "integer"}}}}
-    outputs = [s.name for s in model.outputs]
     return {
         "V2Error": {"type": "object", "required": ["error"],
                     "properties": {"error": {"type": "string"}}},
-        "V2InferRequest": {"type": "object", "required": ["inputs"], "properties": {
-            "id": {"type": "string"}, "parameters": {"type": "object"},
-            "inputs": {"type": "array", "items": {"anyOf": [
-                _tensor_in(s.name, s.dtype, len(s.shape)) for s in model.inputs]}},
-            "outputs": {"type": "array", "items": {
-                "type": "object", "required": ["name"], "properties": {
-                    "name": {"enum": outputs}, "parameters": {"type": "object"}}}}}},
+        "V2InferRequest": _infer_request(model),
+        **{_data_name(s.dtype): _data_schema(s.dtype) for s in model.inputs},
         "V2InferResponse": {"type": "object", "required": ["model_name", "outputs"],
                             "properties": {
             "model_name": {"type": "string"}, "model_version": {"type": "string"},

@@ -22,6 +22,7 @@ import numpy as np
 from functions.codecs.values import (
     accepts,
     all_ints,
+    beyond_float,
     holds_bool,
     out_of_range,
     what_it_holds,
@@ -76,7 +77,7 @@ def from_json(where: str, datatype: str, shape: list[int], data: Any,
         raise RequestError(f"{where}: datatype {datatype} cannot hold {what_it_holds(arr)}")
     if dtype.kind != "b" and may_hold_bools and holds_bool(data):
         raise RequestError(f"{where}: datatype {datatype} cannot hold booleans")
-    if out_of_range(arr, dtype):
+    if out_of_range(arr, dtype) or beyond_float(arr, dtype) is not None:
         raise RequestError(f"{where}: values out of range for {datatype}")
     return arr.astype(dtype, copy=False).reshape(shape)
 

@@ -6,8 +6,12 @@ document use these, so a rule is written once.
   a string or a null (a null is NaN where the card allows NaN, for row features).
 - An integer input takes integers only, within the dtype's range: never a fraction, and
   an out-of-range value is refused rather than wrapped.
-- A float input takes values that survive the cast to its dtype; NaN and infinities
-  (JSON literals, or numbers beyond the dtype) are refused unless the card allows NaN.
+- A float input takes numbers within its dtype's range (``beyond_float``: a number past
+  it is refused, never rounded to the largest float or overflowed to infinity); NaN and
+  infinities (JSON has no such numbers; the literals some clients send) are refused
+  unless the card allows NaN.
+- An integer input also takes a float without a fraction (``5.0``: JSON Schema calls it
+  an integer too).
 - A boolean input takes booleans only; a string input strings only.
 """
 
@@ -27,7 +31,10 @@ _KIND_WORDS = {"U": "strings", "O": "nulls or mixed values", "b": "booleans",
 def accepts(dtype: np.dtype, values: np.ndarray) -> bool:
     """Whether JSON values read into ``values`` (by ``np.asarray``) are of a kind ``dtype``
     takes (an empty array always is)."""
-    return not values.size or values.dtype.kind in ACCEPTS.get(dtype.kind, "")
+    if not values.size or values.dtype.kind in ACCEPTS.get(dtype.kind, ""):
+        return True
+    return dtype.kind in "iu" and values.dtype.kind == "f" and bool(
+        np.isfinite(values).all() and (values == np.trunc(values)).all())
 
 
 def what_it_holds(values: np.ndarray) -> str:
@@ -67,7 +74,25 @@ def out_of_range(values: np.ndarray, dtype: np.dtype) -> bool:
     if not values.size or dtype.kind not in "iu":
         return False
     info = np.iinfo(dtype)
-    return bool(values.min() < info.min or values.max() > info.max)
+    low, high = values.min(), values.max()
+    if values.dtype.kind == "f":  # Python compares a float with an int exactly
+        low, high = float(low), float(high)
+    return bool(low < info.min or high > info.max)
+
+
+def beyond_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+    """Where finite float ``values`` lie beyond float ``dtype``'s range (a cast would round
+    them to its largest value or overflow them to infinity): a boolean mask, or None when
+    none does (the common case, in one pass)."""
+    if dtype.kind != "f" or values.dtype.kind != "f" or not values.size:
+        return None
+    top = float(np.finfo(dtype).max)
+    if top >= float(np.finfo(values.dtype).max):
+        return None
+    with np.errstate(invalid="ignore"):
+        beyond = np.abs(values) > top  # NaN compares False; infinities are no numbers
+    beyond &= np.isfinite(values)
+    return beyond if beyond.any() else None
 
 
 def refused_non_finite(matrix: np.ndarray, allow_nan: bool) -> tuple[int, int] | None:

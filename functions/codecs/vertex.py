@@ -40,13 +40,15 @@ def decode(body: bytes, plan: Plan, cap: int) -> Inputs:
 def instances_of(body: Any, cap: int) -> list[Any]:
     """The body's instances: ``{"instances": [...]}``, or the columnar ``{"inputs": ...}``
     turned into instances."""
-    if isinstance(body, dict) and "inputs" in body and "instances" not in body:
-        body = {"instances": columns_to_instances(body["inputs"])}
-    if not isinstance(body, dict) or "instances" not in body:
+    if not isinstance(body, dict) or ("instances" not in body and "inputs" not in body):
         raise ValidationFailed('body must be an object with an "instances" list '
                                '(or "inputs", columnar)',
                                [Problem("required", None, "instances")])
-    instances = body["instances"]
+    if not isinstance(body.get("parameters", {}), dict):
+        raise ValidationFailed('"parameters" must be an object',
+                               [Problem("must be an object", None, "parameters")])
+    instances = body["instances"] if "instances" in body else \
+        columns_to_instances(body["inputs"])
     if not isinstance(instances, list):
         raise ValidationFailed('"instances" must be a list',
                                [Problem("must be a list", None, "instances")])
@@ -74,23 +76,27 @@ def columns_to_instances(inputs: Any) -> list[Any]:
         lengths[name] = len(batch)
     if len(set(lengths.values())) > 1:
         raise ValidationFailed(f'"inputs" batches differ in length: {lengths}',
-                               [Problem("batch lengths differ", None, "inputs")])
+                               [Problem("batch lengths differ", None, "inputs")],
+                               code="columns_differ_in_length")
     n = next(iter(lengths.values()), 0)
     names = list(inputs)
     return [{name: inputs[name][i] for name in names} for i in range(n)]
 
 
-def body_schema(plan: Plan, allow_nan: bool, cap: int,
+def body_schema(plan: Plan, allow_nan: bool, cap: int, per_item: bool,
                 instance: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON Schema of a body ``decode`` takes, with ``cap`` instances at most;
-    ``instance`` stands for ``instance_schema(plan, allow_nan)`` (a $ref to it, say)."""
+    ``per_item``: bad instances are answered one by one (/batch-predict), so any item is
+    taken; ``instance`` stands for ``instance_schema(plan, allow_nan)`` (a $ref to it)."""
     instance = instance or instance_schema(plan, allow_nan)
     parameters = {"type": "object", "description": "Vertex AI's parameters: accepted, ignored"}
+    items = {"description": "any value: a bad instance is answered as an error item"} \
+        if per_item else instance
     return {"anyOf": [
         {"type": "object", "required": ["instances"],
-         "properties": {"instances": {"type": "array", "items": instance, "minItems": 1,
+         "properties": {"instances": {"type": "array", "items": items, "minItems": 1,
                                       "maxItems": cap}, "parameters": parameters}},
         {"type": "object", "required": ["inputs"], "not": {"required": ["instances"]},
-         "properties": {"inputs": columnar_schema(plan, instance, cap),
+         "properties": {"inputs": columnar_schema(plan, allow_nan, instance, cap, per_item),
                         "parameters": parameters},
          "description": "TF Serving's columnar form: one batch per input or feature"}]}

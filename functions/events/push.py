@@ -37,11 +37,14 @@ class _LegacyRequest:
 def raw_push_event(body: Any, path: str) -> CloudEvent | None:
     """A raw Pub/Sub push body (``{"message": {...}, "subscription": ...}``) as a
     messagePublished CloudEvent whose data is the body itself; None for any other body."""
-    if not isinstance(body, dict) or "context" in body or "subscription" not in body:
+    if not isinstance(body, dict) or "context" in body \
+            or not isinstance(body.get("subscription"), str):
         return None
     msg = body.get("message")
-    msg_id = msg.get("messageId") or msg.get("message_id") if isinstance(msg, dict) else None
-    if not msg_id:
+    if not isinstance(msg, dict):
+        return None
+    msg_id = msg["messageId"] if "messageId" in msg else msg.get("message_id")
+    if not isinstance(msg_id, str) or not msg_id:
         return None
     topic = _TOPIC_IN_PATH.search(path)
     attributes = {"id": str(msg_id), "type": PUBSUB_PUBLISHED, "specversion": "1.0",
@@ -55,12 +58,14 @@ def raw_push_event(body: Any, path: str) -> CloudEvent | None:
 def cloud_event_from_http(headers: dict[str, str], body: bytes, path: str) -> Any:
     """A CloudEvent from an HTTP request (RequestError when it is not any kind of event)."""
     try:
-        return from_http(headers, body)
-    except (GenericException, ValueError) as ce_error:  # ValueError: not UTF-8, not JSON
+        event = from_http(headers, body)
+    except (GenericException, ValueError, TypeError) as ce_error:  # not UTF-8, not JSON, a
+        # specversion that is no string (the SDK looks it up in a dict)
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise RequestError(f"not a CloudEvent ({ce_error}) nor JSON") from None
+            raise RequestError(f"not a CloudEvent ({ce_error}) nor JSON",
+                               code="not_an_event") from None
         event = raw_push_event(parsed, path)
         if event is not None:
             return event
@@ -68,4 +73,8 @@ def cloud_event_from_http(headers: dict[str, str], body: bytes, path: str) -> An
             return event_conversion.background_event_to_cloud_event(_LegacyRequest(parsed, path))
         except (EventConversionException, AttributeError, KeyError, TypeError) as exc:
             raise RequestError(f"not a CloudEvent ({ce_error}), a Pub/Sub push body "
-                               f"nor a legacy event ({exc})") from None
+                               f"nor a legacy event ({exc})", code="not_an_event") from None
+    bad = [key for key in ("id", "source", "type") if not isinstance(event.get(key), str)]
+    if bad:  # the SDK keeps a structured event's attributes as parsed: strings by the spec
+        raise RequestError(f"CloudEvent attributes {bad} must be strings", code="not_an_event")
+    return event

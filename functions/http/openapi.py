@@ -55,7 +55,11 @@ COLUMNS: Schema = {
         "unique_rows": {"type": "integer", "minimum": 0}, "model_version": {"type": "string"}}}
 WHY = {400: "the body is not JSON, or not the shape this route takes", 404: "no such route",
        413: "the body is over MAX_BODY_BYTES", 415: "Content-Type is not JSON",
-       422: "the JSON is fine, its content is not (details name the index and field)",
+       422: "the JSON is fine, its content is not (details name the index and field). Two "
+            "refusals no JSON Schema can state come with their own code: "
+            "columns_differ_in_length (columnar batches of different lengths) and "
+            "model_refused (a value only the model can find wrong, such as an id outside "
+            "its embedding table)",
        424: "an external feature lookup failed for good", 503: "the model is not ready"}
 
 
@@ -81,9 +85,9 @@ def prediction_paths(model: OnnxModel, service: PredictionService,
     """/predict and /batch-predict for ``model``."""
     plan = service.plan(model)
 
-    def body(cap: int) -> Schema:
+    def body(cap: int, per_item: bool) -> Schema:
         return {"required": True, "content": json_content(body_schema(
-            plan, model.card.allow_nan, cap, {"$ref": REF + "Instance"}))}
+            plan, model.card.allow_nan, cap, per_item, {"$ref": REF + "Instance"}))}
     pred = prediction_schema(model.card, model.outputs, model.output_labels, plan.kind == "text")
     failures = (400, 413, 415, 422, 424, 503) if model.card.lookups or settings.lookup_specs \
         else (400, 413, 415, 422, 503)
@@ -101,7 +105,7 @@ def prediction_paths(model: OnnxModel, service: PredictionService,
     predict = {"post": {
         "operationId": "predict", "summary": "Score instances, all or nothing",
         "parameters": [FORMAT],
-        "requestBody": body(settings.max_instances),
+        "requestBody": body(settings.max_instances, False),
         "responses": {"200": answer("one prediction per instance (format=rows), or one "
                                     "array per field (format=columns)",
                                     {"anyOf": [single, {"$ref": REF + "Columns"}]}),
@@ -115,11 +119,47 @@ def prediction_paths(model: OnnxModel, service: PredictionService,
                 "operationId": "batchPredict",
                 "summary": "Score instances; a bad one fails alone, as an error item",
                 "parameters": [FORMAT],
-                "requestBody": body(settings.max_batch_instances),
+                "requestBody": body(settings.max_batch_instances, True),
                 "responses": {"200": answer("one item per instance, in order (format=rows), "
                                             "or one array per field (format=columns)",
                                             {"anyOf": [batch, {"$ref": REF + "Columns"}]}),
                               **errors(*(s for s in failures if s != 424))}}}}
+
+
+def _event_bodies() -> tuple[Schema, Schema]:
+    """(JSON body, structured CloudEvent) of POST /events (imported only when mounted)."""
+    from functions.events.envelopes import PUBSUB_PUBLISHED, STORAGE_FINALIZED
+
+    ID = {"type": "string", "minLength": 1}  # noqa: N806 - a constant of this document
+
+    cloud_event: Schema = {
+        "type": "object", "required": ["specversion", "id", "source", "type"],
+        "description": "a structured-mode CloudEvent (binary mode: ce-* headers, any body)",
+        "properties": {"specversion": {"const": "1.0"}, "id": {"type": "string"},
+                       "source": {"type": "string"},
+                       "type": {"enum": [STORAGE_FINALIZED, PUBSUB_PUBLISHED],
+                                "description": "the types this function handles; any other is "
+                                               "refused (422)"}}}
+    event_body: Schema = {
+        "description": "a raw Pub/Sub push body or a legacy background event, as the platform "
+                       "sends it. A body the CloudEvents SDK and functions-framework's "
+                       "converter cannot read as an event is refused with the code "
+                       "not_an_event (400): they, not a schema, define the envelopes",
+        "anyOf": [
+            {"type": "object", "required": ["message", "subscription"],
+             "not": {"required": ["context"]},
+             "properties": {"subscription": {"type": "string"}, "message": {
+                 "type": "object", "anyOf": [
+                     {"required": ["messageId"], "properties": {"messageId": ID}},
+                     {"required": ["message_id"], "not": {"required": ["messageId"]},
+                      "properties": {"message_id": ID}}],
+                 "description": "data (base64) and attributes as Pub/Sub sends them; a "
+                                "message that cannot be scored is acknowledged and kept as "
+                                "poison (200), never refused",
+                 }}},
+            {"type": "object", "required": ["context", "data"],
+             "properties": {"context": {"type": "object"}, "data": {"type": "object"}}}]}
+    return event_body, cloud_event
 
 
 def service_paths(settings: Settings) -> dict[str, Schema]:
@@ -149,12 +189,17 @@ def service_paths(settings: Settings) -> dict[str, Schema]:
                 "schema": {"type": "string"}}}}}),
     }
     if settings.event_routes:
+        event_body, cloud_event = _event_bodies()
         paths["/events"] = {"post": {
             "operationId": "events", "summary": "A CloudEvent, legacy event or Pub/Sub push",
-            "requestBody": {"required": True, "content": json_content({"type": "object"})},
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": event_body},
+                "application/cloudevents+json": {"schema": cloud_event}}},
             "responses": {"200": answer("acknowledged, with the outcome", {
                 "type": "object", "required": ["outcome"], "properties": {
                     "outcome": {"type": "string"}, "detail": {"type": "string"}}}),
+                "422": answer("an event type no handler takes: refused (the platform "
+                              "retries, then dead-letters it)", {"type": "object"}),
                 "503": answer("redeliver later", {"type": "object"}),
                 **errors(400, 413)}}}
     return paths

@@ -96,8 +96,9 @@ class Router:
         if methods is not None:
             handler = methods.get(request.method)
             if handler is None:
-                raise MethodNotAllowed(f"{request.method} {path} is not allowed; "
-                                       f"use {', '.join(sorted(methods))}")
+                allowed = ", ".join(sorted(methods))
+                raise MethodNotAllowed(f"{request.method} {path} is not allowed; use {allowed}",
+                                       headers={"Allow": allowed})
             return handler
         for prefix, handler in self.prefixes:
             if path == prefix or path.startswith(prefix + "/"):

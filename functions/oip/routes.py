@@ -120,7 +120,8 @@ def oip_routes(router: Any, holder: ModelHolder, service: PredictionService,
         # request.url, whose parse drops tabs and newlines (a version "%09" would vanish)
         wanted = "POST" if action == "infer" else "GET"
         if request.method != wanted:
-            raise MethodNotAllowed(f"{request.method} is not allowed here; use {wanted}")
+            raise MethodNotAllowed(f"{request.method} is not allowed here; use {wanted}",
+                                   headers={"Allow": wanted})
         if action == "infer":
             return await infer(request, name, version)
         if action == "server":
