@@ -31,7 +31,7 @@ from typing import Any
 import requests
 
 from benchmarks.harness import save
-from functions.settings import Settings
+from functions.config.settings import Settings
 from tests.feature_service import FeatureService, lookup_card
 from tests.servers import start_function
 

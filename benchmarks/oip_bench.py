@@ -36,15 +36,15 @@ import orjson
 from functions.oip.inference import infer_feeds
 
 from benchmarks.harness import ROOT, save, spawn, stop
-from functions.card import ModelCard
 from functions.codecs.v2 import HEADER_LENGTH, decode_request, encode_response
+from functions.config.card import ModelCard
+from functions.config.settings import Settings
 from functions.loading.holder import ModelHolder
 from functions.loading.stores import Stores
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import Runners
 from functions.model.sessions import session_options
 from functions.service import PredictionService
-from functions.settings import Settings
 from tests.servers import wait_http
 
 MODEL = ROOT / "models" / "iris.onnx"

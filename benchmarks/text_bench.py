@@ -37,8 +37,8 @@ def in_process_rate(model_path, seconds: float) -> float:  # noqa: ANN001
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
+    from functions.config.settings import Settings
     from functions.model.sessions import session_options
-    from functions.settings import Settings
 
     tok = Tokenizer.from_file(str(model_path.parent / "tokenizer.json"))
     tok.enable_truncation(256)

@@ -13,7 +13,7 @@ import sys
 
 import orjson
 
-from functions.settings import Settings
+from functions.config.settings import Settings
 
 
 class JsonFormatter(logging.Formatter):

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from functions import logs
+from functions.config.settings import Settings
 from functions.http.docs_routes import docs_routes
 from functions.http.openapi import OpenApiDocs
 from functions.http.router import Router
@@ -27,7 +28,6 @@ from functions.lookups.enricher import LookupEnricher
 from functions.model.runner import Runners
 from functions.oip.routes import error_json, oip_routes
 from functions.service import PredictionService
-from functions.settings import Settings
 
 if TYPE_CHECKING:
     from functions.aws.lambda_adapter import LambdaAdapter

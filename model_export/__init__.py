@@ -30,7 +30,7 @@ module in ``steps/``; neither touches the other. Framework imports (torch, trans
 skl2onnx) stay inside ``sources/`` and the steps that need them, so ``--help`` and the
 framework-free steps start without them.
 
-The card schema is ``functions.card.ModelCard``, shared with the serving function;
+The card schema is ``functions.config.card.ModelCard``, shared with the serving function;
 model_export imports from ``functions``, never the reverse, and is not deployed with it
 (deploy/gcloudignore). Expected failures raise ``exit_codes.ExportError`` subclasses
 (exit codes 1-7); anything else is a bug and keeps its traceback.

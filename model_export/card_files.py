@@ -1,6 +1,6 @@
 """Model files and their card sidecars: paths, hashes, graph signatures, read and write.
 
-The card schema itself is ``functions.card.ModelCard`` (one schema for exporter and server);
+The card schema itself is ``functions.config.card.ModelCard`` (one schema for exporter and server);
 this module only knows where the card lives (``X.onnx`` -> ``X.card.json``) and how to fill
 the fields that come from the ONNX graph and this machine.
 """
@@ -15,7 +15,7 @@ import msgspec
 import onnx
 from onnx import TensorProto, helper
 
-from functions.card import ModelCard, TensorSpec, sidecar_card
+from functions.config.card import ModelCard, TensorSpec, sidecar_card
 from model_export.exit_codes import InputError, NotAModel
 
 

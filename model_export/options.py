@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export.checks.parity import Tolerance
 from model_export.exit_codes import InputError
 from model_export.samples import drawn, row_files, tokenizer_file

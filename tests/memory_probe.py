@@ -13,9 +13,9 @@ import json
 import sys
 import tracemalloc
 
+from functions.config.settings import Settings
 from functions.loading.object_store import ObjectRef
 from functions.runtime import build
-from functions.settings import Settings
 
 
 def main(bucket: str, names: list[str], chunk_rows: int) -> dict[str, int]:

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.card import ModelCard
 from functions.codecs.plans import TensorPlan
 from functions.codecs.predict_bodies import items
+from functions.config.card import ModelCard
+from functions.config.settings import Settings
 from functions.model.isolation import MODEL_ERRORS
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner
 from functions.runtime import build
-from functions.settings import Settings
 from tests import model_kinds as mk
 from tests.built_models import BuiltModels
 from tests.inprocess import start_in_process

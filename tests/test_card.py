@@ -5,7 +5,7 @@ import json
 import msgspec
 import pytest
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from tests.conftest import DEMO_CARD
 
 

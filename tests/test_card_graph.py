@@ -12,10 +12,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
+from functions.config.settings import Settings
 from functions.errors import ModelLoadError
 from functions.model.onnx_model import OnnxModel
-from functions.settings import Settings
 from tests.conftest import DEMO_CARD, DEMO_MODEL
 
 

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from cloudevents.http import CloudEvent
 
+from functions.config.settings import Settings
 from functions.events.outcome import Outcome
 from functions.loading import ObjectRef, ObjectStore, Stores
 from functions.loading.object_store import AlreadyExists
-from functions.settings import Settings
 from tests.conftest import AWS_FAKE
 from tests.eventfiles import storage_cloud_event
 from tests.far_end import FarEnd, start_far_end

@@ -19,9 +19,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
+from functions.config.settings import Settings
 from functions.model.onnx_model import OnnxModel
-from functions.settings import Settings
 from tests.servers import ROOT
 
 
@@ -78,9 +78,9 @@ def test_the_package_is_not_imported_to_register_its_operators(tmp_path: Path) -
     """Importing onnxruntime_extensions costs seconds (it imports torch and onnx when they
     are installed); its library is registered by path."""
     path = contrib_model(tmp_path / "m")
-    code = ("import sys; from pathlib import Path; from functions.card import ModelCard; "
+    code = ("import sys; from pathlib import Path; from functions.config.card import ModelCard; "
             "from functions.model.onnx_model import OnnxModel; "
-            "from functions.settings import Settings; "
+            "from functions.config.settings import Settings; "
             f"card = ModelCard.from_json(Path({str(path.with_suffix(''))!r} + '.card.json')"
             ".read_text()); "
             f"OnnxModel(Path({str(path)!r}), card, Settings()); "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.settings_doc import splice
+from functions.config.settings_doc import splice
 from tests.inprocess import InProcess
 from tests.servers import ROOT
 
@@ -101,7 +101,7 @@ def run_curl(app: InProcess, command: str) -> str:
 
 def test_settings_table_is_current() -> None:
     text = (ROOT / "docs" / "settings.md").read_text()
-    assert splice(text) == text, "run: python -m functions.settings_doc --write"
+    assert splice(text) == text, "run: python -m functions.config.settings_doc --write"
 
 
 def test_readme_is_a_short_quickstart_that_links_every_page() -> None:

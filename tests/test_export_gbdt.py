@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xgboost
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from tests.model_export_fixtures import cli, create_s3_bucket, fails, ok
 
 LABELS = ["malignant", "benign"]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from tests.model_export_fixtures import cli, fails, ok, v2_infer
 from tests.model_export_fixtures.tiny_bert import LABELS, build
 

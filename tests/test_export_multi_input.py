@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from tests.model_export_fixtures import cli, create_s3_bucket, fails, ok, v2_infer
 from tests.model_export_fixtures.nets import TwoInput
 

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 import pytest
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from tests.model_export_fixtures import cli, create_s3_bucket, fails, ok, v2_infer
 
 GOOD = ["great", "wonderful", "superb", "lovely", "excellent", "delightful"]

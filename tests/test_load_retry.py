@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from functions.config.settings import Settings
 from functions.errors import ModelNotReady
 from functions.loading import ModelHolder, Stores
 from functions.loading.load_retry import retry_delay
-from functions.settings import Settings
 from tests.conftest import DEMO_CARD, DEMO_MODEL
 from tests.far_end import FarEnd, start_far_end
 from tests.pubsub_topics import wait_until

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from functions.card import LookupSpec
+from functions.config.card import LookupSpec
+from functions.config.settings import Settings
 from functions.lookups.client import FeatureClient, LookupFailure
-from functions.settings import Settings
 from tests.feature_service import FeatureService, sepal_lookup
 from tests.servers import free_port
 

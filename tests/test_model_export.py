@@ -10,7 +10,7 @@ import joblib
 import numpy as np
 import pytest
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export.cli import build_parser
 from tests.conftest import DEMO_CARD
 from tests.model_export_fixtures import (

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from tests import model_export_fixtures as fixtures
 from tests.model_export_fixtures import IRIS_FEATURES, IRIS_LABELS, cli, fails, iris, ok
 from tests.model_export_fixtures.nets import MLP, Branchy, train_iris_mlp

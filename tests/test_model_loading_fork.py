@@ -74,7 +74,7 @@ import os, sys
 from functions.loading.artifacts import fetch_model
 from functions.loading.pointer import resolve_model_uris
 from functions.loading.stores import Stores
-from functions.settings import Settings
+from functions.config.settings import Settings
 
 settings = Settings.from_env()
 stores = Stores()

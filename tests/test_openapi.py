@@ -20,8 +20,8 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from functions.codecs.predict_bodies import items
+from functions.config.settings import Settings
 from functions.runtime import Runtime
-from functions.settings import Settings
 from tests import model_kinds as mk
 from tests.servers import Served, ready_runtime
 

@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.requests import Request
 
+from functions.config.settings import Settings
 from functions.runtime import Runtime, build
-from functions.settings import Settings
 from tests import model_kinds as mk
 
 EXCLUDED = [ignored_auth, object_level_authorization]

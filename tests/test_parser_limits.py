@@ -13,9 +13,9 @@ import json
 
 import pytest
 
-from functions.errors import MalformedJSON
-from functions.codecs.json_text import parse_json
 from functions.codecs.json_fallback import FALLBACK_MAX_DEPTH, nesting_depth
+from functions.codecs.json_text import parse_json
+from functions.errors import MalformedJSON
 from tests.servers import Served
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]

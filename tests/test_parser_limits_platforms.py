@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from functions.aws.lambda_adapter import LAMBDA_SYNC_PAYLOAD, LambdaAdapter
+from functions.config.settings import Settings
 from functions.events.routes import PUSH_BODY_LIMIT
 from functions.runtime import build
-from functions.settings import Settings
 from tests.eventfiles import load
 from tests.servers import Served
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from functions.codecs.answers import float_values
+from functions.codecs.predictions import float_values
 
 
 def test_float32_round_trips_exactly_with_short_decimals() -> None:

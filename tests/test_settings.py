@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from functions.settings import Settings, cgroup_cpus
-from functions.structs import EnvError
+from functions.config.settings import Settings, cgroup_cpus
+from functions.config.structs import EnvError
 
 
 @pytest.mark.parametrize("files, cpus", [

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from starlette.requests import Request
 
+from functions.config.settings import Settings
 from functions.http.shutdown import Drain
 from functions.runtime import build
-from functions.settings import Settings
 
 
 def request(method: str, path: str) -> Request:

@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 
 from functions.codecs import vertex
 from functions.codecs.predict_bodies import batch_body, predict_body
+from functions.config.settings import Settings
 from functions.errors import ServingError
 from functions.model.onnx_model import OnnxModel
 from functions.runtime import Runtime
-from functions.settings import Settings
 from tests import model_kinds as mk
 from tests.servers import ready_runtime
 

@@ -1,7 +1,7 @@
 """The response codecs of /predict and /batch-predict: rows (the default) and columns.
 
 The client chooses with ``?format=rows|columns`` (``answer_format``). Both read the
-service's ``Scored`` and the card's prediction rule (codecs.answers.shape_columns):
+service's ``Scored`` and the card's prediction rule (codecs.predictions.shape_columns):
 
 - rows: one object per instance, in request order; /batch-predict puts each failed
   instance's error in its place and counts them; /predict is all or nothing (its errors
@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
-from functions.codecs.answers import Columns, columns_in_order, rows_of_columns, shape_columns
+from functions.codecs.predictions import Columns, columns_in_order, rows_of_columns, shape_columns
 from functions.errors import ItemError, Problem, RequestError
 from functions.service import Scored
 

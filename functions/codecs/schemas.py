@@ -3,7 +3,7 @@
 The request side comes from the model's plan (``plan.describe()``: format, inputs with
 dtype and per-instance shape, feature names, the tokenizer's text field) and the value
 rules (``codecs.values.value_schema``); the answer side from the card (task, labels,
-named outputs) and the graph's outputs, following ``codecs.answers.shape_columns`` rule
+named outputs) and the graph's outputs, following ``codecs.predictions.shape_columns`` rule
 by rule. Model numbers are written by
 orjson, which writes NaN and infinities as ``null``: every model value may be null.
 """
@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from functions.card import ModelCard, TensorSpec
 from functions.codecs.plans import Plan, TabularPlan
 from functions.codecs.values import value_schema
+from functions.config.card import ModelCard, TensorSpec
 
 Schema = dict[str, Any]
 OUT_NUMBER: Schema = {"type": ["number", "null"]}

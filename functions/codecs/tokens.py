@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.card import TokenizerSpec
+from functions.config.card import TokenizerSpec
 from functions.errors import ModelLoadError
 
 PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>")

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from functions.card import TensorSpec
 from functions.codecs.json_text import parse_json
 from functions.codecs.v2_tensors import from_binary, from_json, to_binary, to_json, v2_datatype
 from functions.codecs.values import refused_non_finite
+from functions.config.card import TensorSpec
 from functions.errors import MalformedJSON, PayloadTooLarge, RequestError, UnsupportedMediaType
 from functions.model.onnx_model import OnnxModel
 from functions.service import Scored

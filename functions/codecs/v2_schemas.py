@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.card import TensorSpec
 from functions.codecs.v2_tensors import v2_datatype
 from functions.codecs.values import value_schema
+from functions.config.card import TensorSpec
 from functions.model.onnx_model import OnnxModel
 
 Schema = dict[str, Any]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions import metrics
+from functions.config.settings import Settings
 from functions.events.envelopes import (
     PUBSUB_PUBLISHED,
     STORAGE_FINALIZED,
@@ -36,7 +37,6 @@ from functions.events.uploads import Uploads
 from functions.loading.holder import ModelHolder
 from functions.loading.stores import Stores
 from functions.service import PredictionService
-from functions.settings import Settings
 
 Keep = Callable[[Poison], str]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from functions.config.settings import Settings
 from functions.events.envelopes import Message
 from functions.events.failures import Poison, Redeliver
 from functions.events.formats import Row, format_of
@@ -22,7 +23,6 @@ from functions.events.object_names import id_name
 from functions.events.outcome import Outcome
 from functions.events.scoring import Scorer, scored_detail
 from functions.loading.object_store import ObjectRef
-from functions.settings import Settings
 
 
 def _payload(msg: Message, max_instances: int) -> dict[str, Any]:

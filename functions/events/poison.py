@@ -27,11 +27,11 @@ from typing import Any
 
 import orjson
 
+from functions.config.settings import Settings
 from functions.events.failures import Redeliver
 from functions.events.object_names import id_name
 from functions.loading.object_store import split_bucket_uri
 from functions.loading.stores import Stores
-from functions.settings import Settings
 
 
 @dataclass(frozen=True)

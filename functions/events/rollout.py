@@ -15,7 +15,8 @@ from __future__ import annotations
 import threading
 
 from functions import metrics
-from functions.card import CARD_SUFFIX, sidecar_card
+from functions.config.card import CARD_SUFFIX, sidecar_card
+from functions.config.settings import Settings
 from functions.errors import ModelLoadError
 from functions.events.compat import incompatibilities
 from functions.events.failures import is_transient
@@ -26,7 +27,6 @@ from functions.loading.object_store import ObjectRef
 from functions.loading.pointer import POINTER_NAME, is_pointer, pointer_body
 from functions.loading.stores import Stores
 from functions.model.onnx_model import OnnxModel
-from functions.settings import Settings
 
 _one_at_a_time = threading.Lock()  # two uploads racing: the second waits, then compares
 

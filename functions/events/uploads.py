@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import orjson
 
+from functions.config.settings import Settings
 from functions.events.failures import MissingInput, Poison
 from functions.events.formats import format_of
 from functions.events.object_names import object_name
@@ -24,7 +25,6 @@ from functions.events.outcome import Outcome
 from functions.events.rollout import Rollout
 from functions.events.scoring import Scorer, scored_detail
 from functions.loading.object_store import ObjectRef
-from functions.settings import Settings
 
 
 def result_uris(ref: ObjectRef, settings: Settings) -> tuple[str, str]:

@@ -3,13 +3,11 @@
     router.py        Router: exact routes and prefixes, request metrics, errors mapped
     routes.py        /predict, /batch-predict, /healthz, /readyz, /model, /metrics
     model_info.py    the body of GET /model
-    bodies.py        request bodies: media type, bounded reads, JSON parsing (the rules)
-    json_fallback.py the stdlib parse behind orjson (NaN, 1e999), bounded without recursion
+    bodies.py        request bodies: media type, bounded reads (their meaning: codecs/)
     responses.py     orjson responses and ``error_response``, the one error mapper
     shutdown.py      Drain: SIGTERM -> readiness 503, in-flight requests finish, grace
-    openapi.py       the OpenAPI 3.1 document per loaded model (OpenApiDocs)
-    openapi_schemas.py   instance and prediction schemas from the plan and the card
-    openapi_oip.py   the /v2 routes in that document
+    openapi.py       the OpenAPI 3.1 document per loaded model (OpenApiDocs), built from
+                     the codecs' schemas
     docs_routes.py   GET /openapi.json and GET /docs (docs_page.py: the static page)
 """
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.config.structs import dump
 from functions.loading.holder import ModelHolder
 from functions.lookups.enricher import effective_specs, lookup_config
 from functions.service import PredictionService
-from functions.structs import dump
 
 
 def describe(holder: ModelHolder, service: PredictionService) -> dict[str, Any]:

@@ -19,10 +19,10 @@ import orjson
 from functions.codecs.schemas import instance_schema, prediction_schema
 from functions.codecs.v2_schemas import oip_paths
 from functions.codecs.vertex import body_schema
+from functions.config.settings import Settings
 from functions.loading.holder import ModelHolder
 from functions.model.onnx_model import OnnxModel
 from functions.service import PredictionService
-from functions.settings import Settings
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/"

@@ -14,13 +14,13 @@ from starlette.responses import PlainTextResponse, Response
 from functions import metrics
 from functions.codecs import vertex
 from functions.codecs.predict_bodies import answer_format, batch_body, columns_body, predict_body
+from functions.config.settings import Settings
 from functions.http.bodies import read_body, require_json
 from functions.http.model_info import describe
 from functions.http.responses import json_response
 from functions.http.router import Router
 from functions.loading.holder import ModelHolder
 from functions.service import PredictionService, Scored
-from functions.settings import Settings
 
 
 def prediction_routes(router: Router, holder: ModelHolder, service: PredictionService,

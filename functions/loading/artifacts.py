@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
+from functions.config.settings import Settings
 from functions.errors import ModelLoadError
 from functions.loading.cache_lock import cache_lock
 from functions.loading.object_store import FetchError, sha256_file
 from functions.loading.sidecars import fetch_tokenizer
 from functions.loading.stores import Stores
-from functions.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
+from functions.config.settings import Settings
 from functions.errors import ModelLoadError, ModelNotReady
 from functions.loading import fork_exit
 from functions.loading.artifacts import fetch_model
@@ -51,7 +52,6 @@ from functions.loading.load_retry import LOADING_RETRY_AFTER, LoadFailure
 from functions.loading.pointer import resolve_model_uris
 from functions.loading.stores import Stores
 from functions.model.onnx_model import OnnxModel
-from functions.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import orjson
 
-from functions.card import ModelCard, sidecar_card
+from functions.config.card import ModelCard, sidecar_card
+from functions.config.settings import Settings
 from functions.errors import ModelLoadError
 from functions.loading.object_store import FetchError
 from functions.loading.stores import Stores
-from functions.settings import Settings
 
 POINTER_NAME = "LATEST"
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
+from functions.config.settings import Settings
 from functions.errors import ModelLoadError
 from functions.loading.object_store import FetchError, sha256_file
 from functions.loading.stores import Stores
-from functions.settings import Settings
 
 
 def tokenizer_path(model_path: Path) -> Path:

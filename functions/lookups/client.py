@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from functions.card import LookupSpec
-from functions.settings import Settings
+from functions.config.card import LookupSpec
+from functions.config.settings import Settings
 
 if TYPE_CHECKING:
     import requests

@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 
 from functions import metrics
-from functions.card import LookupSpec, ModelCard
 from functions.codecs.tabular import Decoded, Schema
+from functions.config.card import LookupSpec, ModelCard
+from functions.config.settings import Settings
 from functions.errors import ItemError, Problem
 from functions.loading.holder import ModelHolder
 from functions.lookups.cache import LookupCache, Values
 from functions.lookups.client import FeatureClient, Fetched, LookupFailure
-from functions.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_KEY_CHARS = 256

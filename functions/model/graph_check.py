@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from functions.card import ModelCard, TensorSpec
+from functions.config.card import ModelCard, TensorSpec
 
 FLOATS = {"float16", "float32", "float64"}
 NUMBERS = FLOATS | {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from functions.card import ModelCard, TensorSpec
+from functions.config.card import ModelCard, TensorSpec
+from functions.config.settings import Settings
 from functions.errors import ModelLoadError
 from functions.model.custom_ops import register_custom_ops
 from functions.model.graph_check import card_problems
@@ -24,7 +25,6 @@ from functions.model.sessions import (
     optimised_offline,
     session_options,
 )
-from functions.settings import Settings
 
 log = logging.getLogger(__name__)
 

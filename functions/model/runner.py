@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from functions import metrics
+from functions.config.settings import Settings
 from functions.model.batcher import Batcher
 from functions.model.cost import CostCurve, measure
 from functions.model.onnx_model import OnnxModel
-from functions.settings import Settings
 
 log = logging.getLogger(__name__)
 UNMEASURED_INLINE_ROWS = 16

@@ -12,9 +12,9 @@ from typing import Any
 
 import onnxruntime as ort
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
+from functions.config.settings import Settings
 from functions.errors import ModelLoadError
-from functions.settings import Settings
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 

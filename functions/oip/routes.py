@@ -29,13 +29,13 @@ from functions.codecs.v2 import (
     inflate,
 )
 from functions.codecs.v2_tensors import v2_datatype
+from functions.config.settings import Settings
 from functions.errors import MethodNotAllowed, NotFound, ServingError
 from functions.http.bodies import read_body
 from functions.http.responses import json_response
 from functions.loading.holder import ModelHolder
 from functions.model.onnx_model import OnnxModel
 from functions.service import PredictionService
-from functions.settings import Settings
 
 log = logging.getLogger(__name__)
 SERVER = {"name": "onnx-serverless", "version": "1", "extensions": ["binary_tensor_data"]}

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export.checks.parity import Tolerance, compare, quality
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 
 
 @dataclass(frozen=True)

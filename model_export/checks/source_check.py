@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import msgspec
 import numpy as np
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export import card_files
 from model_export.checks import onnx_runs
 from model_export.checks.parity import Tolerance, compare

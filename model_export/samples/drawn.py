@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from functions.card import ModelCard, TensorSpec
+from functions.config.card import ModelCard, TensorSpec
 from model_export.exit_codes import InputError
 from model_export.samples.row_files import Encode, Rows, conform, from_texts, is_text, take
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.card import TensorSpec
+from functions.config.card import TensorSpec
 from model_export.exit_codes import InputError
 
 Feeds = dict[str, np.ndarray]

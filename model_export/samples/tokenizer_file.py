@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export.exit_codes import InputError
 from model_export.samples.row_files import Encode, Feeds
 

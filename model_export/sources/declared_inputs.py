@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from functions.card import TensorSpec
+from functions.config.card import TensorSpec
 from model_export.exit_codes import InputError
 
 Bad = argparse.ArgumentTypeError  # argparse prints "argument --input: MESSAGE", exits 2

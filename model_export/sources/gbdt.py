@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export import card_files, options
 from model_export.exit_codes import InputError
 from model_export.sources import (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from functions.card import ModelCard, TokenizerSpec
+from functions.config.card import ModelCard, TokenizerSpec
 from model_export import card_files, graph_edits, options
 from model_export.exit_codes import InputError
 from model_export.samples import drawn, tokenizer_file

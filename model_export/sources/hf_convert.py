@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export.sources import hf_files
 from model_export.sources.declared_inputs import DeclaredInput
 from model_export.sources.torch_convert import TorchSource

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export import card_files, graph_edits
 from model_export.exit_codes import InputError, NotAModel, UnsupportedModel
 from model_export.sources import gbdt_convert

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from functions.card import ModelCard, TensorSpec
+from functions.config.card import ModelCard, TensorSpec
 from model_export import options
 from model_export.checks.parity import Tolerance
 from model_export.exit_codes import InputError

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import onnx
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export import card_files, options
 from model_export.checks.parity import Tolerance
 from model_export.checks.source_check import SourceModel, check_and_record

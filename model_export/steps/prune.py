@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export import options
 from model_export.checks import budget
 from model_export.checks.parity import Tolerance

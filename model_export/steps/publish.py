@@ -20,7 +20,7 @@ from pathlib import Path
 
 import msgspec
 
-from functions.card import ModelCard, sidecar_card
+from functions.config.card import ModelCard, sidecar_card
 from functions.loading.object_store import sha256_file
 from model_export import card_files
 from model_export.exit_codes import (

@@ -25,7 +25,7 @@ from typing import Any
 
 import onnx
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export import card_files, graph_edits, options
 from model_export.checks import budget, onnx_runs
 from model_export.exit_codes import BudgetExceeded, ExportError, InputError

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export.exit_codes import ExportError
 
 

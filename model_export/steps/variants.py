@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import onnx
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export import card_files
 from model_export.exit_codes import InputError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from functions.card import ModelCard
+from functions.config.card import ModelCard
 from model_export import card_files, options
 from model_export.checks.source_check import SourceModel, check_and_record
 from model_export.exit_codes import InputError

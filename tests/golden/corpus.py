@@ -220,8 +220,8 @@ def _kinds(root: Path) -> dict[str, tuple[Path, list[Case]]]:
 
 
 def _runtime(env: dict[str, str]) -> Any:
+    from functions.config.settings import Settings
     from functions.runtime import build
-    from functions.settings import Settings
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

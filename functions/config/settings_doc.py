@@ -1,4 +1,4 @@
-"""The settings table of docs/settings.md: ``python -m functions.settings_doc [--write]``.
+"""The settings table of docs/settings.md: ``python -m functions.config.settings_doc [--write]``.
 
 The table is generated from the Settings class and its field docstrings, and a test checks
 that docs/settings.md carries every setting.
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import msgspec
 
-from functions import settings as settings_module
-from functions.settings import BUNDLED_MODEL, Settings
+from functions.config import settings as settings_module
+from functions.config.settings import BUNDLED_MODEL, Settings
 
 
 def _default(field: msgspec.structs.FieldInfo) -> str:

@@ -3,7 +3,7 @@
 One schema for both sides: ``model_export`` writes it, the function reads it. Together with
 the ONNX graph it is the single source of the request schema, ``/model`` and the docs.
 Unknown keys are kept on read (``card.extra``) so an older function can serve a card
-written by a newer exporter (``extra``, see ``functions.structs.Open``), and written back
+written by a newer exporter (``extra``, see ``functions.config.structs.Open``), and written back
 when the exporter rewrites a card. msgspec structs: importing them costs ~3 ms of the cold
 start where pydantic's import and schema building cost ~100 ms.
 """
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from functions.structs import Open, dump, load
+from functions.config.structs import Open, dump, load
 
 CARD_SCHEMA_VERSION = 1
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from functions.card import ModelCard
 from functions.codecs.values import to_python
+from functions.config.card import ModelCard
 
 
 def float_values(values: np.ndarray) -> list:

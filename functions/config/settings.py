@@ -15,10 +15,10 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from functions.card import LookupSpec, sidecar_card
-from functions.structs import read_env
+from functions.config.card import LookupSpec, sidecar_card
+from functions.config.structs import read_env
 
-BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "iris.onnx"
+BUNDLED_MODEL = Path(__file__).resolve().parents[2] / "models" / "iris.onnx"
 
 
 def cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -63,7 +63,7 @@ class Settings(msgspec.Struct, kw_only=True):
     validated again).
     """
 
-    # Field docstrings are read from the source by functions.settings_doc (the README
+    # Field docstrings are read from the source by functions.config.settings_doc (the README
     # table), never at run time.
 
     @classmethod
