@@ -22,12 +22,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from functions import metrics
 from functions.codecs.plans import Inputs, Plan, plan_for
 from functions.codecs.tabular import Decoded, Schema
 from functions.dedupe import dedupe_feeds
 from functions.errors import ItemError, Problem, RequestError, ServingError, ValidationFailed
 from functions.loading.holder import ModelHolder
+from functions.metrics import inc
 from functions.model.isolation import MODEL_ERRORS, refusal_text, run_isolating
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner, Runners
@@ -84,7 +84,8 @@ class Scored:
     """Item i is answered by row ``src[i]`` of ``outputs`` (-1: it failed); None when row
     i answers item i."""
     failures: dict[int, ItemError]
-    notes: dict[int, dict[str, Any]]
+    notes: dict[int, dict[str, Any]] | None
+    """Per-item facts for the answer (the text plan's ``truncated``), or None."""
     unique_rows: int
     model: OnnxModel
     """The version that scored these items (a roll-out may swap models mid-request)."""
@@ -155,7 +156,9 @@ class PredictionService:
     async def predict(self, model: OnnxModel, inputs: Inputs, *, strict: bool) -> Scored:
         """Score ``inputs`` (decoded for ``model``); see the module docstring for strict
         vs per-item errors."""
-        runner = self._serving(model).runner
+        last = self._last
+        runner = last.runner if last is not None and last.model is model \
+            else self._serving(model).runner
         failures = {i: ItemError(p) for i, p in inputs.problems.items()} \
             if inputs.problems else {}
         if strict and failures:
@@ -170,7 +173,7 @@ class PredictionService:
             if strict and failures:
                 raise _first_failure(failures)
             ok_rows = _without(n, failures) if failures else None
-        count_received(n)
+        inc(RECEIVED, n, "instances received")
         if ok_rows is not None and len(ok_rows) == 0:
             return Scored(n, None, 0, np.full(n, -1, dtype=np.intp), failures, inputs.notes,
                           0, model)
@@ -191,7 +194,7 @@ class PredictionService:
                 raise RequestError(f"the model refused the inputs: {refusal_text(exc)}") \
                     from None
             outputs, kept, refused = await run_isolating(runner, unique, exc)
-        count_model_rows(rows)
+        inc(MODEL_ROWS, rows, "rows sent to the model after dedupe")
         if kept is None:  # every row scored
             if plan is not None and plan.finishes:
                 outputs = plan.finish(outputs, unique)
@@ -225,14 +228,10 @@ def _request_order(n: int, ok_rows: np.ndarray, inverse: np.ndarray, kept: np.nd
     return src
 
 
-def count_received(n: int) -> None:
-    """Count instances received for scoring (every path: rows, v2 tensors, events)."""
-    metrics.inc("predict_rows_total", n, "instances received")
-
-
-def count_model_rows(n: int) -> None:
-    """Count rows sent to the model after dedupe (every path)."""
-    metrics.inc("predict_model_rows_total", n, "rows sent to the model after dedupe")
+RECEIVED = "predict_rows_total"
+"""Instances received for scoring (every path: rows, v2 tensors, events)."""
+MODEL_ROWS = "predict_model_rows_total"
+"""Rows sent to the model after dedupe (every path)."""
 
 
 def _without(n: int, failures: dict[int, ItemError]) -> np.ndarray:

@@ -16,12 +16,12 @@ the ``Inputs`` it returns, and the bad item's row is filled so the others keep t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from functions.codecs.tabular import Decoded, Schema, decode_instances
+from functions.codecs.tabular import FEW_ROWS, Decoded, Schema, clean_rows, decode_instances
 from functions.codecs.tensors import InputSpec, decode_column, split_by_input
 from functions.codecs.tokens import TextEncoder
 from functions.errors import Problem
@@ -38,8 +38,8 @@ class Inputs:
     problems: dict[int, list[Problem]]
     n: int
     """How many items (every feed has a row for each)."""
-    notes: dict[int, dict[str, Any]] = field(default_factory=dict)
-    """Per-row facts for the answer, e.g. ``{"truncated": True}``."""
+    notes: dict[int, dict[str, Any]] | None = None
+    """Per-row facts for the answer, e.g. ``{"truncated": True}`` (None: none)."""
     table: Decoded | None = None
     """Tabular models: the matrix (the same array as the feed) that lookups fill in."""
     instances: Sequence[Any] = ()
@@ -75,6 +75,11 @@ class TabularPlan:
         read without a Python object per value (codecs.matrix). None otherwise."""
 
     def decode(self, instances: Sequence[Any], may_hold_bools: bool = True) -> Inputs:
+        if type(instances) is list and len(instances) <= FEW_ROWS and not self.looks_up:
+            matrix = clean_rows(instances, self.schema)  # the common single row, at once
+            if matrix is not None:
+                return Inputs({self.input: matrix}, {}, len(matrix), instances=instances,
+                              plan=self)
         if self.unwraps and type(instances) is list and dict in set(map(type, instances)):
             key = {self.input}  # {"input": [...]} names the one input: unwrap it
             instances = [i[self.input] if type(i) is dict and i.keys() == key else i

@@ -46,8 +46,9 @@ def _columns(scored: Scored) -> Columns | None:
 
 def items(scored: Scored) -> list[dict[str, Any] | ItemError]:
     """One prediction dict or ItemError per instance, in request order."""
-    cols = _columns(scored)
-    preds = rows_of_columns(cols, scored.rows) if cols is not None else []
+    outputs, model = scored.outputs, scored.model
+    preds = [] if outputs is None else rows_of_columns(
+        shape_columns(model.card, outputs, scored.rows, model.output_labels), scored.rows)
     notes, failures, src = scored.notes, scored.failures, scored.src
     if src is None and not notes:
         return preds  # type: ignore[return-value]
@@ -57,7 +58,7 @@ def items(scored: Scored) -> list[dict[str, Any] | ItemError]:
         if j < 0:
             out.append(failures[i])
         else:
-            out.append({**preds[j], **notes[i]} if i in notes else preds[j])
+            out.append({**preds[j], **notes[i]} if notes and i in notes else preds[j])
     return out
 
 

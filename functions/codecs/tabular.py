@@ -19,6 +19,9 @@ import numpy as np
 from functions.codecs.values import beyond_float, holds_bool, read_number, refused_non_finite
 from functions.errors import Problem
 
+FEW_ROWS = 4
+"""Up to this many rows, ``clean_rows``'s plain Python checks beat numpy's call overhead."""
+
 
 @dataclass(frozen=True)
 class Schema:
@@ -86,7 +89,7 @@ def _at_once(instances: Sequence[Any], schema: Schema, may_hold_bools: bool) -> 
     """
     if not instances or not isinstance(instances[0], list):
         return None
-    if len(instances) <= 4:  # a few rows: plain Python checks beat numpy's call overhead
+    if len(instances) <= FEW_ROWS:  # plain Python checks beat numpy's call overhead
         return clean_rows(instances, schema)
     try:
         arr = np.asarray(instances)

@@ -29,7 +29,8 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
 
     def scoring(cap: int, strict: bool, body_of: Callable[[Scored], dict[str, Any]]) -> Any:
         async def score(request: Request) -> Response:
-            fmt = answer_format(request.scope.get("query_string", b""))
+            query = request.scope.get("query_string")
+            fmt = answer_format(query) if query else "rows"
             body = await read_body(request, settings.max_body_bytes, require_json(request))
             model = holder.model or await holder.get()
             inputs = vertex.decode(body, service.plan(model), cap)
