@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -222,17 +221,10 @@ def _kinds(root: Path) -> dict[str, tuple[Path, list[Case]]]:
 def _runtime(env: dict[str, str]) -> Any:
     from functions.config.settings import Settings
     from functions.runtime import build
+    from tests.inprocess import environment
 
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environment(env):
         return build(Settings.from_env())
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 async def _run_cases(env: dict[str, str], cases: list[Case]) -> dict[str, Any]:
@@ -250,8 +242,8 @@ async def _message_outcome(cache: Path) -> dict[str, Any]:
     """A Pub/Sub push with good and bad rows to /events on the GCS emulator: the answer and
     the objects written (results and errors)."""
     from gcp_storage_emulator.server import create_server
-    from google.cloud import storage
 
+    from tests.inprocess import environment
     from tests.servers import free_port
 
     port = free_port()
@@ -262,21 +254,27 @@ async def _message_outcome(cache: Path) -> dict[str, Any]:
                "GOOGLE_CLOUD_PROJECT": "test-project", "EVENT_ROUTES": "true",
                "MESSAGE_OUTPUT_URI": "gs://golden/results/", "MODEL_CACHE_DIR": str(cache),
                "MODEL_URI": str(ROOT / "models" / "iris.onnx")}
-        os.environ.update({k: env[k] for k in ("STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")})
-        storage.Client(project="test-project").create_bucket("golden")
-        rt = _runtime(env)
-        await rt.holder.get()
-        data = {"instances": [[5.1, 3.5, 1.4, 0.2], [True, 1, 1, 1], "x", [6.7, 3.0, 5.2, 2.3],
-                              [5.1, 3.5, 1.4, 0.2], {"sepal_length": 1.0}, [None, 1, 1, 1]]}
-        push = json.loads((ROOT / "tests" / "events" / "pubsub_push.json").read_text())
-        push["message"]["data"] = base64.b64encode(json.dumps(data).encode()).decode()
-        push["message"]["messageId"] = push["message"]["message_id"] = "golden-1"
-        status, ctype, raw = await call(rt.router, "POST", "/events", _encode(push))
-        bucket = storage.Client(project="test-project").bucket("golden")
-        objects = {b.name: b.download_as_bytes().decode() for b in bucket.list_blobs()}
-        return {"message/push": [status, ctype, raw.decode()], "message/objects": objects}
+        with environment({k: env[k] for k in ("STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")}):
+            return await _scored_message(env)
     finally:
         server.stop()
+
+
+async def _scored_message(env: dict[str, str]) -> dict[str, Any]:
+    from google.cloud import storage
+
+    storage.Client(project="test-project").create_bucket("golden")
+    rt = _runtime(env)
+    await rt.holder.get()
+    data = {"instances": [[5.1, 3.5, 1.4, 0.2], [True, 1, 1, 1], "x", [6.7, 3.0, 5.2, 2.3],
+                          [5.1, 3.5, 1.4, 0.2], {"sepal_length": 1.0}, [None, 1, 1, 1]]}
+    push = json.loads((ROOT / "tests" / "events" / "pubsub_push.json").read_text())
+    push["message"]["data"] = base64.b64encode(json.dumps(data).encode()).decode()
+    push["message"]["messageId"] = push["message"]["message_id"] = "golden-1"
+    status, ctype, raw = await call(rt.router, "POST", "/events", _encode(push))
+    bucket = storage.Client(project="test-project").bucket("golden")
+    objects = {b.name: b.download_as_bytes().decode() for b in bucket.list_blobs()}
+    return {"message/push": [status, ctype, raw.decode()], "message/objects": objects}
 
 
 def collect(root: Path) -> dict[str, Any]:
