@@ -6,7 +6,8 @@
 Both trees are served by this venv's functions-framework (production server, defaults),
 each from its own folder. Per round, wrk drives each server in turn (ABBA order, the
 other one frozen with SIGSTOP) for: one row at 8 connections (``POST /``), 1,000 distinct
-rows at 2 connections as rows and as columns. The figure of each measure is the median
+rows at 2 connections as rows and as columns; with ``--text``, all-MiniLM-L6-v2 at 1 and 16
+connections, one sentence a request. The figure of each measure is the median
 of per-round ratios (this / base); requests per CPU-second of the server's processes are
 reported beside req/s, being less sensitive to what else the machine runs. Then cold
 start from outside: spawn -> first 200 of ``POST /predict``, ``--cold-runs`` starts each,
@@ -53,16 +54,29 @@ def serve(tree: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
     return proc, f"http://127.0.0.1:{port}"
 
 
-MEASURES = {"single_row": ("/", 8, 1), "batch_1000_rows": ("/batch-predict", 2, 1000),
-            "batch_1000_columns": ("/batch-predict?format=columns", 2, 1000)}
+TABULAR = {"single_row": ("/", 8, 1), "batch_1000_rows": ("/batch-predict", 2, 1000),
+           "batch_1000_columns": ("/batch-predict?format=columns", 2, 1000)}
+TEXT = {"minilm_1_connection": ("/", 1, 1), "minilm_16_connections": ("/", 16, 1)}
 
 
-def throughput(trees: dict[str, Path], rounds: int, seconds: int) -> dict[str, dict]:
-    bodies = {1: json.dumps({"instances": [SETOSA]}).encode(),
-              1000: json.dumps({"instances": batch_rows(1000)}).encode()}
-    servers = {name: serve(tree) for name, tree in trees.items()}
-    rates = {m: {n: [] for n in trees} for m in MEASURES}
-    per_cpu = {m: {n: [] for n in trees} for m in MEASURES}
+def throughput(trees: dict[str, Path], rounds: int, seconds: int,
+               text: bool = False) -> dict[str, dict]:
+    """The tabular measures on the demo model, or (``text``) MiniLM with one sentence a
+    request (the model exported once into benchmarks/results/minilm/)."""
+    env: dict[str, str] = {}
+    if text:
+        from benchmarks.batching_bench import SENTENCE
+        from benchmarks.text_bench import exported
+
+        env = {"MODEL_URI": str(exported())}
+        bodies = {1: json.dumps({"instances": [SENTENCE]}).encode()}
+    else:
+        bodies = {1: json.dumps({"instances": [SETOSA]}).encode(),
+                  1000: json.dumps({"instances": batch_rows(1000)}).encode()}
+    measures = TEXT if text else TABULAR
+    servers = {name: serve(tree, env) for name, tree in trees.items()}
+    rates: dict = {m: {n: [] for n in trees} for m in measures}
+    per_cpu: dict = {m: {n: [] for n in trees} for m in measures}
     try:
         for proc, url in servers.values():
             wait_ready(url + "/", proc, bodies[1])
@@ -73,7 +87,7 @@ def throughput(trees: dict[str, Path], rounds: int, seconds: int) -> dict[str, d
                 pause(proc, False)
                 time.sleep(0.2)
                 pids = [proc.pid, worker_pid(proc.pid)]
-                for measure, (path, conns, rows) in MEASURES.items():
+                for measure, (path, conns, rows) in measures.items():
                     ticks = cpu_ticks(pids)
                     rate = rows * wrk(url + path, bodies[rows], seconds, conns)
                     cpu = (cpu_ticks(pids) - ticks) / os.sysconf("SC_CLK_TCK")
@@ -84,7 +98,7 @@ def throughput(trees: dict[str, Path], rounds: int, seconds: int) -> dict[str, d
         for proc, _ in servers.values():
             pause(proc, False)
             stop(proc)
-    return {m: {"rates": rates[m], "per_cpu_second": per_cpu[m]} for m in MEASURES}
+    return {m: {"rates": rates[m], "per_cpu_second": per_cpu[m]} for m in measures}
 
 
 def cold_starts(trees: dict[str, Path], runs: int) -> dict[str, list[float]]:
@@ -118,13 +132,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--cold-runs", type=int, default=21)
+    parser.add_argument("--text", action="store_true",
+                        help="also MiniLM at 1 and 16 connections, one sentence a request")
     args = parser.parse_args(argv)
     trees = {"this": ROOT, "base": args.base.resolve()}
     for tree in trees.values():  # bytecode compiled, as the container images are
         subprocess.run([str(Path(FF).parent / "python"), "-m", "compileall", "-q", "main.py",
                         "functions"], cwd=tree, check=True)
     result: dict = {"base": str(args.base), "rounds": args.rounds, "seconds": args.seconds}
-    for measure, data in throughput(trees, args.rounds, args.seconds).items():
+    measured = throughput(trees, args.rounds, args.seconds)
+    if args.text:
+        measured.update(throughput(trees, args.rounds, args.seconds, text=True))
+    for measure, data in measured.items():
         result[measure] = {**data, "ratio": _ratio(data["rates"]),
                            "ratio_per_cpu_second": _ratio(data["per_cpu_second"])}
         print(f"{measure}: this/base {result[measure]['ratio']:.3f}x req/s, "
