@@ -34,8 +34,8 @@ class CostCurve:
 
     def observe(self, rows: int, seconds: float) -> None:
         """Fold one served call into the curve. One call's ratio counts at most
-        ``MAX_STEP``: a call the OS preempted for 50 ms says nothing about the model, and
-        must not send the next hundred calls of a 12 µs model off the event loop."""
+        ``MAX_STEP``: a call the OS preempted says nothing about the model, and must not
+        send the next hundred calls of a small model off the event loop."""
         base = self.fixed + self.per_row * rows
         if base > 0:
             self.scale = 0.9 * self.scale + 0.1 * min(seconds / base, MAX_STEP)

@@ -2,7 +2,7 @@
 
 Per model version, one runner. Where a call runs: expected to finish within the inline
 budget (the model's cost curve, functions.model.cost), it runs on the event loop, where a
-thread hop (~0.1 ms) would cost more than a small model's whole batch; longer, in a worker
+thread hop would cost more than a small model's whole batch; longer, in a worker
 thread, so the loop keeps accepting requests. Before the curve is measured, calls of up
 to ``UNMEASURED_INLINE_ROWS`` rows run inline.
 
@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 UNMEASURED_INLINE_ROWS = 16
 UNTIMED_MASK = 7
 """``run_now`` times one call in 8 (calls & 7 == 0) for the cost curve: the curve follows
-the machine from those, and the other seven skip two clock reads and the update (~1 µs of
-a 10 µs model's request)."""
+the machine from those, and the other seven skip two clock reads and the update, a share
+of a small model's request worth keeping (docs/benchmarks.md)."""
 MIN_GAIN = 1.5
 Feeds = dict[str, np.ndarray]
 
