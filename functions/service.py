@@ -136,6 +136,7 @@ class PredictionService:
 
     def _calibrate_later(self, model: OnnxModel) -> None:
         runner = self.runners(model)
+        runner.pads = self.plan(model).pads()  # token inputs: calls cut by length
         if not runner.measures or runner.measuring:
             return
         runner.measuring = True
@@ -185,24 +186,21 @@ class PredictionService:
             unique, inverse = dedupe_feeds(feeds)
             rows = len(inverse) if unique is feeds else len(next(iter(unique.values())))
         kept, refused = None, {}
+        finish = plan.finish if plan is not None and plan.finishes else None
         try:  # the common case in one call (one inline row: no await); a refusal is
             # isolated to its rows
-            outputs = (runner.run_now(unique, rows) if rows == 1 else None) \
-                or await runner.run(unique)
+            outputs = (runner.run_now(unique, rows, finish) if rows == 1 else None) \
+                or await runner.run(unique, finish)
         except MODEL_ERRORS as exc:
             if plan is None:  # tensors fed as they are: the request is the unit
                 raise RequestError(f"the model refused the inputs: {refusal_text(exc)}") \
                     from None
-            outputs, kept, refused = await run_isolating(runner, unique, exc)
+            outputs, kept, refused = await run_isolating(runner, unique, exc, finish)
         inc(MODEL_ROWS, rows, "rows sent to the model after dedupe")
         if kept is None:  # every row scored
-            if plan is not None and plan.finishes:
-                outputs = plan.finish(outputs, unique)
             if unique is feeds and ok_rows is None:
                 return Scored(n, outputs, rows, None, failures, inputs.notes, n, model)
             kept = np.arange(rows)
-        elif outputs is not None and plan is not None and plan.finishes:
-            outputs = plan.finish(outputs, {k: a[kept] for k, a in unique.items()})
         src = _request_order(n, np.arange(n) if ok_rows is None else ok_rows,
                              np.arange(n) if inverse is None else inverse, kept, refused,
                              failures)

@@ -190,8 +190,7 @@ class TextPlan:
 
     def pads(self) -> dict[str, int]:
         """Token inputs and the value that pads each (merged batches are re-padded)."""
-        values = {"input_ids": self.encoder.pad_id, "attention_mask": 0, "token_type_ids": 0}
-        return {name: values[role] for role, (name, _) in self.encoder.feeds.items()}
+        return self.encoder.pads()
 
     def describe(self) -> dict[str, Any]:
         spec = self.spec

@@ -15,9 +15,13 @@ import numpy as np
 
 from functions.config.card import TokenizerSpec
 from functions.errors import ModelLoadError
+from functions.model.batcher import merge
 
 PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>")
 CHARS_PER_TOKEN = 100  # far above any real token's length, whitespace included
+ENCODE_CHUNK = 1024
+"""Texts tokenized at once: the tokenizer's Python lists of ids stay this small, whatever
+the request's size."""
 
 
 class TextEncoder:
@@ -61,14 +65,23 @@ class TextEncoder:
         cut = [i for i, text in enumerate(texts) if len(text) > limit]
         if cut:
             texts = [text[:limit] for text in texts]
-        encodings = self.tokenizer.encode_batch(texts)
-        columns = {"input_ids": [e.ids for e in encodings],
-                   "attention_mask": [e.attention_mask for e in encodings],
-                   "token_type_ids": [e.type_ids for e in encodings]}
-        feeds = {name: np.asarray(columns[role], dtype=dtype)
-                 for role, (name, dtype) in self.feeds.items()}
-        truncated = sorted({i for i, e in enumerate(encodings) if e.overflowing} | set(cut))
-        return feeds, truncated
+        parts = []
+        truncated = set(cut)
+        for lo in range(0, max(len(texts), 1), ENCODE_CHUNK):
+            encodings = self.tokenizer.encode_batch(texts[lo:lo + ENCODE_CHUNK])
+            columns = {"input_ids": [e.ids for e in encodings],
+                       "attention_mask": [e.attention_mask for e in encodings],
+                       "token_type_ids": [e.type_ids for e in encodings]}
+            parts.append({name: np.asarray(columns[role], dtype=dtype)
+                          for role, (name, dtype) in self.feeds.items()})
+            truncated.update(lo + i for i, e in enumerate(encodings) if e.overflowing)
+        feeds = parts[0] if len(parts) == 1 else merge(parts, self.pads())
+        return feeds, sorted(truncated)
+
+    def pads(self) -> dict[str, int]:
+        """Token inputs and the value that pads each."""
+        values = {"input_ids": self.pad_id, "attention_mask": 0, "token_type_ids": 0}
+        return {name: values[role] for role, (name, _) in self.feeds.items()}
 
     def _mask(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """Which tokens are real: the attention mask, or (not fed) every non-pad id."""

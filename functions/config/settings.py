@@ -151,6 +151,12 @@ class Settings(msgspec.Struct, kw_only=True):
     batch_max_rows: Annotated[int, Meta(ge=1)] = 256
     """Most rows in one merged model call."""
 
+    model_call_memory_mb: Annotated[int, Meta(ge=16)] = 256
+    """Memory one model call may use, in MiB; a request over it is cut into several calls
+    (its items keep their order). A text model's call holds at most this / 64 KiB padded
+    tokens, any other's this / 64 of input bytes. The default fits the deploy default of
+    1 GiB (FUNCTION_MEMORY) with the model, the server and the requests in flight."""
+
     batch_max_wait_ms: Annotated[float, Meta(ge=0)] = 0.0
     """Under load, how long a small queue may wait for more requests before the next merged
     call (bounded by the model's fixed cost per call); 0 merges only what queued while the

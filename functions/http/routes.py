@@ -5,6 +5,7 @@ Every route shares the error contract of ``responses.error_response`` (through t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,10 @@ from functions.http.router import Router
 from functions.loading.holder import ModelHolder
 from functions.service import PredictionService, Scored
 
+OFF_LOOP_TEXT_BYTES = 16 * 1024
+"""Text bodies from this size on are tokenized in a worker thread (the tokenizer releases
+the GIL), so the event loop keeps serving; below it the thread hop costs more."""
+
 
 def prediction_routes(router: Router, holder: ModelHolder, service: PredictionService,
                       settings: Settings) -> None:
@@ -33,7 +38,10 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
             fmt = answer_format(query) if query else "rows"
             body = await read_body(request, settings.max_body_bytes, require_json(request))
             model = holder.model or await holder.get()
-            inputs = vertex.decode(body, service.plan(model), cap)
+            plan = service.plan(model)
+            inputs = await asyncio.to_thread(vertex.decode, body, plan, cap) \
+                if plan.kind == "text" and len(body) >= OFF_LOOP_TEXT_BYTES \
+                else vertex.decode(body, plan, cap)
             scored = await service.predict(model, inputs, strict=strict)
             return json_response(columns_body(scored) if fmt == "columns" else body_of(scored))
         return score

@@ -8,6 +8,7 @@
     runner.py       ModelRunner: inline or in a thread, alone or merged; Runners
     cost.py         the cost curve (fixed + per row), measured and kept current
     batcher.py      Batcher: concurrent requests merged into one call, split by offsets
+    cuts.py         the memory budget of one call; rows cut to fit it, token rows by length
     isolation.py    items the model itself refuses, isolated by bisection, input named
 """
 

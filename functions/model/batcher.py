@@ -9,14 +9,16 @@ the model is busy, and a request waits at most for the call ahead of it (Ray Ser
 A merge is one concatenate per input, one call, and a split by row offsets (PyTriton's
 ``batch``). Rows identical across requests are computed once. Token inputs (``pads``:
 input name -> pad value) are re-padded to the longest item of the merge, and outputs that
-carry the token axis are cut back to each request's own length; requests whose lengths
-differ so much that padding would cost more than it saves run as separate calls. If a merged
+carry the token axis are cut back to each request's own length. A merge of token inputs
+is sorted by length and cut into calls within the memory budget and its padding bound
+(functions.model.cuts), so short sentences are not padded to a long one. If a merged
 call fails (one request holds a value the model refuses), every request of it runs again
 alone, so the failure stays with its own request. A request cancelled while it waits is
 dropped from its batch. Under load, ``wait_bound`` (the model's fixed cost per call, capped
 by BATCH_MAX_WAIT_MS) lets a small queue fill before the next call. The batcher serves the
 event loop that first used it; calls from any other loop (event handlers run their own)
-go straight to the model.
+go straight to the model. A merge takes requests up to ``budget.max_rows`` rows and
+``budget.tokens`` real tokens.
 """
 
 from __future__ import annotations
@@ -32,16 +34,18 @@ import numpy as np
 
 from functions import metrics
 from functions.dedupe import dedupe_feeds
+from functions.model.cuts import Budget, cut_by_length, run_cuts, token_lengths
 
 Feeds = dict[str, np.ndarray]
 Call = Callable[[Feeds], Awaitable[Feeds]]
-WASTE_SPLIT = 0.5  # padding over this share of a merge's tokens: split it by length
 
 
 @dataclass
 class _Waiting:
     feeds: Feeds
     rows: int
+    tokens: int
+    """Rows times the token length (rows for inputs without tokens)."""
     future: asyncio.Future[Feeds]
     since: float = field(default_factory=time.perf_counter)
 
@@ -91,36 +95,21 @@ def _shape_key(feeds: Feeds, pads: dict[str, int]) -> tuple:
 
 
 def compatible(group: list[_Waiting], pads: dict[str, int]) -> list[list[_Waiting]]:
-    """The group split into runs that can be concatenated (same item shapes), each then
-    split by token length where padding would waste too much (``by_length``)."""
+    """The group split into runs that can be concatenated (same item shapes)."""
     runs: dict[tuple, list[_Waiting]] = {}
     for w in group:
         runs.setdefault(_shape_key(w.feeds, pads), []).append(w)
-    return [part for run in runs.values() for part in by_length(run, pads)]
-
-
-def by_length(group: list[_Waiting], pads: dict[str, int]) -> list[list[_Waiting]]:
-    """The group as one merge, or split in two by token length when padding would waste
-    more than ``WASTE_SPLIT`` of the merged tokens."""
-    if not pads or len(group) < 2:
-        return [group]
-    lengths = [_length(w.feeds, pads) for w in group]
-    rows = [w.rows for w in group]
-    useful = sum(n * t for n, t in zip(rows, lengths))
-    if useful >= (1 - WASTE_SPLIT) * max(lengths) * sum(rows):
-        return [group]
-    order = sorted(range(len(group)), key=lengths.__getitem__)
-    half = len(order) // 2
-    return [[group[i] for i in order[:half]], [group[i] for i in order[half:]]]
+    return list(runs.values())
 
 
 class Batcher:
     """The queue in front of one model version's calls."""
 
-    def __init__(self, call: Call, max_rows: int, pads: dict[str, int] | None = None,
+    def __init__(self, call: Call, budget: Budget, pads: dict[str, int] | None = None,
                  wait_bound: Callable[[], float] = lambda: 0.0) -> None:
         self.call = call
-        self.max_rows = max_rows
+        self.budget = budget
+        self.max_rows = budget.max_rows
         self.pads = pads or {}
         self.wait_bound = wait_bound
         self._last_rows = 0
@@ -151,7 +140,8 @@ class Batcher:
             finally:
                 self._busy = False
                 self._kick()
-        waiting = _Waiting(feeds, len(next(iter(feeds.values()))),
+        rows = len(next(iter(feeds.values())))
+        waiting = _Waiting(feeds, rows, rows * max(1, _length(feeds, self.pads)),
                            asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         return await waiting.future  # cancelled while waiting: skipped when its turn comes
@@ -168,13 +158,17 @@ class Batcher:
 
     def _take(self) -> list[_Waiting]:
         group: list[_Waiting] = []
-        rows = 0
-        while self._queue and (not group or rows + self._queue[0].rows <= self.max_rows):
+        rows = tokens = 0
+        limit = self.budget.tokens if self.pads else None
+        while self._queue and (not group or (
+                rows + self._queue[0].rows <= self.max_rows
+                and (limit is None or tokens + self._queue[0].tokens <= limit))):
             waiting = self._queue.popleft()
             if waiting.future.done():  # cancelled (client gone) while it waited
                 continue
             group.append(waiting)
             rows += waiting.rows
+            tokens += waiting.tokens
         return group
 
     async def _drain(self) -> None:
@@ -222,7 +216,7 @@ class Batcher:
         total = len(next(iter(merged.values())))
         unique, inverse = dedupe_feeds(merged)
         try:
-            out = await self._one(unique)
+            out = await self._by_length(unique)
         except Exception:  # one request's bad value: each runs alone, keeping its own error
             for w in group:
                 await self._deliver(w, self.call(w.feeds))
@@ -234,6 +228,16 @@ class Batcher:
         for w, part in zip(group, split(out, [w.rows for w in group], lengths, total)):
             if not w.future.done():
                 w.future.set_result(part)
+
+    async def _by_length(self, feeds: Feeds) -> Feeds:
+        """A merge's outputs; token rows sorted by length and cut within the budget."""
+        if not self.pads:
+            return await self._one(feeds)
+        lengths = token_lengths(feeds, self.pads)
+        cuts = cut_by_length(lengths, self.budget)
+        if len(cuts) == 1:
+            return await self._one(feeds)
+        return await run_cuts(self._one, feeds, cuts, self.pads, lengths)
 
     @staticmethod
     async def _deliver(waiting: _Waiting, result: Awaitable[Feeds]) -> None:

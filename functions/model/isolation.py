@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument, RuntimeException
 
+from functions.model.cuts import Finish
 from functions.model.runner import ModelRunner
 
 MODEL_ERRORS = (InvalidArgument, Fail, RuntimeException)
@@ -68,17 +69,17 @@ async def _culprit(runner: ModelRunner, row: dict[str, np.ndarray]) -> str | Non
 
 
 async def run_isolating(runner: ModelRunner, feeds: dict[str, np.ndarray],
-                        failed: BaseException | None = None,
+                        failed: BaseException | None = None, finish: Finish | None = None,
                         ) -> tuple[dict[str, np.ndarray] | None, np.ndarray, dict[int, Refusal]]:
     """(outputs of the kept rows, kept row indices ascending, refusals by row index).
 
     ``failed``: the model error the caller's own call of these feeds already met (it is
-    not run again whole).
+    not run again whole). ``finish``: applied to every call's outputs (pooling).
     """
     n = len(next(iter(feeds.values())))
     if failed is None:
         try:
-            return await runner.run(feeds), np.arange(n), {}
+            return await runner.run(feeds, finish), np.arange(n), {}
         except MODEL_ERRORS as exc:
             failed = exc
     if n == 1:
@@ -88,7 +89,7 @@ async def run_isolating(runner: ModelRunner, feeds: dict[str, np.ndarray],
     refused: dict[int, Refusal] = {}
     for lo, hi in ((0, n // 2), (n // 2, n)):
         index = np.arange(lo, hi)
-        out, ok, bad = await run_isolating(runner, _rows(feeds, index))
+        out, ok, bad = await run_isolating(runner, _rows(feeds, index), None, finish)
         if out is not None and len(ok):
             parts.append(out)
             kept.append(index[ok])

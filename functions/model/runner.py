@@ -12,6 +12,10 @@ calls off the event loop. Whether concurrent requests are merged
 only where the measured curve says it pays: a call too slow for the loop, and a row at
 least ``MIN_GAIN`` times cheaper inside a batch than alone. Measuring happens once per
 version, off the request path (``calibrate``).
+
+Every call fits the memory budget (MODEL_CALL_MEMORY_MB, functions.model.cuts): a request
+over it runs as several calls, token rows sorted by length; ``finish`` (the plan's pooling)
+runs per call and the answers come back in the request's order.
 """
 
 from __future__ import annotations
@@ -29,6 +33,14 @@ from functions import metrics
 from functions.config.settings import Settings
 from functions.model.batcher import Batcher
 from functions.model.cost import CostCurve, measure
+from functions.model.cuts import (
+    Budget,
+    Finish,
+    cut_by_bytes,
+    cut_by_length,
+    run_cuts,
+    token_lengths,
+)
 from functions.model.onnx_model import OnnxModel
 
 log = logging.getLogger(__name__)
@@ -49,6 +61,9 @@ class ModelRunner:
         self.budget = settings.inline_budget_ms / 1000.0
         self.mode = "off" if settings.aws_lambda_function_name else settings.batching
         self.max_rows = settings.batch_max_rows
+        self.call_budget = Budget.of(settings.model_call_memory_mb, settings.batch_max_rows)
+        self.pads: dict[str, int] = {}
+        """Token inputs and their pad values (set from the model's plan): cut by length."""
         self.max_wait = settings.batch_max_wait_ms / 1000.0
         self.curve: CostCurve | None = None
         self.batcher: Batcher | None = None
@@ -74,17 +89,33 @@ class ModelRunner:
             return self._count(n, started, self.model.run(feeds))
         return self._count(n, started, await asyncio.to_thread(self.model.run, feeds))
 
-    def run_now(self, feeds: Feeds, rows: int) -> Feeds | None:
-        """The outputs of ``rows`` rows computed now, on the calling thread, when that is
-        where ``run`` would compute them too (no merging, within the inline budget); else
-        None, and the caller awaits ``run``."""
+    def run_now(self, feeds: Feeds, rows: int, finish: Finish | None = None) -> Feeds | None:
+        """The outputs of ``rows`` rows (``finish``-ed, when given) computed now, on the
+        calling thread, when that is where ``run`` would compute them too (no merging,
+        within the inline budget); else None, and the caller awaits ``run``."""
         if self.batcher is not None or not self.runs_inline(rows):
             return None
         started = None if self.calls & UNTIMED_MASK else time.perf_counter()
-        return self._count(rows, started, self.model.run(feeds))
+        out = self._count(rows, started, self.model.run(feeds))
+        return out if finish is None else finish(out, feeds)
 
-    async def run(self, feeds: Feeds) -> Feeds:
-        """The outputs for ``feeds``: through the batcher when merging is on."""
+    async def run(self, feeds: Feeds, finish: Finish | None = None) -> Feeds:
+        """The outputs for ``feeds`` (``finish``-ed, when given), in one call or, over the
+        budget or padded to waste, several; through the batcher when merging is on."""
+        if self.pads:
+            lengths = token_lengths(feeds, self.pads)
+            cuts = cut_by_length(lengths, self.call_budget)
+            if len(cuts) > 1:
+                return await run_cuts(self._submit, feeds, cuts, self.pads, lengths, finish)
+        else:
+            size = sum(a.nbytes for a in feeds.values())
+            if size > self.call_budget.input_bytes and _shared_rows(feeds) > 1:
+                cuts = cut_by_bytes(_rows(feeds), size // _rows(feeds), self.call_budget)
+                return await run_cuts(self._submit, feeds, cuts, {}, None, finish)
+        out = await self._submit(feeds)
+        return out if finish is None else finish(out, feeds)
+
+    async def _submit(self, feeds: Feeds) -> Feeds:
         if self.batcher is not None:
             return await self.batcher.submit(feeds)
         return await self.call(feeds)
@@ -110,7 +141,7 @@ class ModelRunner:
         gain = self.curve.gain()
         pays = slow and gain >= MIN_GAIN
         if self.mode == "on" or (self.mode == "auto" and pays):
-            self.batcher = Batcher(self.call, self.max_rows, pads, self._wait_bound)
+            self.batcher = Batcher(self.call, self.call_budget, pads, self._wait_bound)
         self.reason = (f"BATCHING={self.mode}: one row costs {self.curve.expected(1) * 1e3:.3f} ms "
                        f"({'over' if slow else 'within'} the inline budget), {gain:.2f}x cheaper "
                        f"in a batch of 16")
@@ -123,6 +154,7 @@ class ModelRunner:
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, "merging": self.batcher is not None, "reason": self.reason,
                 "max_rows": self.max_rows, "max_wait_ms": self.max_wait * 1e3,
+
                 "calls": self.calls,
                 "cost": self.curve.describe() if self.curve else None}
 
@@ -130,6 +162,12 @@ class ModelRunner:
 def _rows(feeds: Feeds) -> int:
     first = next(iter(feeds.values()), None)
     return len(first) if first is not None and first.ndim else 1
+
+
+def _shared_rows(feeds: Feeds) -> int:
+    """The batch axis every feed shares (0: none, e.g. Open Inference Protocol tensors)."""
+    sizes = {len(a) if a.ndim else 0 for a in feeds.values()}
+    return sizes.pop() if len(sizes) == 1 else 0
 
 
 class Runners:

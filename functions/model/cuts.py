@@ -1,0 +1,119 @@
+"""One model call's rows cut into calls that fit the memory budget, token inputs by length.
+
+A call's memory grows with what it computes: rows times the padded token length for a text
+model (attention and activations per token), rows times the row's bytes for any other. A
+``Budget`` bounds both. Token rows are sorted by their real length and cut in that order, so
+each call is padded only to its own longest row and wastes at most ``max_waste`` of its
+tokens on padding (infinity-emb, TEI and vLLM sort likewise); answers are put back in the
+order the rows came in. ``finish`` (pooling) runs per call, so a request's unpooled outputs
+never exist whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+Feeds = dict[str, np.ndarray]
+Finish = Callable[[Feeds, Feeds], Feeds]
+TOKEN_BYTES = 64 * 1024
+"""Memory of one padded token in a call, for a small transformer at its maximum length
+(attention scores of every head plus activations); docs/benchmarks.md has the measurement."""
+INPUT_SHARE = 64
+"""Activations of a tensor model are tens of times its input: a call's input bytes may be
+1/INPUT_SHARE of the budget."""
+MAX_WASTE = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """What one model call may hold: ``tokens`` padded tokens (text) or ``input_bytes``."""
+
+    tokens: int
+    input_bytes: int
+    max_rows: int
+    max_waste: float = MAX_WASTE
+
+    @classmethod
+    def of(cls, memory_mb: int, max_rows: int) -> Budget:
+        memory = memory_mb << 20
+        return cls(max(1, memory // TOKEN_BYTES), max(1, memory // INPUT_SHARE), max_rows)
+
+
+def token_lengths(feeds: Feeds, pads: dict[str, int]) -> np.ndarray:
+    """Each row's real token count: up to its last token that is not padding."""
+    names = [n for n in pads if n in feeds]
+    real = feeds[names[0]] != pads[names[0]]
+    for name in names[1:]:
+        real |= feeds[name] != pads[name]
+    width = real.shape[1]
+    last = width - np.argmax(real[:, ::-1], axis=1)
+    return np.where(real.any(axis=1), last, 1).astype(np.intp)
+
+
+def cut_by_length(lengths: np.ndarray, budget: Budget) -> list[np.ndarray]:
+    """Row indices per call: sorted by length, each call within ``budget.tokens`` padded
+    tokens (a single longer row still gets a call), ``budget.max_rows`` rows and
+    ``budget.max_waste`` padding."""
+    order = np.argsort(lengths, kind="stable")
+    cuts: list[np.ndarray] = []
+    start, useful = 0, 0
+    for k, i in enumerate(order.tolist()):
+        length = int(lengths[i])
+        rows = k - start + 1
+        padded = rows * length
+        if rows > 1 and (padded > budget.tokens or rows > budget.max_rows
+                         or useful + length < (1 - budget.max_waste) * padded):
+            cuts.append(order[start:k])
+            start, useful = k, 0
+        useful += length
+    cuts.append(order[start:])
+    return cuts
+
+
+def cut_by_bytes(rows: int, row_bytes: int, budget: Budget) -> list[np.ndarray]:
+    """Consecutive row ranges of at most ``budget.input_bytes`` input (at least one row)."""
+    step = max(1, min(budget.max_rows, budget.input_bytes // max(1, row_bytes)))
+    return [np.arange(lo, min(lo + step, rows)) for lo in range(0, rows, step)]
+
+
+def take(feeds: Feeds, index: np.ndarray, pads: dict[str, int], length: int) -> Feeds:
+    """The rows ``index`` of every feed, token inputs cut to ``length``."""
+    return {name: (a[index, :length] if name in pads else a[index]) for name, a in feeds.items()}
+
+
+async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
+                   cuts: list[np.ndarray], pads: dict[str, int], lengths: np.ndarray | None,
+                   finish: Finish | None = None) -> Feeds:
+    """Outputs for every row of ``feeds``, computed one cut at a time, in row order."""
+    total = len(next(iter(feeds.values())))
+    width = max((feeds[n].shape[1] for n in pads if n in feeds), default=0)
+    joined: Feeds = {}
+    for index in cuts:
+        length = int(lengths[index].max()) if lengths is not None else width
+        part = take(feeds, index, pads, length)
+        out = await call(part)
+        if finish is not None:
+            out = finish(out, part)
+        _place(joined, out, index, total, length, width)
+    return joined
+
+
+def _place(joined: Feeds, out: Feeds, index: np.ndarray, total: int, length: int,
+           width: int) -> None:
+    """Write one cut's outputs at its rows (an output carrying the token axis is padded
+    back with zeros to the feeds' width; one without a batch axis is kept as it is)."""
+    for name, value in out.items():
+        if value.ndim == 0 or value.shape[0] != len(index):
+            joined.setdefault(name, value)
+            continue
+        tokens = value.ndim >= 3 and value.shape[1] == length and length != width
+        if name not in joined:
+            shape = (total, width, *value.shape[2:]) if tokens else (total, *value.shape[1:])
+            joined[name] = np.zeros(shape, dtype=value.dtype)
+        if tokens:
+            joined[name][index, :length] = value
+        else:
+            joined[name][index] = value

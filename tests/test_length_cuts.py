@@ -1,0 +1,117 @@
+"""Calls within the memory budget, token rows cut by length: a request over the budget is
+answered in several calls whose padded tokens stay within it, in the request's order, with
+its per-item errors and dedupe, and every embedding equals the one computed alone."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from functions.codecs.plans import TextPlan
+from functions.config.card import ModelCard
+from functions.config.settings import Settings
+from functions.model.cuts import Budget, cut_by_length, token_lengths
+from functions.model.onnx_model import OnnxModel
+from functions.model.runner import ModelRunner
+from tests import model_kinds as mk
+from tests.built_models import BuiltModels
+from tests.inprocess import start_in_process
+
+WORDS = ["the", "service", "is", "great", "awful", "slow", "food", "place", "what", "a", "fine",
+         "day", "for", "it"]
+
+
+def _texts(n: int, seed: int = 7) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [f"{i} " + " ".join(rng.choice(WORDS, size=int(rng.integers(1, 30))))
+            for i in range(n)]
+
+
+def test_cuts_cover_every_row_once_within_the_budget() -> None:
+    rng = np.random.default_rng(3)
+    lengths = np.concatenate([rng.integers(3, 40, 500), rng.integers(200, 257, 50), [600]])
+    budget = Budget(tokens=4096, input_bytes=1, max_rows=64, max_waste=0.3)
+    cuts = cut_by_length(lengths, budget)
+    assert sorted(np.concatenate(cuts).tolist()) == list(range(len(lengths)))
+    for cut in cuts:
+        longest = int(lengths[cut].max())
+        assert len(cut) <= budget.max_rows
+        assert len(cut) == 1 or len(cut) * longest <= budget.tokens
+        assert len(cut) == 1 or lengths[cut].sum() >= (1 - budget.max_waste) * len(cut) * longest
+    assert any(len(c) == 1 and lengths[c[0]] == 600 for c in cuts)  # alone, over the budget
+    assert len(cuts) < len(lengths) / 4  # sorted: few calls, not one per row
+
+
+def _text_runner(built: Path, tmp: Path, memory_mb: int,
+                 batching: str) -> tuple[ModelRunner, TextPlan]:
+    card = ModelCard.from_json(built.with_suffix("").with_suffix(".card.json").read_text())
+    path = tmp / "model.onnx"  # the tokenizer beside it, where the loader caches it
+    shutil.copy(built, path)
+    shutil.copy(built.parent / "tokenizer.json", path.with_suffix(".tokenizer.json"))
+    s = Settings(batching=batching, inline_budget_ms=0, model_call_memory_mb=memory_mb)
+    model = OnnxModel(path, card, s)
+    runner, plan = ModelRunner(model, s), TextPlan(model)
+    runner.pads = plan.pads()
+    runner.calibrate(plan.sample, plan.pads())
+    return runner, plan
+
+
+def test_a_request_over_the_budget_runs_in_cuts_equal_to_unbatched(
+        tmp_path: Path, built_model: BuiltModels) -> None:
+    path, _ = built_model("bert")
+    for batching in ("off", "on"):
+        # 16 MiB: 256 padded tokens a call
+        runner, plan = _text_runner(path, tmp_path, 16, batching)
+        shapes: list[tuple[int, ...]] = []
+        run = runner.model.run
+
+        def spy(feeds: dict[str, np.ndarray], run=run,
+                shapes=shapes) -> dict[str, np.ndarray]:
+            shapes.append(next(iter(feeds.values())).shape)
+            return run(feeds)
+
+        runner.model.run = spy  # type: ignore[method-assign]  # observes, computes nothing
+        texts = _texts(120)
+        inputs = plan.decode(texts)
+        lengths = token_lengths(inputs.feeds, plan.pads())
+        got = asyncio.run(runner.run(inputs.feeds, plan.finish))[runner.model.card.embedding_output]
+        assert len(shapes) > 1
+        assert all(rows == 1 or rows * tokens <= runner.call_budget.tokens
+                   for rows, tokens in shapes), shapes
+        assert sum(rows for rows, _ in shapes) == len(texts)
+        assert max(t for _, t in shapes) == lengths.max() and min(t for _, t in shapes) < 16
+        alone = [asyncio.run(runner.run(plan.decode([t]).feeds, plan.finish))
+                 [runner.model.card.embedding_output][0] for t in texts]
+        assert np.abs(got - np.array(alone)).max() < 1e-6, batching
+
+
+def test_served_cuts_keep_order_errors_and_dedupe(tmp_path: Path,
+                                                  built_model: BuiltModels) -> None:
+    path, bert = built_model("bert")
+    fn = start_in_process({"MODEL_URI": str(path), "MODEL_CALL_MEMORY_MB": "16",
+                           "BATCHING": "on", "INLINE_BUDGET_MS": "0"}, tmp_path)
+    try:
+        texts = _texts(200, seed=11)
+        body = [*texts, texts[5], 42, {"text": texts[7]}]
+        want = mk.reference_embeddings(bert, path.parent / "tokenizer.json", texts, 16)
+        tok = Tokenizer.from_file(str(path.parent / "tokenizer.json"))
+        tok.enable_truncation(16)
+        distinct = len({tuple(e.ids) for e in tok.encode_batch(texts)})  # after truncation
+        answers = fn.concurrently("POST", "/batch-predict",
+                                  [{"json": {"instances": body}}] * 4)
+        for resp in answers:
+            got = resp.json()
+            assert got["errors"] == 1 and got["unique_rows"] == distinct > 150
+            preds = got["predictions"]
+            emb = np.array([p["embedding"] for p in preds[:len(texts)]])
+            assert np.abs(emb - want).max() < 1e-4
+            assert preds[len(texts)]["embedding"] == preds[5]["embedding"]
+            assert preds[len(texts) + 1]["error"]["index"] == len(texts) + 1
+            assert preds[len(texts) + 2]["embedding"] == preds[7]["embedding"]
+        assert fn.get("/model").json()["batching"]["calls"] > 4  # cut, not one call each
+    finally:
+        fn.stop()
