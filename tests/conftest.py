@@ -37,6 +37,38 @@ AWS_FAKE = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing"}
 
 
+WATCHED = ("AWS_", "GOOGLE_", "STORAGE_", "PUBSUB_", "CLOUDSDK_", "AIP_", "K_", "FUNCTION_",
+           "MODEL_", "MESSAGE_", "EVENT_", "LOOKUP_", "BATCH", "MAX_", "LOG_", "SHUTDOWN_",
+           "CHUNK_", "POISON_", "EXECUTION_", "INLINE_", "WARMUP", "REQUIRE_", "OPTIMIZED_")
+"""Prefixes of the variables the function or its SDKs read (settings, clouds, emulators); a
+library's import-time settings (torch's KMP_*, say) are not the test's doing."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test body leaves the environment the function reads as it found it: what it changed
+    is put back, and a test that passed fails naming the variables (a leaked emulator host,
+    say, sends every later test to a dead port). Fixtures change the environment through
+    monkeypatch or tests.inprocess.environment, which restore it themselves."""
+    before = dict(os.environ)
+    outcome = yield
+    patch = item.funcargs.get("monkeypatch") if isinstance(item, pytest.Function) else None
+    restored_later = {key for where, key, _ in getattr(patch, "_setitem", [])
+                      if where is os.environ}  # monkeypatch puts these back at teardown
+    changed = sorted(k for k in before.keys() | os.environ.keys()
+                     if before.get(k) != os.environ.get(k) and k.startswith(WATCHED)
+                     and k not in restored_later)
+    for key in changed:
+        if key in before:
+            os.environ[key] = before[key]
+        else:
+            del os.environ[key]
+    if changed:
+        pytest.fail(f"the test left os.environ changed: {', '.join(changed)} (restored now; "
+                    "use monkeypatch.setenv or tests.inprocess.environment)", pytrace=False)
+    return outcome
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run, naming them, if processes the tests started are still alive; then
     kill them, so that nothing survives the suite."""
