@@ -151,7 +151,7 @@ class Settings(msgspec.Struct, kw_only=True):
     batch_max_rows: Annotated[int, Meta(ge=1)] = 256
     """Most rows in one merged model call."""
 
-    model_call_memory_mb: Annotated[int, Meta(ge=16)] = 256
+    model_call_memory_mb: Annotated[int, Meta(ge=16)] = 128
     """Memory one model call may use, in MiB; a request over it is cut into several calls
     (its items keep their order). A text model's call holds at most this / 64 KiB padded
     tokens, any other's this / 64 of input bytes. The default fits the deploy default of

@@ -25,6 +25,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,10 @@ class ModelRunner:
         """Set once its measurement has been started (by the service, in a thread)."""
         self.reason = "not measured yet" if self.measures else "BATCHING=off (Lambda)"
         self.calls = 0
+        self._thread: ThreadPoolExecutor | None = None
+        """The one thread this model's calls leave the loop for (created on first use):
+        concurrent requests never hold more than one call's memory at once, and the
+        allocator keeps one arena for them instead of one per pool thread."""
 
     def runs_inline(self, rows: int) -> bool:
         """Whether a call of ``rows`` rows is expected to fit the inline budget."""
@@ -87,7 +92,10 @@ class ModelRunner:
         started = time.perf_counter()
         if self.runs_inline(n):
             return self._count(n, started, self.model.run(feeds))
-        return self._count(n, started, await asyncio.to_thread(self.model.run, feeds))
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="model")
+        out = await asyncio.get_running_loop().run_in_executor(self._thread, self.model.run, feeds)
+        return self._count(n, started, out)
 
     def run_now(self, feeds: Feeds, rows: int, finish: Finish | None = None) -> Feeds | None:
         """The outputs of ``rows`` rows (``finish``-ed, when given) computed now, on the
