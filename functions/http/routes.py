@@ -23,9 +23,10 @@ from functions.http.router import Router
 from functions.loading.holder import ModelHolder
 from functions.service import PredictionService, Scored
 
-OFF_LOOP_TEXT_BYTES = 16 * 1024
-"""Text bodies from this size on are tokenized in a worker thread (the tokenizer releases
-the GIL), so the event loop keeps serving; below it the thread hop costs more."""
+OFF_LOOP_TEXT_BYTES = 4 * 1024
+"""Text bodies from this size on (a few milliseconds of tokenizing) are decoded in a worker
+thread (the tokenizer releases the GIL), so the event loop keeps serving; below it the
+thread hop is a large share of the work."""
 
 
 def prediction_routes(router: Router, holder: ModelHolder, service: PredictionService,
