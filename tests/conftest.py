@@ -42,6 +42,8 @@ WATCHED = ("AWS_", "GOOGLE_", "STORAGE_", "PUBSUB_", "CLOUDSDK_", "AIP_", "K_", 
            "CHUNK_", "POISON_", "EXECUTION_", "INLINE_", "WARMUP", "REQUIRE_", "OPTIMIZED_")
 """Prefixes of the variables the function or its SDKs read (settings, clouds, emulators); a
 library's import-time settings (torch's KMP_*, say) are not the test's doing."""
+IMPORT_TIME = frozenset({"AWS_DATA_PATH"})
+"""Watched names a library sets when first imported (awscli: its data folder)."""
 
 
 @pytest.hookimpl(wrapper=True)
@@ -57,7 +59,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
                       if where is os.environ}  # monkeypatch puts these back at teardown
     changed = sorted(k for k in before.keys() | os.environ.keys()
                      if before.get(k) != os.environ.get(k) and k.startswith(WATCHED)
-                     and k not in restored_later)
+                     and k not in IMPORT_TIME and k not in restored_later)
     for key in changed:
         if key in before:
             os.environ[key] = before[key]
