@@ -48,15 +48,21 @@ def test_a_child_forked_while_the_parent_holds_the_cache_lock_gets_it_once_relea
     thread = threading.Thread(target=holder)
     thread.start()
     assert held.wait(10)
+    tried_r, tried_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the worker: busy while the parent holds it, then its own
         with cache_lock(lock, 0) as busy:
             pass
+        os.write(tried_w, b"1")  # the parent releases only after this try, however slow
         with cache_lock(lock, 15) as mine:
             os._exit(0 if (not busy and mine) else 1)
-    time.sleep(0.3)
-    release.set()
-    thread.join()
+    os.close(tried_w)
+    try:
+        assert os.read(tried_r, 1) == b"1"  # the child tried while the lock was held
+    finally:
+        os.close(tried_r)
+        release.set()
+        thread.join()
     assert _wait_child(pid) == 0
 
 
