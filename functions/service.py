@@ -28,6 +28,9 @@ from functions.dedupe import dedupe_feeds
 from functions.errors import ItemError, Problem, RequestError, ServingError, ValidationFailed
 from functions.loading.holder import ModelHolder
 from functions.metrics import inc
+from functions.model.finite import CODE as NON_FINITE_CODE
+from functions.model.finite import message as non_finite_message
+from functions.model.finite import non_finite_rows
 from functions.model.isolation import MODEL_ERRORS, refusal_text, run_isolating
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner, Runners
@@ -199,15 +202,16 @@ class PredictionService:
         inc(MODEL_ROWS, rows, "rows sent to the model after dedupe")
         if kept is None:  # every row scored
             if unique is feeds and ok_rows is None:
-                return Scored(n, outputs, rows, None, failures, inputs.notes, n, model)
+                return _finite_only(Scored(n, outputs, rows, None, failures, inputs.notes,
+                                           n, model), strict)
             kept = np.arange(rows)
         src = _request_order(n, np.arange(n) if ok_rows is None else ok_rows,
                              np.arange(n) if inverse is None else inverse, kept, refused,
                              failures)
         if strict and failures:
             raise _validation_error(failures)
-        return Scored(n, outputs, len(kept), src, failures, inputs.notes,
-                      len(kept) + len(refused), model)
+        return _finite_only(Scored(n, outputs, len(kept), src, failures, inputs.notes,
+                                   len(kept) + len(refused), model), strict)
 
 
 def _request_order(n: int, ok_rows: np.ndarray, inverse: np.ndarray, kept: np.ndarray,
@@ -226,6 +230,28 @@ def _request_order(n: int, ok_rows: np.ndarray, inverse: np.ndarray, kept: np.nd
     return src
 
 
+def _finite_only(scored: Scored, strict: bool) -> Scored:
+    """``scored``, its items whose outputs hold NaN or infinity failed (never answered as a
+    prediction) and counted; a strict call raises them as the request's error."""
+    found = non_finite_rows(scored.outputs, scored.rows) if scored.outputs else None
+    if found is None:
+        return scored
+    bad, output = found
+    src = np.arange(scored.n) if scored.src is None else scored.src.copy()
+    hit = np.flatnonzero((src >= 0) & bad[src])
+    for i in hit.tolist():
+        scored.failures[i] = ItemError([Problem(non_finite_message(output), i, output)],
+                                       code=NON_FINITE_CODE)
+    src[hit] = -1
+    inc(NON_FINITE, len(hit), "instances whose model output was NaN or infinite")
+    if strict:
+        raise _validation_error(scored.failures)
+    scored.src = src
+    return scored
+
+
+NON_FINITE = "predict_non_finite_total"
+"""Instances failed because their model output was not finite."""
 RECEIVED = "predict_rows_total"
 """Instances received for scoring (every path: rows, v2 tensors, events)."""
 MODEL_ROWS = "predict_model_rows_total"

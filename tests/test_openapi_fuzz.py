@@ -7,7 +7,7 @@ documented 4xx, every answer must fit the documented status, content type, heade
 schema, and a 405 must say which methods are allowed. The rejections no JSON Schema can
 state are documented in the document itself and asserted here by their error code
 (``DOCUMENTED_REJECTIONS``): a value the model refuses, a non-finite value the card's
-policy refuses after a cast, a model not loaded.
+policy refuses after a cast, a model output that is not finite, a model not loaded.
 """
 
 from __future__ import annotations
@@ -33,11 +33,13 @@ from functions.runtime import Runtime, build
 from tests import model_kinds as mk
 
 EXCLUDED = [ignored_auth, object_level_authorization]
-DOCUMENTED_CODES = {"columns_differ_in_length", "model_refused", "not_an_event"}
+DOCUMENTED_CODES = {"columns_differ_in_length", "model_refused", "non_finite_output",
+                    "not_an_event"}
 """Refusals of requests that fit the document, which no JSON Schema can state (each named
 in the document's 422 description)."""
 V2_DOCUMENTED = ("elements but 'data' has", "'data' is ragged", "the model refused the inputs",
-                 "binary_data_size", "are not the JSON header", "body is not valid JSON")
+                 "binary_data_size", "are not the JSON header", "body is not valid JSON",
+                 "is not finite (NaN or infinity)")
 """The same for /v2, whose error shape has a message only (named in its 400 description);
 a binary body is a byte string to JSON Schema."""
 

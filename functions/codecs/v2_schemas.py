@@ -1,8 +1,9 @@
 """The Open Inference Protocol routes (functions.oip.routes) in the OpenAPI document.
 
 Every /v2 answer that is not a success is the protocol's ``{"error": "message"}`` (400 for
-bad input, 404 for an unknown model, version or route, 503 while not ready). The model's
-name and version path parameters list the one model served; anything else is a 404.
+bad input, 404 for an unknown model, version or route, 503 while not ready). The health
+routes answer KServe's bodies. The model's name and version path parameters list the one
+model served; anything else is a 404.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ REF = "#/components/schemas/"
 WHY = {400: "the request does not fit the model's signature (the message names the input). "
             "Also refused although no JSON Schema can state it: data whose count differs "
             "from its shape, ragged nested data, a binary body whose JSON header or "
-            "tensors do not fit, inputs the model itself refuses",
+            "tensors do not fit, inputs the model itself refuses, inputs for which the "
+            "model's output is not finite (NaN or infinity: never answered)",
        404: "no such model, version or route", 413: "the body is over MAX_BODY_BYTES",
        415: "a Content-Encoding other than gzip or deflate", 503: "the model is not ready"}
 
@@ -78,6 +80,11 @@ def _infer_request(model: OnnxModel) -> Schema:
                                "not": {"required": ["classification"]}}}}}}}
 
 
+def _flag(name: str) -> Schema:
+    """KServe's health body: ``{name: true}`` (its SDK reads the flag)."""
+    return {"type": "object", "required": [name], "properties": {name: {"const": True}}}
+
+
 def _schemas(model: OnnxModel) -> dict[str, Schema]:
     tensor_meta = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
         "name": {"type": "string"}, "datatype": {"type": "string"},
@@ -85,6 +92,8 @@ def _schemas(model: OnnxModel) -> dict[str, Schema]:
     return {
         "V2Error": {"type": "object", "required": ["error"],
                     "properties": {"error": {"type": "string"}}},
+        "V2ModelReady": {"type": "object", "required": ["name", "ready"], "properties": {
+            "name": {"const": model.card.name}, "ready": {"const": True}}},
         "V2InferRequest": _infer_request(model),
         **{_data_name(s.dtype): _data_schema(s.dtype) for s in model.inputs},
         "V2InferResponse": {"type": "object", "required": ["model_name", "outputs"],
@@ -132,7 +141,8 @@ def _model_paths(base: str, suffix: str, params: list[Schema]) -> dict[str, Sche
         base: with_params(_get(f"v2ModelMetadata{suffix}", "Model metadata",
                                _json({"$ref": REF + "V2ModelMetadata"}, "metadata"), 404, 503)),
         base + "/ready": with_params(_get(f"v2ModelReady{suffix}", "Model readiness",
-                                          {"description": "ready (no body)"}, 404, 503)),
+                                          _json({"$ref": REF + "V2ModelReady"}, "ready"),
+                                          404, 503)),
         base + "/config": with_params(_get(f"v2ModelConfig{suffix}", "Triton-style config",
                                            _json({"type": "object"}, "config"), 404, 503)),
         base + "/infer": with_params(infer),
@@ -150,9 +160,8 @@ def oip_paths(model: OnnxModel) -> tuple[dict[str, Schema], dict[str, Schema]]:
         "extensions": {"type": "array", "items": {"type": "string"}}}}
     paths = {
         "/v2": _get("v2Server", "Server metadata", _json(server, "metadata")),
-        "/v2/health/live": _get("v2Live", "Liveness", {"description": "alive (no body)"}),
-        "/v2/health/ready": _get("v2Ready", "Readiness", {"description": "ready (no body)"},
-                                 503),
+        "/v2/health/live": _get("v2Live", "Liveness", _json(_flag("live"), "alive")),
+        "/v2/health/ready": _get("v2Ready", "Readiness", _json(_flag("ready"), "ready"), 503),
         **_model_paths("/v2/models/{model_name}", "", [name]),
         **_model_paths("/v2/models/{model_name}/versions/{model_version}", "Version",
                        [name, version]),

@@ -55,11 +55,12 @@ COLUMNS: Schema = {
         "unique_rows": {"type": "integer", "minimum": 0}, "model_version": {"type": "string"}}}
 WHY = {400: "the body is not JSON, or not the shape this route takes", 404: "no such route",
        413: "the body is over MAX_BODY_BYTES", 415: "Content-Type is not JSON",
-       422: "the JSON is fine, its content is not (details name the index and field). Two "
-            "refusals no JSON Schema can state come with their own code: "
-            "columns_differ_in_length (columnar batches of different lengths) and "
+       422: "the JSON is fine, its content is not (details name the index and field). "
+            "Refusals no JSON Schema can state come with their own code: "
+            "columns_differ_in_length (columnar batches of different lengths), "
             "model_refused (a value only the model can find wrong, such as an id outside "
-            "its embedding table)",
+            "its embedding table) and non_finite_output (the model's output for the "
+            "instance is NaN or infinite: never answered as a prediction)",
        424: "an external feature lookup failed for good", 503: "the model is not ready"}
 
 

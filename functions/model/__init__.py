@@ -10,6 +10,7 @@
     batcher.py      Batcher: concurrent requests merged into one call, split by offsets
     cuts.py         the memory budget of one call; rows cut to fit it, token rows by length
     isolation.py    items the model itself refuses, isolated by bisection, input named
+    finite.py       which rows of the outputs are NaN or infinite (never answered)
 """
 
 from functions.model.onnx_model import OnnxModel, RowInput

@@ -1,15 +1,17 @@
 """The Open Inference Protocol (KServe v2 / Triton) REST routes under /v2.
 
     GET  /v2                                          server metadata and extensions
-    GET  /v2/health/live | /v2/health/ready           200, or 503 while the model is not ready
+    GET  /v2/health/live                              {"live": true}
+    GET  /v2/health/ready                             {"ready": true}, or 503 while not ready
     GET  /v2/models/{name}[/versions/{v}]             model metadata (-1 for dynamic dims)
-    GET  /v2/models/{name}[/versions/{v}]/ready       200, or 503 while the model is not ready
+    GET  /v2/models/{name}[/versions/{v}]/ready       {"name": name, "ready": true}, or 503
     GET  /v2/models/{name}[/versions/{v}]/config      Triton-style model config (for tools)
     POST /v2/models/{name}[/versions/{v}]/infer       inference, JSON and binary tensors
 
 Errors use the protocol's shape ``{"error": "message"}`` rather than the package's: 400 for
 bad input (the core's 422 included), 404 for an unknown model, version or route, 503 when
-the model is not ready. The model's name and version are the card's.
+the model is not ready (the message says why). The health bodies are KServe's: its SDK reads
+``live`` and ``ready`` from them. The model's name and version are the card's.
 """
 
 from __future__ import annotations
@@ -127,12 +129,13 @@ def oip_routes(router: Any, holder: ModelHolder, service: PredictionService,
         if action == "server":
             return json_response(SERVER)
         if action == "live":
-            return Response(status_code=200)
+            return json_response({"live": True})
         model = holder.require()  # 503 with the reason while loading or after a failed load
         if name is not None:
             model = served(name, version, model)
         if action == "ready":
-            return Response(status_code=200)
+            return json_response({"name": model.card.name, "ready": True} if name is not None
+                                 else {"ready": True})
         return json_response(model_config(model) if action == "config" else model_metadata(model))
 
     async def handler(request: Request) -> Response:
