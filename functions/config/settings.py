@@ -75,10 +75,16 @@ class Settings(msgspec.Struct, kw_only=True):
         ValueError) naming the variable and why (``BATCH_MAX_ROWS=0: Expected `int` >= 1``).
         Unknown variables are ignored.
         """
-        return read_env(cls, os.environ if environ is None else environ)
+        env = os.environ if environ is None else environ
+        settings = read_env(cls, env)
+        if "MODEL_URI" not in env and settings.aip_storage_uri:  # Vertex AI's artifacts
+            settings.model_uri = settings.aip_storage_uri.rstrip("/") + "/"
+        return settings
 
     model_uri: str = str(BUNDLED_MODEL)
-    """Where the ONNX model lives: gs://bucket/key, s3://bucket/key, https://..., or a path."""
+    """Where the ONNX model lives: gs://bucket/key, s3://bucket/key, https://..., or a path.
+    A folder (ending in `/`) serves the one `.onnx` object directly in it. Unset, with
+    AIP_STORAGE_URI set: that folder."""
 
     model_card_uri: str | None = None
     """The model card JSON; default: the model URI with `.onnx` replaced by `.card.json`."""
@@ -181,6 +187,10 @@ class Settings(msgspec.Struct, kw_only=True):
 
     aip_health_route: str | None = None
     """Set by Vertex AI: the path of its health checks; answered like /readyz."""
+
+    aip_storage_uri: str | None = None
+    """Set by Vertex AI for a model with artifacts: the gs:// folder it copied them to.
+    Without MODEL_URI, the model served is the one `.onnx` file in it (its card beside it)."""
 
     # -- events: storage / Pub/Sub / SQS triggers, batch job (functions/events/) ------------
     models_prefix: str = "models/"

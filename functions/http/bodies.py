@@ -21,18 +21,21 @@ def header_bytes(request: Request, name: bytes) -> bytes | None:
 
 
 def require_json(request: Request) -> bytes | None:
-    """415 unless the body is declared JSON. Returns the Content-Length header's raw value
-    (for ``read_body``: one pass over the headers for both)."""
+    """415 unless the body is declared JSON or not declared at all (Vertex AI's rawPredict
+    forwards ``gcloud ai endpoints raw-predict``'s body without a Content-Type). Returns the
+    Content-Length header's raw value (for ``read_body``: one pass over the headers for
+    both)."""
     ctype = declared = None
     for key, value in request.scope["headers"]:
         if key == b"content-type" and ctype is None:  # the first one, as ``header_bytes`` reads
             ctype = value.decode("latin-1")
         elif key == b"content-length" and declared is None:
             declared = value
-    media = ctype.split(";", 1)[0].strip().lower() if ctype else ""
+    if ctype is None:
+        return declared
+    media = ctype.split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Content-Type must be application/json, got {ctype or 'none'!r}")
+        raise UnsupportedMediaType(f"Content-Type must be application/json, got {ctype!r}")
     return declared
 
 

@@ -44,7 +44,11 @@ def parse_pointer(raw: bytes, where: str) -> tuple[str, str]:
 
 
 def resolve_model_uris(settings: Settings, stores: Stores) -> tuple[str, str]:
-    """(model URI, card URI) to load: MODEL_URI itself, or what the pointer it names says."""
+    """(model URI, card URI) to load: MODEL_URI itself, what the pointer it names says, or
+    the one model in the folder it names."""
+    if settings.model_uri.endswith("/"):
+        model_uri = _the_model_in(settings.model_uri, stores)
+        return model_uri, settings.model_card_uri or sidecar_card(model_uri)
     if not is_pointer(settings.model_uri):
         return settings.model_uri, settings.card_uri()
     try:
@@ -54,6 +58,24 @@ def resolve_model_uris(settings: Settings, stores: Stores) -> tuple[str, str]:
         raise ModelLoadError(f"model pointer: {exc}") from exc
     except ValueError as exc:
         raise ModelLoadError(str(exc)) from exc
+
+
+def _the_model_in(folder: str, stores: Stores) -> str:
+    """The URI of the one ``.onnx`` object directly in ``folder`` (Vertex AI's
+    AIP_STORAGE_URI); ModelLoadError naming what was found when there is not exactly one."""
+    where = folder.rstrip("/").split("://", 1)[-1].strip("/")  # bucket/key or a path
+    try:
+        found = sorted("/" + ref.name if ref.scheme == "file" else ref.uri
+                       for ref in stores.for_uri(folder).list_objects(folder)
+                       if ref.name.endswith(".onnx") and
+                       f"{ref.bucket}/{ref.name}".strip("/").rsplit("/", 1)[0] == where)
+    except FetchError as exc:
+        raise ModelLoadError(f"model folder {folder}: {exc}") from exc
+    if len(found) != 1:
+        raise ModelLoadError(f"model folder {folder} holds {len(found)} .onnx files "
+                             f"({', '.join(found) or 'none'}); it must hold one, or set "
+                             "MODEL_URI to the model to serve")
+    return found[0]
 
 
 def pointer_body(model_uri: str, card_uri: str, card: ModelCard) -> bytes:
