@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-CLIENTS := kserve sam openai
+CLIENTS := $(basename $(notdir $(wildcard tests/clients/*.txt)))
 CLIENT_VENVS := $(CLIENTS:%=.cache/clients/%/.installed)
 
 .PHONY: serve test clients image-layers coverage bench bench-gpu lint lock clean
