@@ -7,7 +7,9 @@ embedding output also reports the cosine similarity per row; with ``min_cosine``
 is its test instead of the element-wise one. Label outputs pass when the share of rows
 whose labels agree is at least ``min_label_agreement``; a disagreement where the
 reference's two best probabilities are within ``tie_margin`` of each other is a tie,
-reported but not held against the model.
+reported but not held against the model. A failing output's summary names the
+model_export flag (and the value) that would accept what was measured, so a user who
+judges the difference harmless knows what to pass.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ def _labels(a: np.ndarray, b: np.ndarray, margin: np.ndarray | None,
     first = np.flatnonzero(differ & ~ties)[:5].tolist()
     summary = (f"labels agree on {agreement:.2%} of rows (need {tol.min_label_agreement:.2%})"
                + (f"; first disagreeing rows {first}" if first else ""))
+    if not ok:
+        summary += f"; to accept it, try --min-label-agreement {_floor(agreement)}"
     return {"ok": ok, "agreement": round(agreement, 6), "mismatches": real,
             "ties": int(ties.sum()), "summary": summary}
 
@@ -99,9 +103,26 @@ def _floats(a: np.ndarray, b: np.ndarray, tol: Tolerance) -> dict[str, Any]:
                f"{over} of {a.size} values out of tolerance")
     if tol.max_outlier_share:
         summary += f" (allowed: {tol.max_outlier_share:.2%})"
-    return {"ok": over <= tol.max_outlier_share * a.size, "max_abs_diff": max_abs,
+    ok = over <= tol.max_outlier_share * a.size
+    if not ok:
+        summary += (f"; to accept it, try --outlier-share {_ceil(over / a.size)} (values "
+                    f"allowed beyond tolerance) or --atol {_ceil(max_abs)}")
+    return {"ok": ok, "max_abs_diff": max_abs,
             "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
             "out_of_tolerance": over, "worst_index": worst, "summary": summary}
+
+
+def _ceil(x: float) -> str:
+    """``x`` rounded up to two significant digits, as a flag value."""
+    if x <= 0:
+        return "0"
+    scale = 10 ** (np.floor(np.log10(x)) - 1)
+    return f"{np.ceil(x / scale) * scale:.2g}"
+
+
+def _floor(x: float) -> str:
+    """``x`` in [0, 1] rounded down to four decimals, as a flag value."""
+    return f"{np.floor(x * 1e4) / 1e4:g}"
 
 
 def _cosines(a: np.ndarray, b: np.ndarray, stats: dict[str, Any],

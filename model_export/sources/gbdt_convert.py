@@ -11,9 +11,13 @@ class index and ``probabilities`` [N, C] as a plain tensor, no ZipMap; regressor
   LightGBM text model, an XGBoost JSON/UBJSON model or a pickle holding either, and
   ``convert_booster`` converts it; ``BoosterSource`` answers for parity.
 
-Trees compare float32 inputs with float32 thresholds in ONNX and doubles in the source
-framework: a value sitting on a threshold can take the other branch, so their parity
-allows a small share of outliers (``OUTLIER_SHARE``).
+Trees compare float32 inputs with float32 thresholds in ONNX. XGBoost's thresholds are
+float32 already; LightGBM's are doubles (``x <= t``), which the converter rounds to the
+nearest float32: rounded up, a row between ``t`` and the rounded value takes the other
+branch, and one flipped split moves a default model's output well beyond tolerance.
+``exact_thresholds`` stores the largest float32 not above each ``t`` instead, for which
+``x <= t`` holds exactly when it holds in LightGBM (any float32 ``x``). Parity still allows
+a small share of outliers (``OUTLIER_SHARE``): leaf values add up in float32.
 """
 
 from __future__ import annotations
@@ -150,8 +154,51 @@ def convert_booster(booster: Booster, name: str) -> onnx.ModelProto:
     except Exception as exc:  # converter errors have no common base; name the model
         raise UnsupportedModel(f"onnxmltools cannot convert this {booster.framework} booster: "
                                f"{str(exc).strip().splitlines()[0]}") from exc
+    exact_thresholds(proto, booster.model)
     tidy(proto, booster.classifier)
     return proto
+
+
+def exact_thresholds(proto: onnx.ModelProto, model: Any) -> None:
+    """LightGBM ``model``'s split thresholds in ``proto`` made exact for float32 inputs (see
+    the module docstring); anything else is left alone. A tree ensemble node is changed
+    only when its splits are the booster's, one for one."""
+    booster = getattr(model, "booster_", model)
+    if type(booster).__module__.split(".")[0] != "lightgbm":
+        return
+    thresholds: dict[tuple[int, int, float], float] = {}
+    count = 0
+    for tree_id, tree in enumerate(booster.dump_model()["tree_info"]):
+        stack = [tree["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_feature" in node and "threshold" in node:
+                t = float(node["threshold"])
+                key = (tree_id, int(node["split_feature"]), float(np.float32(t)))
+                thresholds[key] = min(t, thresholds.get(key, t))
+                count += 1
+                stack += [node["left_child"], node["right_child"]]
+    for node in proto.graph.node:
+        if node.domain == "ai.onnx.ml" and node.op_type.startswith("TreeEnsemble"):
+            _round_down(node, thresholds, count)
+
+
+def _round_down(node: onnx.NodeProto, thresholds: dict[tuple[int, int, float], float],
+                count: int) -> None:
+    attrs = {a.name: a for a in node.attribute}
+    if "nodes_values" not in attrs:
+        return
+    modes = list(attrs["nodes_modes"].strings)
+    if sum(m != b"LEAF" for m in modes) != count:
+        return  # not this booster's trees
+    values = np.array(attrs["nodes_values"].floats, dtype=np.float32)
+    for i, (tree, feature, mode) in enumerate(zip(attrs["nodes_treeids"].ints,
+                                                  attrs["nodes_featureids"].ints, modes)):
+        t = thresholds.get((tree, feature, float(values[i])))
+        if mode == b"BRANCH_LEQ" and t is not None and float(values[i]) > t:
+            values[i] = np.nextafter(values[i], np.float32(-np.inf))
+    del attrs["nodes_values"].floats[:]
+    attrs["nodes_values"].floats.extend(values.tolist())
 
 
 def tidy(proto: onnx.ModelProto, classifier: bool) -> None:

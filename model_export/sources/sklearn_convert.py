@@ -138,6 +138,7 @@ def convert(est: Any, n_features: int | None, opset: int, name: str) -> onnx.Mod
                                     target_opset=target)
     except Exception as exc:  # converter errors have no common base; name what failed
         raise UnsupportedModel(_unsupported_message(est, exc)) from exc
+    gbdt_convert.exact_thresholds(proto, final)
     graph_edits.dedupe_opsets(proto)
     graph_edits.batch_outputs(proto)
     outputs = [o.name for o in proto.graph.output]
