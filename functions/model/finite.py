@@ -1,8 +1,10 @@
 """Which rows of a model call's outputs are not finite (NaN or ±inf): such an output is
 never answered as a prediction (the service fails those items with ``non_finite_output``).
 
-The common case costs one vectorised ``np.isfinite`` per floating output of the call;
-rows are looked at only when that finds something.
+The common case costs one vectorised ``np.isfinite`` per floating output of the call; its
+mask is searched for a False byte (memchr) rather than reduced with ``.all()``, whose
+ufunc reduction costs more than the check itself on a single row. Rows are looked at
+only when a value is not finite.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def non_finite_rows(outputs: dict[str, np.ndarray], rows: int,
         if values.dtype.kind != "f":
             continue
         finite = np.isfinite(values)
-        if finite.all():
+        if b"\x00" not in finite.tobytes():  # every value finite (a bool is one byte)
             continue
         if values.ndim and values.shape[0] == rows:
             row_bad = ~finite.reshape(rows, -1).all(axis=1)
