@@ -42,8 +42,10 @@ WATCHED = ("AWS_", "GOOGLE_", "STORAGE_", "PUBSUB_", "CLOUDSDK_", "AIP_", "K_", 
            "CHUNK_", "POISON_", "EXECUTION_", "INLINE_", "WARMUP", "REQUIRE_", "OPTIMIZED_")
 """Prefixes of the variables the function or its SDKs read (settings, clouds, emulators); a
 library's import-time settings (torch's KMP_*, say) are not the test's doing."""
-IMPORT_TIME = frozenset({"AWS_DATA_PATH"})
-"""Watched names a library sets when first imported (awscli: its data folder)."""
+IMPORT_TIME = frozenset({"AWS_DATA_PATH", "FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE"})
+"""Watched names a library sets for the process: awscli its data folder when imported,
+functions-framework the target of the last app it built (popping them again would race the
+model load that main.py starts in a thread, which may be copying the environment)."""
 
 
 @pytest.hookimpl(wrapper=True)

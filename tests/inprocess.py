@@ -171,10 +171,9 @@ def _load_main(target: str) -> tuple[Any, ModuleType]:
     import functions_framework.aio
 
     previous = sys.modules.get("main")
-    try:  # functions-framework notes the target in FUNCTION_TARGET/_SIGNATURE_TYPE: put back
-        with environment({"FUNCTION_TARGET": target, "FUNCTION_SIGNATURE_TYPE": "http"}):
-            app = functions_framework.aio.create_asgi_app(target=target,
-                                                          source=str(ROOT / "main.py"))
+    try:
+        app = functions_framework.aio.create_asgi_app(target=target,
+                                                      source=str(ROOT / "main.py"))
         module = sys.modules["main"]
     finally:  # tests that import main (the Lambda entry point) get their own
         if previous is None:
