@@ -105,7 +105,7 @@ class Floor:
         while time.perf_counter() - t0 < seconds:
             chunk = sentences[done % len(sentences):][:batch * 64]
             if batch > 1:
-                lengths = [len(e.ids) for e in self.tok.encode_batch(chunk)]
+                lengths = [sum(e.attention_mask) for e in self.tok.encode_batch(chunk)]
                 chunk = [chunk[i] for i in np.argsort(lengths, kind="stable")]
             for lo in range(0, len(chunk), batch):
                 self.embed(chunk[lo:lo + batch])
@@ -135,15 +135,17 @@ def wrk_bodies(url: str, bodies: list[bytes], seconds: int,
     return {"rps": rate, "p50_ms": found["50"], "p99_ms": found["99"]}
 
 
-def check_served(url: str, floor: Floor, sentences: list[str]) -> float:
-    """Lowest cosine between the function's embeddings and the floor's."""
+def check_served(url: str, floor: Floor, sentences: list[str], least: float) -> float:
+    """Lowest cosine between the function's embeddings and the floor's (at least
+    ``least``: an int8 graph quantises activations per call, so its answers move a little
+    with what they are batched with)."""
     import requests
 
     got = requests.post(f"{url}/predict", json={"instances": sentences}, timeout=120)
     got.raise_for_status()
     served = np.array([p["embedding"] for p in got.json()["predictions"]])
     cosine = float((served * floor.embed(sentences)).sum(1).min())
-    if cosine < 0.9999:
+    if cosine < least:
         raise SystemExit(f"served embeddings differ from the floor's: min cosine {cosine}")
     return cosine
 
@@ -166,7 +168,7 @@ def run(model: Path, seconds: int, rounds: int) -> dict:
     floors: dict[str, list[float]] = {"sorted32": [], "batch1": []}
     try:
         wait_ready(url + "/predict", proc, json.dumps({"instances": ["warm up"]}).encode())
-        cosine = check_served(url + "", floor, sentences[:64])
+        cosine = check_served(url, floor, sentences[:64], 0.99 if "int8" in model.name else 0.9999)
         offset = 0
         for _ in range(rounds):
             floors["sorted32"].append(floor.rate(sentences, 32, seconds))
