@@ -30,6 +30,9 @@ from functions.model.onnx_model import OnnxModel
 from functions.service import Scored
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
+MAX_DIM = 2**31 - 1
+"""The largest dimension a shape may give (numpy refuses arrays whose shape multiplies
+past its address space, even with another dimension of 0)."""
 
 
 @dataclass
@@ -93,9 +96,9 @@ def _object(value: Any, where: str) -> dict[str, Any]:
 def _shape(item: dict[str, Any], where: str) -> list[int]:
     shape = item.get("shape")
     if not isinstance(shape, list) or not all(
-            (type(d) is int or (type(d) is float and d.is_integer())) and d >= 0
+            (type(d) is int or (type(d) is float and d.is_integer())) and 0 <= d <= MAX_DIM
             for d in shape):
-        raise RequestError(f"{where}: 'shape' must be a list of non-negative integers")
+        raise RequestError(f"{where}: 'shape' must be a list of integers from 0 to {MAX_DIM}")
     return [int(d) for d in shape]  # 2.0 is an integer to JSON Schema too
 
 

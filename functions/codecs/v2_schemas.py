@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.codecs.v2 import MAX_DIM
 from functions.codecs.v2_tensors import v2_datatype
 from functions.codecs.values import value_schema
 from functions.config.card import TensorSpec
@@ -49,7 +50,7 @@ def _tensor_in(spec: TensorSpec, width: int | None) -> Schema:
     dims = [d if isinstance(d, int) else None for d in spec.shape]
     if width is not None and dims and dims[-1] is None:
         dims[-1] = width
-    size = {"type": "integer", "minimum": 0}
+    size = {"type": "integer", "minimum": 0, "maximum": MAX_DIM}
     return {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
         "name": {"const": spec.name}, "datatype": {"const": v2_datatype(spec.dtype)},
         "shape": {"type": "array", "items": size, "minItems": len(dims), "maxItems": len(dims),

@@ -48,7 +48,9 @@ def token_lengths(feeds: Feeds, pads: dict[str, int]) -> np.ndarray:
     real = feeds[names[0]] != pads[names[0]]
     for name in names[1:]:
         real |= feeds[name] != pads[name]
-    width = real.shape[1]
+    width = real.shape[1] if real.ndim == 2 else 0
+    if width == 0:  # no tokens at all (an Open Inference Protocol shape of [n, 0])
+        return np.ones(len(real), dtype=np.intp)
     last = width - np.argmax(real[:, ::-1], axis=1)
     return np.where(real.any(axis=1), last, 1).astype(np.intp)
 

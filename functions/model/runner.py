@@ -110,6 +110,11 @@ class ModelRunner:
     async def run(self, feeds: Feeds, finish: Finish | None = None) -> Feeds:
         """The outputs for ``feeds`` (``finish``-ed, when given), in one call or, over the
         budget or padded to waste, several; through the batcher when merging is on."""
+        if self.pads and not _tokens_aligned(feeds, self.pads):  # tensors fed as sent
+            # (Open Inference Protocol) with no one token layout: one call, never merged,
+            # and the model says what is wrong with them
+            out = await self.call(feeds)
+            return out if finish is None else finish(out, feeds)
         if self.pads:
             lengths = token_lengths(feeds, self.pads)
             cuts = cut_by_length(lengths, self.call_budget)
@@ -165,6 +170,12 @@ class ModelRunner:
 
                 "calls": self.calls,
                 "cost": self.curve.describe() if self.curve else None}
+
+
+def _tokens_aligned(feeds: Feeds, pads: dict[str, int]) -> bool:
+    """Whether the token inputs are one [rows, tokens] layout (what cuts and merges take)."""
+    shapes = {feeds[name].shape for name in pads if name in feeds}
+    return len(shapes) == 1 and len(next(iter(shapes))) == 2
 
 
 def _rows(feeds: Feeds) -> int:

@@ -243,7 +243,7 @@ async def _message_outcome(cache: Path) -> dict[str, Any]:
     the objects written (results and errors)."""
     from gcp_storage_emulator.server import create_server
 
-    from tests.inprocess import environment
+    from tests.inprocess import environment, forget_clients
     from tests.servers import free_port
 
     port = free_port()
@@ -258,6 +258,7 @@ async def _message_outcome(cache: Path) -> dict[str, Any]:
             return await _scored_message(env)
     finally:
         server.stop()
+        forget_clients()  # the SDK clients made for this emulator would outlive it
 
 
 async def _scored_message(env: dict[str, str]) -> dict[str, Any]:
