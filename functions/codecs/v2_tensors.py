@@ -83,7 +83,13 @@ def from_json(where: str, datatype: str, shape: list[int], data: Any,
 
 
 def _bytes_from_json(where: str, shape: list[int], data: list[Any]) -> np.ndarray:
-    flat = np.asarray(data, dtype=object).reshape(-1) if data else np.empty(0, dtype=object)
+    try:
+        flat = np.asarray(data, dtype=object).reshape(-1) if data else \
+            np.empty(0, dtype=object)
+    except ValueError:
+        flat = None
+    if flat is None or any(type(v) is list for v in flat.tolist()):
+        raise RequestError(f"{where}: 'data' is ragged (nested lists of unequal length)")
     if flat.size != element_count(shape):
         raise RequestError(f"{where}: shape {shape} holds {element_count(shape)} elements "
                            f"but 'data' has {flat.size}")
