@@ -8,7 +8,7 @@ document).
 The document is read from tests/oip/open_inference_rest.yaml (vendored) or, when that is
 absent, from .cache/specs/open_inference_rest.yaml; ``SPEC_SOURCE`` names where it comes
 from. The spec's own looseness, which the function cannot and should not follow, is
-explained where it is excused (``LOOSE``)."""
+explained where it is excused (``_refused_for_the_model``)."""
 
 from __future__ import annotations
 
@@ -18,31 +18,18 @@ from typing import Any
 import pytest
 import schemathesis
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import ignored_auth
 from schemathesis.generation.modes import GenerationMode
-from schemathesis.specs.openapi.checks import (
-    object_level_authorization,
-    positive_data_acceptance,
-)
 
 from tests.inprocess import InProcess
 from tests.servers import ROOT
+from tests.test_openapi_fuzz import run_schema
 
 SPEC_SOURCE = ("https://github.com/kserve/open-inference-protocol/blob/"
                "d49cc23/specification/protocol/open_inference_rest.yaml")
 PLACES = [ROOT / "tests" / "oip" / "open_inference_rest.yaml",
           ROOT / ".cache" / "specs" / "open_inference_rest.yaml"]
 PINNED = {"${MODEL_NAME}": "iris", "${MODEL_VERSION}": "1"}
-EXCLUDED = [ignored_auth, object_level_authorization]
 CASES = {GenerationMode.POSITIVE: 150, GenerationMode.NEGATIVE: 100}
-LOOSE = (
-    # The spec's inference_request takes any inputs (any name, shape, datatype and data):
-    # it cannot state a model's signature, so a request that fits the spec but not the
-    # model is a 400 in the protocol's error shape, never a success.
-    "the request does not fit the model",
-)
 
 
 def _spec() -> dict[str, Any]:
@@ -63,8 +50,10 @@ def _asgi(served: InProcess) -> Callable[..., Any]:
     return served.client.app
 
 
-def _refused_for_the_model(response: Any) -> bool:
-    """A 400 in the protocol's shape: a spec-fitting request the served model refuses."""
+def _refused_for_the_model(case: schemathesis.Case, response: Any) -> bool:
+    """A 400 in the protocol's shape: a spec-fitting request the served model refuses. The
+    spec's inference_request takes any inputs (any name, shape, datatype and data): it
+    cannot state a model's signature, so such a request is refused, never a success."""
     if response.status_code != 400:
         return False
     try:
@@ -77,28 +66,7 @@ def _refused_for_the_model(response: Any) -> bool:
 def test_the_function_agrees_with_the_protocols_own_spec(demo_app: InProcess, mode) -> None:
     schema = schemathesis.openapi.from_dict(_spec())
     schema.app = _asgi(demo_app)
-    sent: dict[str, int] = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        sent[operation.label] = 0
-
-        @settings(max_examples=CASES[mode], deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy(generation_mode=mode))
-        def run(case: schemathesis.Case) -> None:
-            sent[operation.label] += 1  # noqa: B023 - run() is called in this iteration
-            response = case.call()
-            excluded = EXCLUDED + [positive_data_acceptance] \
-                if _refused_for_the_model(response) else EXCLUDED
-            case.validate_response(response, excluded_checks=excluded)
-
-        try:
-            run()
-        except Unsatisfiable:  # nothing to break: no parameter, no body (negative mode)
-            assert mode is GenerationMode.NEGATIVE
-            del sent[operation.label]
-        except Exception as exc:
-            raise AssertionError(f"{operation.label} ({mode.value}): {exc}") from exc
+    sent = run_schema(schema, mode, CASES[mode], _refused_for_the_model)
     print(f"{mode.value}: {sent}")
     assert all(sent.values()) and sent, sent
     if mode is GenerationMode.POSITIVE:
