@@ -27,6 +27,7 @@ from functions.loading.stores import Stores
 from functions.lookups.enricher import LookupEnricher
 from functions.model.runner import Runners
 from functions.oip.routes import error_json, oip_routes
+from functions.openai.routes import openai_routes
 from functions.service import PredictionService
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def build(settings: Settings) -> Runtime:
     prediction_routes(router, holder, service, settings)
     oip_routes(router, holder, service, settings)  # /v2: Open Inference Protocol
     router.prefix_errors["/v2"] = error_json  # e.g. 503 while shutting down, in v2's shape
+    openai_routes(router, holder, service, settings)  # /v1/embeddings, /v1/models
     docs = OpenApiDocs(holder, service, settings)
     docs_routes(router, docs)  # /openapi.json and /docs
     rt = Runtime(settings, stores, holder, service, router)

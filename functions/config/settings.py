@@ -141,7 +141,7 @@ class Settings(msgspec.Struct, kw_only=True):
     """Request bodies above this are refused with 413 (Cloud Functions caps HTTP at 32 MiB)."""
 
     max_instances: int = 1_000
-    """Most instances accepted by POST /predict (strict, all-or-nothing)."""
+    """Most instances taken by POST /predict, and inputs by /v1/embeddings (all-or-nothing)."""
 
     max_batch_instances: int = 20_000
     """Most instances accepted by POST /batch-predict (per-item errors)."""
@@ -191,6 +191,13 @@ class Settings(msgspec.Struct, kw_only=True):
     aip_storage_uri: str | None = None
     """Set by Vertex AI for a model with artifacts: the gs:// folder it copied them to.
     Without MODEL_URI, the model served is the one `.onnx` file in it (its card beside it)."""
+
+    openai_model_aliases: list[str] | None = None
+    """Names besides the card's that POST /v1/embeddings takes as `model` (JSON list)."""
+
+    openai_token_ids: bool = False
+    """POST /v1/embeddings takes token ids of the model's own tokenizer as `input`; off, a
+    400 says to send text (another tokenizer's ids would be misread: docs/openai.md)."""
 
     # -- events: storage / Pub/Sub / SQS triggers, batch job (functions/events/) ------------
     models_prefix: str = "models/"

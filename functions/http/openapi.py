@@ -4,8 +4,9 @@ The document is generated from the model's plan and card (``openapi_schemas``) w
 model becomes ready (``OpenApiDocs.prepare``, a holder ``on_ready`` callback) and cached
 per loaded model (a roll-out gets its own document). It covers every route the Router
 serves: predictions, health, metadata, metrics, this document and ``/docs``, the Open
-Inference Protocol under ``/v2`` (``openapi_oip``), ``POST /events`` when EVENT_ROUTES is
-on and the Vertex AI routes when set. Error answers are the package's error contract
+Inference Protocol under ``/v2`` (``openapi_oip``), the OpenAI embeddings routes for an
+embedding model (``codecs.openai_schemas``), ``POST /events`` when EVENT_ROUTES is on and
+the Vertex AI routes when set. Error answers are the package's error contract
 (``functions.errors``) with the statuses each route can give.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from functions.codecs.openai_schemas import openai_paths
 from functions.codecs.schemas import instance_schema, prediction_schema
 from functions.codecs.v2_schemas import oip_paths
 from functions.codecs.vertex import body_schema
@@ -214,7 +216,8 @@ def build_document(model: OnnxModel, service: PredictionService,
     components = {"Problem": PROBLEM, "Error": ERROR, "ItemError": ITEM_ERROR,
                   **predictions.pop("components")}
     oip, oip_components = oip_paths(model)
-    paths = {**predictions, **service_paths(settings), **oip}
+    openai, openai_components = openai_paths(model, service.plan(model), settings)
+    paths = {**predictions, **service_paths(settings), **oip, **openai}
     if settings.aip_predict_route:  # Vertex AI: the same handler under its path
         paths[settings.aip_predict_route.rstrip("/")] = {"post": {
             **paths["/predict"]["post"], "operationId": "vertexPredict"}}
@@ -225,7 +228,7 @@ def build_document(model: OnnxModel, service: PredictionService,
             "info": {"title": f"{card.name} (ONNX model served)", "version": card.version,
                      "description": card.description or f"{card.task} model {card.name}"},
             "paths": paths,
-            "components": {"schemas": {**components, **oip_components}}}
+            "components": {"schemas": {**components, **oip_components, **openai_components}}}
 
 
 class OpenApiDocs:

@@ -1,0 +1,109 @@
+"""The OpenAI-compatible routes of an embedding model.
+
+    POST /v1/embeddings, /embeddings   embeddings of text (codecs.openai_embeddings)
+    GET  /v1/models, /models           the served model and its aliases
+
+They serve a model whose card's task is ``embedding`` and which has a tokenizer; for any
+other model they answer 404. Errors are OpenAI's shape
+``{"error": {"message", "type", "param", "code"}}`` with OpenAI's statuses: 400 for bad
+input (the core's 422 included), 404 for an unknown model, 413 for a body over
+MAX_BODY_BYTES, 415 for a body that is not JSON, 503 while the model is not ready or the
+instance shuts down. Clients authenticate to the platform (Cloud Run's IAM reads the
+identity token the SDKs send as the API key); the routes read no key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.codecs.openai_embeddings import (
+    Served,
+    decode_request,
+    encode_response,
+    served_for,
+)
+from functions.codecs.plans import TextPlan
+from functions.config.settings import Settings
+from functions.errors import NotFound, ServingError
+from functions.http.bodies import read_body, require_json
+from functions.http.responses import JSONBytes, json_response
+from functions.http.router import Router
+from functions.http.routes import OFF_LOOP_TEXT_BYTES
+from functions.loading.holder import ModelHolder
+from functions.model.onnx_model import OnnxModel
+from functions.service import PredictionService
+
+log = logging.getLogger(__name__)
+EMBEDDINGS = ("/v1/embeddings", "/embeddings")
+MODELS = ("/v1/models", "/models")
+
+
+def error_json(exc: BaseException) -> Response:
+    """OpenAI's error body; anything not a ServingError is a bug (logged, 500)."""
+    if not isinstance(exc, ServingError):
+        log.exception("unhandled error on an OpenAI route", exc_info=exc)
+        return json_response({"error": {"message": "internal error (logged)",
+                                         "type": "server_error", "param": None,
+                                         "code": "internal"}}, 500)
+    message, param = exc.message, exc.details[0].field if exc.details else None
+    if exc.status == 422:  # an input the model refused, or whose output is not finite
+        message, param = message.replace("instances[", "input[", 1), "input"
+    status = 400 if exc.status == 422 else exc.status  # OpenAI has no 422
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return json_response({"error": {"message": message, "type": kind, "param": param,
+                                    "code": exc.code}}, status, exc.headers)
+
+
+def _created(iso: str | None) -> int:
+    """The card's ``created_at`` as Unix seconds (OpenAI's ``created``); 0 when unknown."""
+    try:
+        return int(datetime.fromisoformat(iso).timestamp()) if iso else 0
+    except ValueError:
+        return 0
+
+
+def openai_routes(router: Router, holder: ModelHolder, service: PredictionService,
+                  settings: Settings) -> None:
+    """Register the OpenAI routes on ``router``, their errors in OpenAI's shape."""
+    served_by: weakref.WeakKeyDictionary[OnnxModel, Served] = weakref.WeakKeyDictionary()
+
+    def embedding_model(model: OnnxModel) -> tuple[TextPlan, Served]:
+        plan = service.plan(model)
+        if model.card.task != "embedding" or not isinstance(plan, TextPlan):
+            raise NotFound(f"this function serves '{model.card.name}', a {model.card.task} "
+                           "model: the OpenAI embeddings routes need an embedding model with "
+                           "a tokenizer")
+        served = served_by.get(model)
+        if served is None:
+            served = served_by[model] = served_for(model, settings)
+        return plan, served
+
+    async def embeddings(request: Request) -> Response:
+        body = await read_body(request, settings.max_body_bytes, require_json(request))
+        model = holder.model or await holder.get()
+        plan, served = embedding_model(model)
+        req = await asyncio.to_thread(decode_request, body, plan, served) \
+            if len(body) >= OFF_LOOP_TEXT_BYTES else decode_request(body, plan, served)
+        scored = await service.predict(model, req.inputs, strict=True)
+        return JSONBytes(encode_response(scored, req))
+
+    async def models(request: Request) -> Response:
+        model = holder.require()
+        _, served = embedding_model(model)
+        created = _created(model.card.created_at)
+        return json_response({"object": "list", "data": [
+            {"id": name, "object": "model", "created": created, "owned_by": "onnx-serverless"}
+            for name in served.names]})
+
+    for path in EMBEDDINGS:
+        router.add("POST", path, embeddings)
+        router.prefix_errors[path] = error_json
+    for path in MODELS:
+        router.add("GET", path, models)
+        router.prefix_errors[path] = error_json
