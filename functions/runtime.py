@@ -69,6 +69,7 @@ def build(settings: Settings) -> Runtime:
     logs.configure(settings)
     stores = Stores(settings.storage_retry_seconds)
     holder = ModelHolder(settings, stores, expect_fork=arbiter_will_fork(settings))
+    logs.describe_model(lambda: holder.model)  # log lines name the model served
     service = PredictionService(holder, Runners(settings),
                                 LookupEnricher(holder, settings))
     router = Router(Drain(settings.shutdown_grace_seconds))

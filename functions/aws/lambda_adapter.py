@@ -25,6 +25,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from functions import telemetry
 from functions.aws.records import (
     Unwrapped,
     eventbridge_objects,
@@ -44,6 +45,7 @@ from functions.events.poison import Delivery
 from functions.http.responses import error_response
 from functions.http.router import Router
 from functions.loading.object_store import ObjectRef
+from functions.telemetry.context import continued, lambda_header
 
 Work = tuple[Delivery, Callable[[], Outcome]]
 
@@ -136,10 +138,11 @@ class LambdaAdapter:
         """Asynchronous invocations: every item handled, then the first retryable failure
         raised (poison was kept and acknowledged)."""
         handlers, failed = self.handlers(), []
-        for item in items:
+        for i, item in enumerate(items):
             delivery, work = work_of(item)
             try:
-                handlers.run(delivery, work)
+                with continued(None, item=i):  # log lines name the record's index
+                    handlers.run(delivery, work)
             except Exception as exc:  # keep going: one item's failure must not stall others
                 failed.append(exc)
         if failed:
@@ -154,8 +157,9 @@ class LambdaAdapter:
         for i, record in enumerate(records):
             delivery, attrs = sqs_delivery(record), sqs_attributes(record)
             try:
-                handlers.run(delivery, lambda d=delivery, a=attrs: self._unwrapped(
-                    unwrap(d.payload, d.id, a)), keep)
+                with continued(None, item=i):  # log lines name the record's index
+                    handlers.run(delivery, lambda d=delivery, a=attrs: self._unwrapped(
+                        unwrap(d.payload, d.id, a)), keep)
             except Exception:  # already logged: report it for redelivery
                 failures.append(str(record["messageId"]))
                 if fifo:  # later records must not overtake this one
@@ -175,7 +179,17 @@ class LambdaAdapter:
         raise AssertionError("unreachable")  # pragma: no cover - refuse() always raises
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        """The Lambda entry point (``main.lambda_handler``)."""
+        """The Lambda entry point (``main.lambda_handler``); what it logs carries the
+        invocation's X-Ray trace (``_X_AMZN_TRACE_ID``), and its spans are exported before
+        it returns (Lambda freezes the process then)."""
+        try:
+            with continued(lambda_header()):
+                return self._handle(event, context)
+        finally:
+            if telemetry.tracer is not None:
+                telemetry.tracer.flush()
+
+    def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         if _is_http(event):
             return self._http(event, context)
         records = event.get("Records") if isinstance(event.get("Records"), list) else []

@@ -175,6 +175,21 @@ class Settings(msgspec.Struct, kw_only=True):
     """`json`: one JSON object per line with `severity` (Cloud Logging, CloudWatch); `auto`
     picks it on Cloud Run / Cloud Functions (K_SERVICE) and Lambda, `text` elsewhere."""
 
+    google_cloud_project: str | None = None
+    """The project in log lines' trace names; unset on Cloud Run / Functions / Vertex AI:
+    read once from the metadata server."""
+
+    gce_metadata_host: str = "metadata.google.internal"
+    """The metadata server asked for the project ID."""
+
+    otel_traces_exporter: Literal["none", "otlp", "console"] = "none"
+    """OpenTelemetry tracing: `otlp` exports spans over OTLP/HTTP (the SDK's OTEL_EXPORTER_OTLP_*
+    variables, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, ... apply), `console` prints them;
+    `none` (the default here, unlike the SDK's) imports no SDK. See docs/tracing.md."""
+
+    otel_sdk_disabled: bool = False
+    """OpenTelemetry's switch: true turns tracing off whatever OTEL_TRACES_EXPORTER says."""
+
     k_service: str | None = None
     """Set by Cloud Run and Cloud Functions gen2 (the service name); read, not set."""
 

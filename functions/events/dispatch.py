@@ -37,6 +37,8 @@ from functions.events.uploads import Uploads
 from functions.loading.holder import ModelHolder
 from functions.loading.stores import Stores
 from functions.service import PredictionService
+from functions.telemetry import spans
+from functions.telemetry.context import TRACEPARENT, continued, message_header
 
 Keep = Callable[[Poison], str]
 
@@ -99,8 +101,10 @@ class EventHandlers:
             keep: Keep | None = None) -> Outcome:
         """``ack_or_redeliver`` for one delivery; its poison is kept under the errors
         location unless ``keep`` says otherwise."""
-        return ack_or_redeliver(work, delivery.source, delivery.subject or delivery.id,
-                                keep or (lambda exc: self.poison.keep(delivery, str(exc))))
+        with spans.event(f"event {delivery.source}", message_header(delivery.attributes),
+                         **{"messaging.message.id": delivery.id}):
+            return ack_or_redeliver(work, delivery.source, delivery.subject or delivery.id,
+                                    keep or (lambda exc: self.poison.keep(delivery, str(exc))))
 
     def message(self, msg: Message) -> Outcome:
         """A message from any topic or queue: a Cloud Storage notification goes down the
@@ -114,7 +118,12 @@ class EventHandlers:
         return self.uploads.handle(ref)
 
     def cloud_event(self, event: Any) -> Outcome:
-        """A CloudEvent (or a legacy event / raw push body converted to one) from GCP."""
+        """A CloudEvent (or a legacy event / raw push body converted to one) from GCP; its
+        ``traceparent`` extension is the trace of what it does (a message's own wins)."""
+        with continued((TRACEPARENT, event.get("traceparent"))):
+            return self._cloud_event(event)
+
+    def _cloud_event(self, event: Any) -> Outcome:
         etype = event["type"]
         if etype == PUBSUB_PUBLISHED:
             return self.run(pubsub_delivery(event), lambda: self.message(pubsub_message(event)))

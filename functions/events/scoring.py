@@ -15,6 +15,7 @@ finds it there, which counts as done (``Summary.lost_race``), not as a failure.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -33,6 +34,7 @@ from functions.events.formats import Row, read_rows
 from functions.loading.object_store import AlreadyExists, ObjectRef
 from functions.loading.stores import Stores
 from functions.service import PredictionService
+from functions.telemetry import spans
 
 _DUMP = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 SPOOL_BYTES = 8 << 20
@@ -128,7 +130,10 @@ class Scorer:
                     tempfile.SpooledTemporaryFile(SPOOL_BYTES) as errs, \
                     self.stores.for_uri(output_uri).open_write(output_uri) as out:
                 for chunk in _chunks(rows, self.chunk_rows):
-                    runner.run(self._score_chunk(chunk, out, errs, summary))  # type: ignore[arg-type]
+                    with spans.span("score.chunk", rows=len(chunk), first_row=chunk[0].index):
+                        # in this chunk's trace context (the runner keeps its first one)
+                        runner.run(self._score_chunk(chunk, out, errs, summary),  # type: ignore[arg-type]
+                                   context=contextvars.copy_context())
                 if summary.errors:
                     errs.seek(0)
                     try:

@@ -5,6 +5,10 @@ raises; ``responses.error_response`` (the one mapper) turns the exception into t
 Adapters for other protocols (the Open Inference Protocol under /v2) register a prefix,
 and may name the renderer of errors the Router itself raises under it (``prefix_errors``).
 
+Tracing: a request's trace header (``traceparent`` or ``X-Cloud-Trace-Context``) is kept
+for its log lines (functions.telemetry.context), and with OpenTelemetry on the request is
+a server span (functions.telemetry.tracing).
+
 Shutdown (functions.http.shutdown): the Router counts requests in flight, arms the drain
 on the first request, and from SIGTERM on answers 503 ``shutting_down`` to any request
 that arrives, except liveness, readiness (which says why it is not ready) and metrics.
@@ -18,10 +22,11 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from functions import metrics
+from functions import metrics, telemetry
 from functions.errors import MethodNotAllowed, NotFound, ServingError
 from functions.http.responses import error_response
 from functions.http.shutdown import Drain
+from functions.telemetry.context import HEADER, find
 
 Handler = Callable[[Request], Awaitable[Response]]
 Renderer = Callable[[BaseException], Response]
@@ -70,6 +75,11 @@ class Router:
         drain.in_flight += 1
         route = self._resolved.get((scope["method"], path))
         label = route[1] if route is not None else self._label(path)
+        header = find(scope["headers"])
+        token = HEADER.set(header) if header is not None else None
+        traced = None if telemetry.tracer is None else \
+            telemetry.tracer.request(scope["method"], label, header)
+        response: Response | None = None
         try:
             if drain.draining and path not in DRAIN_EXEMPT:
                 raise ShuttingDown("this instance is shutting down; send the request again",
@@ -80,6 +90,10 @@ class Router:
             response = self.prefix_errors.get(label, error_response)(exc)
         finally:
             drain.in_flight -= 1
+            if token is not None:
+                HEADER.reset(token)
+            if traced is not None:
+                traced.end(response.status_code if response is not None else None)
         series = self._series.get((label, response.status_code))
         if series is None:
             series = self._series[(label, response.status_code)] = (

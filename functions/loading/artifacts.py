@@ -19,6 +19,7 @@ from functions.loading.cache_lock import cache_lock
 from functions.loading.object_store import FetchError, sha256_file
 from functions.loading.sidecars import fetch_tokenizer
 from functions.loading.stores import Stores
+from functions.telemetry import spans
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def fetch_model(settings: Settings, stores: Stores, model_uri: str, card_uri: st
     waiter never finds a corrupt download under the model's sha256.
     """
     path, card = _model_file(settings, stores, model_uri, card_uri, card)
-    fetch_tokenizer(settings, stores, model_uri, card, path)
+    with spans.span("tokenizer.fetch"):
+        fetch_tokenizer(settings, stores, model_uri, card, path)
     return path, card
 
 
@@ -64,13 +66,17 @@ def _model_file(settings: Settings, stores: Stores, model_uri: str, card_uri: st
         if not locked:
             log.warning("another process held the lock on %s for %gs; downloading here too",
                         path.name, LOCK_WAIT_SECONDS)
-        if card.sha256 and path.exists() and sha256_file(path) == card.sha256:
-            return path, card
+        if card.sha256 and path.exists():
+            with spans.span("model.sha256", cached=True):
+                if sha256_file(path) == card.sha256:
+                    return path, card
         try:
-            stores.for_uri(model_uri).fetch(model_uri, path)
+            with spans.span("model.download", uri=model_uri):
+                stores.for_uri(model_uri).fetch(model_uri, path)
         except FetchError as exc:
             raise ModelLoadError(str(exc)) from exc
-        actual = sha256_file(path)
+        with spans.span("model.sha256", cached=False):
+            actual = sha256_file(path)
         if card.sha256 and actual != card.sha256:
             path.unlink(missing_ok=True)
             raise ModelLoadError(f"sha256 mismatch for {model_uri}: card says {card.sha256}, "

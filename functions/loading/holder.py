@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from functions import telemetry
 from functions.config.card import ModelCard
 from functions.config.settings import Settings
 from functions.errors import ModelLoadError, ModelNotReady
@@ -52,6 +53,7 @@ from functions.loading.load_retry import LOADING_RETRY_AFTER, LoadFailure
 from functions.loading.pointer import resolve_model_uris
 from functions.loading.stores import Stores
 from functions.model.onnx_model import OnnxModel
+from functions.telemetry import spans
 
 log = logging.getLogger(__name__)
 
@@ -127,16 +129,19 @@ class ModelHolder:
                     return
                 log.warning("no worker forked within %gs: loading the model here",
                             s.fork_wait_seconds)
-            while not self._attempt(t0, attempts := attempts + 1):
-                failure = self._failure
-                self._done.set()  # waiters answer now: 503 with the reason and Retry-After
-                # outside the fork guard: a fork ends the wait, and this process's retries
-                if failure is None or not failure.transient \
-                        or self._fork_seen.wait(failure.wait_seconds()) or self._forked:
-                    return
-                if self._model is not None:
-                    log.info("a roll-out served a model meanwhile; load retries end")
-                    return
+            with self._session_guard:  # the serving process, after any fork: its tracing
+                telemetry.start(s)  # (SDK imports, when on, never cross a fork) and project
+            with spans.span("model.load", model_uri=s.model_uri):  # retries included
+                while not self._attempt(t0, attempts := attempts + 1):
+                    failure = self._failure
+                    self._done.set()  # waiters answer now: 503 with the reason and Retry-After
+                    # outside the fork guard: a fork ends the wait, and this process's retries
+                    if failure is None or not failure.transient \
+                            or self._fork_seen.wait(failure.wait_seconds()) or self._forked:
+                        return
+                    if self._model is not None:
+                        log.info("a roll-out served a model meanwhile; load retries end")
+                        return
         finally:
             self._done.set()
 
@@ -149,9 +154,11 @@ class ModelHolder:
                     return True
                 path, card = self._fetched = self._fetched or fetch_model(
                     s, self.stores, *resolve_model_uris(s, self.stores))  # may be a pointer
-                model = self._build(path, card, s)
+                with spans.span("session.build", model=card.name, version=card.version):
+                    model = self._build(path, card, s)
                 if s.warmup:
-                    model.warmup()
+                    with spans.span("warmup"):
+                        model.warmup()
         except Exception as exc:  # classified, reported, never a hang
             failure = self._failure = LoadFailure.of(exc, attempts, s.load_retry_max_seconds)
             if failure.transient:
@@ -168,8 +175,9 @@ class ModelHolder:
         self.load_seconds = time.perf_counter() - t0
         log.info("model ready in %.3fs (providers %s%s)", self.load_seconds, model.providers,
                  f"; attempt {attempts}" if attempts > 1 else "")
-        for callback in self._on_ready:
-            callback()
+        with spans.span("model.prepare"):  # e.g. the tokenizer, the OpenAPI document
+            for callback in self._on_ready:
+                callback()
         return True
 
     def on_ready(self, callback: Callable[[], None]) -> None:

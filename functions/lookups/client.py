@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from functions.config.card import LookupSpec
 from functions.config.settings import Settings
+from functions.telemetry import spans
 
 if TYPE_CHECKING:
     import requests
@@ -132,7 +133,10 @@ class FeatureClient:
         s = self.settings
         read = min(s.lookup_read_timeout, remaining)
         try:
-            resp = self.session.get(url, timeout=(min(s.lookup_connect_timeout, remaining), read))
+            with spans.span("lookup", **{"url.full": url}):  # tracing on: sends traceparent
+                resp = self.session.get(url, headers=spans.outgoing(),
+                                        timeout=(min(s.lookup_connect_timeout, remaining), read))
+                spans.annotate(**{"http.response.status_code": resp.status_code})
         except requests.ConnectionError as exc:  # includes ConnectTimeout: retried
             return LookupFailure(f"cannot connect: {type(exc).__name__}", "connect")
         except requests.Timeout:

@@ -33,6 +33,7 @@ from functions.errors import ItemError, Problem
 from functions.loading.holder import ModelHolder
 from functions.lookups.cache import LookupCache, Values
 from functions.lookups.client import FeatureClient, Fetched, LookupFailure
+from functions.telemetry import spans
 
 log = logging.getLogger(__name__)
 MAX_KEY_CHARS = 256
@@ -111,7 +112,8 @@ class LookupEnricher:
         wanted = {(_spec_key(spec), key): spec for spec, plan in zip(specs, plans) for key in plan}
         if not wanted:
             return
-        found = await self._resolve(wanted, deadline)
+        with spans.span("lookups", keys=len(wanted)):
+            found = await self._resolve(wanted, deadline)
         for spec, plan in zip(specs, plans):
             for key, targets in plan.items():
                 self._write(spec, key, found[(_spec_key(spec), key)], targets, instances,
@@ -151,6 +153,7 @@ class LookupEnricher:
             if started:
                 owned.add(ck)
         metrics.inc("lookup_cache_hits_total", len(found), "lookup keys served from the cache")
+        spans.annotate(**{"lookup.cache_hits": len(found), "lookup.cache_misses": len(misses)})
         metrics.inc("lookup_cache_misses_total", len(misses), "lookup keys fetched")
         if misses:
             await asyncio.wait(misses.values(), timeout=max(0.0, deadline - time.monotonic()))
@@ -171,7 +174,8 @@ class LookupEnricher:
         if self._pool is None:  # created on first use: no threads or sockets at cold start
             self._pool = ThreadPoolExecutor(self.settings.lookup_concurrency, "lookup")
             self._client = FeatureClient(self.settings)
-        fut = self._pool.submit(self._client.fetch, spec, ck[1], deadline)  # type: ignore
+        fut = self._pool.submit(spans.in_context(self._client.fetch),  # type: ignore
+                                spec, ck[1], deadline)
         self._inflight[ck] = fut
         fut.add_done_callback(lambda done: self._settle(ck, done))
         return fut, True

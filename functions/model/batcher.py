@@ -28,11 +28,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from functions import metrics
+from functions import metrics, telemetry
 from functions.dedupe import dedupe_feeds
 from functions.model.cuts import Budget, cut_by_length, run_cuts, token_lengths
 
@@ -48,6 +50,8 @@ class _Waiting:
     """Rows times the token length (rows for inputs without tokens)."""
     future: asyncio.Future[Feeds]
     since: float = field(default_factory=time.perf_counter)
+    span: Any = None
+    """Its ``model.queue`` span while tracing is on (functions.telemetry)."""
 
 
 def _length(feeds: Feeds, pads: dict[str, int]) -> int:
@@ -144,7 +148,13 @@ class Batcher:
         waiting = _Waiting(feeds, rows, rows * max(1, _length(feeds, self.pads)),
                            asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
-        return await waiting.future  # cancelled while waiting: skipped when its turn comes
+        if telemetry.tracer is None:
+            return await waiting.future  # cancelled while waiting: skipped when its turn comes
+        waiting.span = telemetry.tracer.queued(rows)
+        try:
+            return await waiting.future
+        finally:
+            waiting.span.end()
 
     async def _one(self, feeds: Feeds) -> Feeds:
         metrics.histogram("batch_rows", len(next(iter(feeds.values()))),
@@ -194,7 +204,9 @@ class Batcher:
     async def _settle(self, group: list[_Waiting]) -> None:
         """Run the group; whatever happens, no request of it is left waiting."""
         try:
-            await self._run(group)
+            with nullcontext() if telemetry.tracer is None else telemetry.tracer.merged(
+                    [w.span for w in group], sum(w.rows for w in group)):
+                await self._run(group)
         except BaseException as exc:
             for w in group:
                 if not w.future.done():

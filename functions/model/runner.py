@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from functions import metrics
+from functions import metrics, telemetry
 from functions.config.settings import Settings
 from functions.model.batcher import Batcher
 from functions.model.cost import CostCurve, measure
@@ -90,11 +90,13 @@ class ModelRunner:
         """One model call, on the loop or in a thread (see the module docstring)."""
         n = _rows(feeds)
         started = time.perf_counter()
+        run = self.model.run if telemetry.tracer is None \
+            else telemetry.tracer.model_call(self.model.run, n)
         if self.runs_inline(n):
-            return self._count(n, started, self.model.run(feeds))
+            return self._count(n, started, run(feeds))
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="model")
-        out = await asyncio.get_running_loop().run_in_executor(self._thread, self.model.run, feeds)
+        out = await asyncio.get_running_loop().run_in_executor(self._thread, run, feeds)
         return self._count(n, started, out)
 
     def run_now(self, feeds: Feeds, rows: int, finish: Finish | None = None) -> Feeds | None:
@@ -104,7 +106,8 @@ class ModelRunner:
         if self.batcher is not None or not self.runs_inline(rows):
             return None
         started = None if self.calls & UNTIMED_MASK else time.perf_counter()
-        out = self._count(rows, started, self.model.run(feeds))
+        out = self._count(rows, started, self.model.run(feeds) if telemetry.tracer is None
+                          else telemetry.tracer.model_call(self.model.run, rows)(feeds))
         return out if finish is None else finish(out, feeds)
 
     async def run(self, feeds: Feeds, finish: Finish | None = None) -> Feeds:
