@@ -34,7 +34,7 @@ from tests import model_kinds as mk
 
 EXCLUDED = [ignored_auth, object_level_authorization]
 DOCUMENTED_CODES = {"columns_differ_in_length", "model_refused", "non_finite_output",
-                    "not_an_event"}
+                    "not_an_event", "context_length_exceeded"}
 """Refusals of requests that fit the document, which no JSON Schema can state (each named
 in the document's 422 description)."""
 V2_DOCUMENTED = ("elements but 'data' has", "'data' is ragged", "the model refused the inputs",
@@ -60,7 +60,9 @@ def documented_rejection(case: schemathesis.Case, response: Any) -> bool:
 CASES = {GenerationMode.POSITIVE: 250, GenerationMode.NEGATIVE: 150}
 KINDS: dict[str, Callable[[Path], Any] | None] = {
     "iris": None, "two_input": mk.two_input_model, "string": mk.string_model,
-    "bert": mk.tiny_bert}
+    "bert": mk.tiny_bert, "minilm": None}
+EMBEDDING_KINDS = ("bert", "minilm")
+"""Embedding models with a tokenizer: the OpenAI routes are in their documents."""
 
 
 def asgi(rt: Runtime) -> Callable[..., Any]:
@@ -72,8 +74,8 @@ def asgi(rt: Runtime) -> Callable[..., Any]:
 
 
 @pytest.fixture(scope="module")
-def runtimes(tmp_path_factory: pytest.TempPathFactory,
-             gcs_server: str) -> Iterator[dict[str, Runtime]]:
+def runtimes(tmp_path_factory: pytest.TempPathFactory, gcs_server: str,
+             minilm_model: Path) -> Iterator[dict[str, Runtime]]:
     """One runtime per model kind; the demo model's with POST /events mounted, writing to
     the GCS emulator (messages are scored or kept as poison; storage events name an
     unwatched bucket)."""
@@ -88,6 +90,8 @@ def runtimes(tmp_path_factory: pytest.TempPathFactory,
         extra: dict[str, Any] = {}
         if builder is not None:
             extra["model_uri"] = str(builder(root / kind)[0])
+        elif kind == "minilm":  # all-MiniLM-L6-v2 from its PyPI package, exported once
+            extra["model_uri"] = str(minilm_model)
         else:  # events score into, and keep poison in, a bucket of the emulator
             extra.update(event_routes=True, watch_bucket="no-such-bucket",
                          message_output_uri="gs://fuzz-events/results/")
@@ -147,3 +151,5 @@ def test_the_demo_model_and_events_agree_with_their_document(runtimes, mode) -> 
 def test_every_model_kind_agrees_with_its_document(runtimes, kind: str, mode) -> None:
     sent = fuzz(runtimes[kind], mode, CASES[mode] // 3)
     assert sent["POST /predict"] and sent["POST /v2/models/{model_name}/infer"], sent
+    if kind in EMBEDDING_KINDS:
+        assert sent["POST /v1/embeddings"] and sent["POST /embeddings"], sent
