@@ -33,7 +33,7 @@ def _vectors(answer: dict) -> np.ndarray:
 
 def _tokens(bert: Path, texts: list[str]) -> int:
     tok = Tokenizer.from_file(str(bert.parent / "tokenizer.json"))
-    return sum(len(e.ids) for e in tok.encode_batch(texts))
+    return sum(sum(e.attention_mask) for e in tok.encode_batch(texts))
 
 
 def test_embeddings_equal_predict_in_both_encodings(app, bert: Path) -> None:
