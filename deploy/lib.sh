@@ -195,7 +195,12 @@ build_image() {
     log "--skip-build: using $2 as it is in the registry"
     return 0
   fi
-  run docker build --file "$1" --tag "$2" "$REPO_ROOT"
+  local tracing=()
+  # OpenTelemetry on in the config: the image installs requirements-tracing.txt too.
+  if [[ " ${ENV_VARS[*]} " =~ \ OTEL_TRACES_EXPORTER=(otlp|console)\  ]]; then
+    tracing=(--build-arg TRACING=1)
+  fi
+  run docker build --file "$1" "${tracing[@]}" --tag "$2" "$REPO_ROOT"
   run docker push "$2"
 }
 
