@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
                    help="embeddings: L2-normalise in the graph (default: as the "
                    "sentence-transformers files say, else no)")
+    p.add_argument("--shortened-embeddings", action="store_true",
+                   help="embeddings: the model was trained for shortened embeddings "
+                   "(Matryoshka); the card says so, and the OpenAI route honours dimensions")
     p.add_argument("--max-length", type=int, metavar="TOKENS",
                    help="truncate texts at this many tokens (default: the model's own limit)")
     options.add_identity(p, "model directory")
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> None:
         converter={"name": "torch.onnx", "version": card_files.dist("torch")["version"],
                    "exporter": "torchscript", "source_kind": "hf",
                    "input_order": ",".join(hf.input_names)},
+        shortened_embeddings=embedding and args.shortened_embeddings,
         tokenizer=TokenizerSpec(
             file=tok_file.name, sha256=digest, max_length=length,
             input_names={n: n for n in hf.input_names}, pooling="none", normalize=False,
