@@ -119,6 +119,14 @@ def test_a_merged_call_links_every_request_and_each_links_back(spans, tmp_path: 
         fn.stop()
 
 
+def _answer(handler: http.server.BaseHTTPRequestHandler, body: bytes, content_type: str) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class _Features(http.server.BaseHTTPRequestHandler):
     """A feature service that records the trace header of every call."""
 
@@ -127,12 +135,8 @@ class _Features(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         type(self).seen.append(self.headers.get("traceparent"))
         sl, sw, _, _ = profile(self.path.rsplit("/", 1)[-1])
-        body = json.dumps({"sepal": {"length": sl, "width": sw}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _answer(self, json.dumps({"sepal": {"length": sl, "width": sw}}).encode(),
+                "application/json")
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -208,12 +212,7 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
             service = {a.key: a.value.string_value for a in resource.resource.attributes}
             for scope in resource.scope_spans:
                 type(self).spans += [(service, s) for s in scope.spans]
-        answer = ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        _answer(self, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf")
 
     def log_message(self, *args: Any) -> None:
         pass
