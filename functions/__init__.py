@@ -26,6 +26,8 @@ One transport-neutral core, thin adapters around it. Where things live:
     http/            router, request bodies, responses and the one error mapper, routes,
                      shutdown drain, the OpenAPI document and /docs
     oip/             Open Inference Protocol routes (/v2); their wire format is codecs.v2
+    openai/          OpenAI-compatible embeddings routes (/v1/embeddings, /v1/models); their
+                     wire format is codecs.openai_embeddings
     lookups/         external feature lookups (enricher, HTTP client, lru cache)
     events/          storage uploads, Pub/Sub / SQS messages, roll-out, file scoring
     aws/             the AWS Lambda adapter (HTTP through the Router, S3 and SQS records)
@@ -35,7 +37,7 @@ one array per graph input, checked by the value rules) -> ``PredictionService.pr
 response codec (the format the client asked for). Adding a protocol means a codec and its
 routes, nothing in the core.
 
-Dependencies point inwards: adapters (http, oip, events, aws) use the core and are handed
+Dependencies point inwards: adapters (http, oip, openai, events, aws) use the core and are handed
 what they use; the core never imports an adapter; nothing imports ``runtime`` but the
 entry points (main.py, batch_job.py).
 """

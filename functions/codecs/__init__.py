@@ -7,6 +7,8 @@ Request codecs (bytes -> ``plans.Inputs``: one array per graph input, problems p
                      for plain numeric rows (simdjson, no Python object per value)
     v2.py            Open Inference Protocol JSON and binary bodies (v2_tensors.py: the
                      datatypes, JSON data and binary tensor data)
+    openai_embeddings.py   OpenAI's POST /v1/embeddings: text (or the model's own token
+                     ids) in, embeddings in float or base64 out, with token counts
     json_text.py     the JSON text rules every JSON codec shares (json_fallback.py: the
                      stdlib parse behind orjson for NaN, 1e999, bounded depth)
 
@@ -29,4 +31,5 @@ The rules and the documents:
                      that every codec and plan applies, and the JSON Schema of a value
     schemas.py       an instance and a prediction as JSON Schema, from plan and card
     v2_schemas.py    the /v2 routes' schemas for the OpenAPI document
+    openai_schemas.py   the OpenAI routes' schemas (embedding models only)
 """
