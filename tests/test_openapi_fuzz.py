@@ -12,8 +12,7 @@ policy refuses after a cast, a model output that is not finite, a model not load
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,7 +29,7 @@ from starlette.requests import Request
 
 from functions.config.settings import Settings
 from functions.runtime import Runtime, build
-from tests import model_kinds as mk
+from tests.built_models import BUILDERS, BuiltModels
 
 EXCLUDED = [ignored_auth, object_level_authorization]
 DOCUMENTED_CODES = {"columns_differ_in_length", "model_refused", "non_finite_output",
@@ -58,9 +57,8 @@ def documented_rejection(case: schemathesis.Case, response: Any) -> bool:
         return error.get("code") in DOCUMENTED_CODES
     return isinstance(error, str) and any(m in error for m in V2_DOCUMENTED)
 CASES = {GenerationMode.POSITIVE: 250, GenerationMode.NEGATIVE: 150}
-KINDS: dict[str, Callable[[Path], Any] | None] = {
-    "iris": None, "two_input": mk.two_input_model, "string": mk.string_model,
-    "bert": mk.tiny_bert, "minilm": None}
+KINDS = ("iris", "two_input", "string", "bert", "minilm")
+"""The demo model, the session's built kinds (tests/built_models.py) and MiniLM."""
 EMBEDDING_KINDS = ("bert", "minilm")
 """Embedding models with a tokenizer: the OpenAI routes are in their documents."""
 
@@ -75,29 +73,33 @@ def asgi(rt: Runtime) -> Callable[..., Any]:
 
 @pytest.fixture(scope="module")
 def runtimes(tmp_path_factory: pytest.TempPathFactory, gcs_server: str,
-             minilm_model: Path) -> Iterator[dict[str, Runtime]]:
-    """One runtime per model kind; the demo model's with POST /events mounted, writing to
-    the GCS emulator (messages are scored or kept as poison; storage events name an
-    unwatched bucket)."""
-    import asyncio
-
-    from google.cloud import storage
-
-    storage.Client(project="test-project").create_bucket("fuzz-events")
+             built_model: BuiltModels, request: pytest.FixtureRequest) -> dict[str, Runtime]:
+    """kind -> its runtime, built on first use (a worker that runs one kind's cases loads
+    only that model); the demo model's with POST /events mounted, writing to the GCS
+    emulator (messages are scored or kept as poison; storage events name an unwatched
+    bucket)."""
     root = tmp_path_factory.mktemp("fuzz")
-    out = {}
-    for kind, builder in KINDS.items():
-        extra: dict[str, Any] = {}
-        if builder is not None:
-            extra["model_uri"] = str(builder(root / kind)[0])
-        elif kind == "minilm":  # all-MiniLM-L6-v2 from its PyPI package, exported once
-            extra["model_uri"] = str(minilm_model)
-        else:  # events score into, and keep poison in, a bucket of the emulator
-            extra.update(event_routes=True, watch_bucket="no-such-bucket",
-                         message_output_uri="gs://fuzz-events/results/")
-        rt = out[kind] = build(Settings(model_cache_dir=root / f"cache-{kind}", **extra))
-        asyncio.run(rt.holder.get())
-    yield out
+
+    class Runtimes(dict):
+        def __missing__(self, kind: str) -> Runtime:
+            import asyncio
+
+            extra: dict[str, Any] = {}
+            if kind in BUILDERS:  # each kind built once per session
+                extra["model_uri"] = str(built_model(kind)[0])
+            elif kind == "minilm":  # all-MiniLM-L6-v2 from its PyPI package, exported once
+                extra["model_uri"] = str(request.getfixturevalue("minilm_model"))
+            else:  # events score into, and keep poison in, a bucket of the emulator
+                from google.cloud import storage
+
+                storage.Client(project="test-project").create_bucket("fuzz-events")
+                extra.update(event_routes=True, watch_bucket="no-such-bucket",
+                             message_output_uri="gs://fuzz-events/results/")
+            rt = self[kind] = build(Settings(model_cache_dir=root / f"cache-{kind}", **extra))
+            asyncio.run(rt.holder.get())
+            return rt
+
+    return Runtimes()
 
 
 def fuzz(rt: Runtime, mode: GenerationMode, budget: int) -> dict[str, int]:
