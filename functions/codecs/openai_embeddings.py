@@ -61,7 +61,7 @@ def served_for(model: OnnxModel, settings: Settings) -> Served:
     card = model.card
     return Served((card.name, *(settings.openai_model_aliases or ())),
                   embedding_width(card, model.outputs), settings.max_instances,
-                  settings.openai_token_ids, card.shortened_embeddings)
+                  settings.openai_token_ids, bool(card.shortened_embeddings))
 
 
 @dataclass(slots=True)

@@ -111,11 +111,11 @@ class ModelCard(Open, kw_only=True):
     """Name of the output holding regression values."""
     embedding_output: str | None = None
     """Name of the output holding embeddings (task ``embedding``)."""
-    shortened_embeddings: bool = False
+    shortened_embeddings: bool | None = None
     """Embedding models trained for shortened embeddings (Matryoshka representation
     learning): the first k values of an embedding, re-normalised when embeddings are
     normalised, are an embedding themselves. The OpenAI embeddings route honours
-    ``dimensions`` only when this is true."""
+    ``dimensions`` only when this is true (None: not stated, so not)."""
     tokenizer: TokenizerSpec | None = None
     """Text models: the tokenizer that turns instances' text into the token inputs."""
     output_meaning: str | None = None

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> None:
         converter={"name": "torch.onnx", "version": card_files.dist("torch")["version"],
                    "exporter": "torchscript", "source_kind": "hf",
                    "input_order": ",".join(hf.input_names)},
-        shortened_embeddings=embedding and args.shortened_embeddings,
+        shortened_embeddings=True if embedding and args.shortened_embeddings else None,
         tokenizer=TokenizerSpec(
             file=tok_file.name, sha256=digest, max_length=length,
             input_names={n: n for n in hf.input_names}, pooling="none", normalize=False,
