@@ -137,6 +137,9 @@ class Tracing:
              links: list[Link] | None = None) -> Iterator[trace.Span]:
         """A span under the current one (or continuing ``header``'s trace)."""
         parent = remote_parent(header) if header is not None else None
+        if parent is None and _sampled_out(otel_context.get_current()):
+            yield trace.get_current_span()  # nothing under a span the sampler dropped
+            return
         with self.tracer.start_as_current_span(name, parent, kind, attributes, links) as span:
             yield span
         traced = REQUEST.get()
@@ -147,6 +150,8 @@ class Tracing:
         """``run`` as one ``model.call`` span under the span current now, wherever (in
         whichever thread) it is called."""
         parent = otel_context.get_current()
+        if _sampled_out(parent):
+            return run
         traced = REQUEST.get()
 
         def call(feeds: Any) -> Any:
@@ -211,6 +216,13 @@ class Tracing:
         came = parse(header) if header is not None else None
         xray = f"1-{tid[:8]}-{tid[8:]}" if came is not None and came.xray else None
         return TraceIds(tid, f"{ctx.span_id:016x}", ctx.trace_flags.sampled, xray)
+
+
+def _sampled_out(context: otel_context.Context) -> bool:
+    """Whether ``context`` holds a span the sampler dropped (its children would be dropped
+    too: not creating them saves the SDK's work per span)."""
+    span = trace.get_current_span(context)
+    return span.get_span_context().is_valid and not span.is_recording()
 
 
 def processor(exporter: str, span_exporter: SpanExporter | None = None) -> SpanProcessor:
