@@ -25,7 +25,6 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -43,14 +42,15 @@ SQS_ATTRIBUTE = "AWSTraceHeader"
 _HEX = frozenset("0123456789abcdef")
 
 
-@dataclass(frozen=True, slots=True)
 class TraceIds:
-    """A parsed trace header: W3C ids (hex), the sampling flag, the X-Ray form if any."""
+    """A parsed trace header: W3C ids (hex), the sampling flag, the X-Ray form if any. (A
+    plain class: a dataclass would cost every cold start about a millisecond to build.)"""
 
-    trace: str
-    span: str | None
-    sampled: bool | None
-    xray: str | None = None
+    __slots__ = ("trace", "span", "sampled", "xray")
+
+    def __init__(self, trace: str, span: str | None, sampled: bool | None,
+                 xray: str | None = None) -> None:
+        self.trace, self.span, self.sampled, self.xray = trace, span, sampled, xray
 
 
 def _hex(value: str, length: int) -> bool:
