@@ -25,9 +25,13 @@ $(VENV)/.dev: requirements-dev.txt requirements-export.txt requirements-aws.txt 
 serve: $(VENV)/.runtime
 	PORT=$(PORT) $(BIN)/functions-framework --target predict --source main.py --asgi --port $(PORT)
 
-## test: install the test dependencies and the clients' venvs, and run the whole suite
+## test: install the test dependencies and the clients' venvs, and run the whole suite on
+## $(TEST_WORKERS) pytest-xdist workers (a module's tests on one worker; the long fuzz runs
+## spread and first: tests/conftest.py); TEST_WORKERS=0 runs it in this one process
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev clients image-layers
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup \
+	  --no-loadscope-reorder tests
 
 ## clients: a venv per heavy client the suite drives (tests/clients/NAME.txt) in
 ## .cache/clients/NAME, rebuilt only when its requirements file's content changes

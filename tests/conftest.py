@@ -73,9 +73,30 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return outcome
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's ``--dist loadgroup`` (``make test``): a module's tests run on one
+    worker, so its module fixtures (servers, built models) are set up once; a module may
+    name a group of its own (``xdist_group``) to share a worker with another module. Tests
+    marked ``spread`` (long fuzz runs) are each a unit of their own and come first: with
+    ``--no-loadscope-reorder`` the longest work is handed out first, and the workers end
+    together."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    items.sort(key=lambda item: item.get_closest_marker("spread") is None)  # stable
+    for item in items:
+        if not item.get_closest_marker("spread") and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run, naming them, if processes the tests started are still alive; then
-    kill them, so that nothing survives the suite."""
+    kill them, so that nothing survives the suite. Under pytest-xdist the controller
+    checks, last, once its workers are gone (they carry its marker, as do their children);
+    a worker does not, as it would count the other workers."""
+    if hasattr(session.config, "workerinput"):
+        return
     left = survivors.survivors(RUN_ID)
     if not left:
         return

@@ -24,6 +24,8 @@ from tests.eventfiles import (
 from tests.inprocess import InProcess, start_in_process
 from tests.servers import free_port
 
+pytestmark = pytest.mark.xdist_group("pubsub-emulator")  # one emulator under pytest-xdist
+
 ROW = [5.1, 3.5, 1.4, 0.2]
 
 

@@ -21,6 +21,8 @@ from tests.eventfiles import pubsub_push
 from tests.pubsub_topics import blob_lines, names, push_topic, wait_until
 from tests.servers import Served, free_port, start_function
 
+pytestmark = pytest.mark.xdist_group("pubsub-emulator")  # one emulator under pytest-xdist
+
 SETOSA, VIRGINICA = [5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]
 
 

@@ -24,6 +24,7 @@ from tests.inprocess import InProcess
 from tests.servers import ROOT
 from tests.test_openapi_fuzz import run_schema
 
+pytestmark = pytest.mark.spread  # each mode a unit of its own under pytest-xdist
 SPEC_SOURCE = ("https://github.com/kserve/open-inference-protocol/blob/"
                "d49cc23/specification/protocol/open_inference_rest.yaml")
 PLACES = [ROOT / "tests" / "oip" / "open_inference_rest.yaml",

@@ -31,6 +31,7 @@ from functions.config.settings import Settings
 from functions.runtime import Runtime, build
 from tests.built_models import BUILDERS, BuiltModels
 
+pytestmark = pytest.mark.spread  # each case list a unit of its own under pytest-xdist
 EXCLUDED = [ignored_auth, object_level_authorization]
 DOCUMENTED_CODES = {"columns_differ_in_length", "model_refused", "non_finite_output",
                     "not_an_event", "context_length_exceeded"}
