@@ -1,7 +1,8 @@
 """Whatever a client sends, the function answers 2xx or 4xx with a JSON error: never 500.
 
 Hypothesis generates bodies around the shapes each route expects (and far from them) and
-posts them to the running function over HTTP.
+posts them to the demo model's function through the real app in process
+(tests/inprocess.py): the subject is what the app answers, not the wire.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.servers import Served
+from tests.inprocess import InProcess
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width", "x"]
 scalar = (st.none() | st.booleans() | st.text(max_size=4) | st.sampled_from(["NaN", "1e999"])
@@ -43,16 +44,16 @@ def check(resp) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])
 @given(body=predict_body, route=st.sampled_from(["/predict", "/batch-predict"]))
-def test_prediction_routes_never_500(demo_function: Served, body, route: str) -> None:
-    check(demo_function.post(route, data=json.dumps(body),
+def test_prediction_routes_never_500(demo_app: InProcess, body, route: str) -> None:
+    check(demo_app.post(route, data=json.dumps(body),
                              headers={"content-type": "application/json"}))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])
 @given(body=infer_body)
-def test_v2_infer_never_500(demo_function: Served, body) -> None:
-    check(demo_function.post("/v2/models/iris/infer", data=json.dumps(body),
+def test_v2_infer_never_500(demo_app: InProcess, body) -> None:
+    check(demo_app.post("/v2/models/iris/infer", data=json.dumps(body),
                              headers={"content-type": "application/json"}))
 
 
@@ -60,22 +61,22 @@ def test_v2_infer_never_500(demo_function: Served, body) -> None:
           HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=64), ctype=st.sampled_from(
     ["application/json", "application/octet-stream", "text/plain", ""]))
-def test_raw_bytes_never_500(demo_function: Served, raw: bytes, ctype: str) -> None:
+def test_raw_bytes_never_500(demo_app: InProcess, raw: bytes, ctype: str) -> None:
     for route in ("/predict", "/batch-predict", "/v2/models/iris/infer"):
-        check(demo_function.post(route, data=raw, headers={"content-type": ctype}))
+        check(demo_app.post(route, data=raw, headers={"content-type": ctype}))
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])
 @given(header=infer_body, tail=st.binary(max_size=48), declared=st.integers(-5, 400),
        sizes=st.lists(st.integers(-3, 40), max_size=2))
-def test_v2_binary_framing_never_500(demo_function: Served, header, tail: bytes,
+def test_v2_binary_framing_never_500(demo_app: InProcess, header, tail: bytes,
                                      declared: int, sizes: list[int]) -> None:
     if isinstance(header, dict):
         for tensor, size in zip(header.get("inputs", []), sizes):
             tensor.setdefault("parameters", {})["binary_data_size"] = size
     head = json.dumps(header).encode()
-    check(demo_function.post("/v2/models/iris/infer", data=head + tail, headers={
+    check(demo_app.post("/v2/models/iris/infer", data=head + tail, headers={
         "content-type": "application/octet-stream",
         "inference-header-content-length": str(declared)}))
 
@@ -107,14 +108,14 @@ leaf = st.sampled_from([b"1", b"NaN", b"-Infinity", b"1e999", b"1844674407370955
                              b'"shape": [1, 4], "data": %s}]}']),
        bom=st.booleans(), dup=st.booleans(),
        route=st.sampled_from(["/predict", "/batch-predict", "/v2/models/iris/infer"]))
-def test_extreme_bodies_never_500(demo_function: Served, depth: int, kinds: str, leaf: bytes,
+def test_extreme_bodies_never_500(demo_app: InProcess, depth: int, kinds: str, leaf: bytes,
                                   wrap: bytes, bom: bool, dup: bool, route: str) -> None:
     """Deep nesting, NaN/Infinity, huge numbers, surrogates, BOM, duplicate keys: an answer
     or a JSON 4xx, never a 5xx (see tests/test_parser_limits.py for the exact rules)."""
     body = wrap % extreme(depth, kinds, leaf)
     if dup and body.startswith(b"{"):
         body = b'{"instances": 1, ' + body[1:]
-    resp = demo_function.post(route, data=(b"\xef\xbb\xbf" if bom else b"") + body,
+    resp = demo_app.post(route, data=(b"\xef\xbb\xbf" if bom else b"") + body,
                               headers={"content-type": "application/json"}, timeout=20)
     check(resp)
     assert resp.headers["content-type"].startswith("application/json")

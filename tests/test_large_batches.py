@@ -1,6 +1,7 @@
 """Large tabular batches: the numeric-matrix read (simdjson) and the ``format=columns``
-answer, over real HTTP against the demo model, checked against onnxruntime and against
-the general path (the same rows in a body the matrix read does not take)."""
+answer, through the real app in process against the demo model, checked against
+onnxruntime and against the general path (the same rows in a body the matrix read does
+not take)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from functions.codecs.matrix import numeric_matrix
-from tests.servers import Served
+from tests.inprocess import InProcess
 from tests.test_http_contract import LABELS, SETOSA, reference
 
 JSON = {"content-type": "application/json"}
@@ -23,20 +24,20 @@ def rows(n: int, seed: int = 0) -> list[list[float]]:
     return np.random.default_rng(seed).uniform(0.1, 7.0, size=(n, 4)).round(3).tolist()
 
 
-def post(fn: Served, path: str, body: bytes) -> tuple[int, dict]:
+def post(fn: InProcess, path: str, body: bytes) -> tuple[int, dict]:
     resp = fn.post(path, data=body, headers=JSON)
     return resp.status_code, resp.json()
 
 
-def test_matrix_body_answers_as_the_general_path(demo_function: Served) -> None:
+def test_matrix_body_answers_as_the_general_path(demo_app: InProcess) -> None:
     batch = rows(600)
     batch[17] = batch[3]  # a duplicate: scored once, answered twice
     fast = json.dumps({"instances": batch}).encode()  # one numeric matrix: simdjson
     general = json.dumps({"instances": batch, "parameters": {}}).encode()  # orjson
     assert numeric_matrix(fast, 4) is not None and numeric_matrix(general, 4) is None
-    demo_function.post("/predict", json={"instances": [SETOSA]})  # the model is known
-    status, a = post(demo_function, "/batch-predict", fast)
-    status2, b = post(demo_function, "/batch-predict", general)
+    demo_app.post("/predict", json={"instances": [SETOSA]})  # the model is known
+    status, a = post(demo_app, "/batch-predict", fast)
+    status2, b = post(demo_app, "/batch-predict", general)
     assert status == status2 == 200
     assert a == b
     assert a["unique_rows"] == 599 and a["errors"] == 0
@@ -46,11 +47,11 @@ def test_matrix_body_answers_as_the_general_path(demo_function: Served) -> None:
     np.testing.assert_allclose(got, probs, rtol=1e-6)
 
 
-def test_columns_format_carries_the_same_predictions(demo_function: Served) -> None:
+def test_columns_format_carries_the_same_predictions(demo_app: InProcess) -> None:
     batch = rows(300, seed=1)
     body = json.dumps({"instances": batch}).encode()
-    status, by_rows = post(demo_function, "/batch-predict", body)
-    status2, cols = post(demo_function, "/batch-predict?format=columns", body)
+    status, by_rows = post(demo_app, "/batch-predict", body)
+    status2, cols = post(demo_app, "/batch-predict?format=columns", body)
     assert status == status2 == 200
     assert cols["classes"] == LABELS
     assert cols["outputs"]["label"] == [p["label"] for p in by_rows["predictions"]]
@@ -61,18 +62,18 @@ def test_columns_format_carries_the_same_predictions(demo_function: Served) -> N
     np.testing.assert_array_equal(probs, reference(batch)[1])
     assert cols["errors"] == 0 and "failures" not in cols
     assert cols["model_version"] == "1" and cols["unique_rows"] == 300
-    status, one = post(demo_function, "/predict?format=columns",
+    status, one = post(demo_app, "/predict?format=columns",
                        json.dumps({"instances": [SETOSA]}).encode())
     assert status == 200 and one["outputs"]["label"] == ["setosa"]
 
 
 def test_columns_format_reports_failures_by_index_and_keeps_the_rest(
-        demo_function: Served) -> None:
+        demo_app: InProcess) -> None:
     batch: list = rows(50, seed=2)
     batch[4] = [1, "x", 2, 3]
     batch[9] = [1e39, 1, 2, 3]  # beyond float32
     batch[11] = batch[0]
-    status, body = post(demo_function, "/batch-predict?format=columns",
+    status, body = post(demo_app, "/batch-predict?format=columns",
                         json.dumps({"instances": batch}).encode())
     assert status == 200, body
     labels = body["outputs"]["label"]
@@ -87,22 +88,22 @@ def test_columns_format_reports_failures_by_index_and_keeps_the_rest(
     assert [lab for i, lab in enumerate(labels) if i not in (4, 9)] == expected
 
 
-def test_a_bad_value_in_a_matrix_body_is_named(demo_function: Served) -> None:
+def test_a_bad_value_in_a_matrix_body_is_named(demo_app: InProcess) -> None:
     batch = rows(200, seed=3)
     batch[123][2] = 1e39  # a number simdjson reads, float32 cannot hold
     body = json.dumps({"instances": batch}).encode()
     assert numeric_matrix(body, 4) is not None
-    status, strict = post(demo_function, "/predict", body)
+    status, strict = post(demo_app, "/predict", body)
     assert status == 422 and strict["error"]["details"][0] == {
         "message": "out of range for float32", "index": 123, "field": "petal_length"}
-    status, lenient = post(demo_function, "/batch-predict", body)
+    status, lenient = post(demo_app, "/batch-predict", body)
     assert status == 200 and lenient["errors"] == 1
     assert lenient["predictions"][123]["error"]["index"] == 123
     assert lenient["predictions"][122]["label"] in LABELS
 
 
-def test_unknown_format_is_a_400_naming_the_parameter(demo_function: Served) -> None:
-    status, body = post(demo_function, "/batch-predict?format=csv",
+def test_unknown_format_is_a_400_naming_the_parameter(demo_app: InProcess) -> None:
+    status, body = post(demo_app, "/batch-predict?format=csv",
                         json.dumps({"instances": [SETOSA]}).encode())
     assert status == 400
     assert body["error"]["details"][0]["field"] == "format"

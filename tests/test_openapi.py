@@ -1,7 +1,7 @@
 """GET /openapi.json: a valid OpenAPI 3.1 document of the served model, every route in it,
 and what the function really accepts and answers fits what it says.
 
-The served demo is checked over HTTP (the production server); every other kind of model
+The demo model is checked through the real app in process; every other kind of model
 (two inputs, image tensors, a string pipeline, GBDT with ZipMap, a BERT with its
 tokenizer) is checked in-process through the real wiring: the document validates, the
 instances the other tests send fit its request schema, and the core's answers fit its
@@ -22,8 +22,9 @@ from openapi_spec_validator import validate
 from functions.codecs.predict_bodies import items
 from functions.config.settings import Settings
 from functions.runtime import Runtime
-from tests import model_kinds as mk
-from tests.servers import Served, ready_runtime
+from tests.built_models import BuiltModels
+from tests.inprocess import InProcess
+from tests.servers import ready_runtime
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 
@@ -45,8 +46,8 @@ def response_schema(doc: dict, path: str, method: str, status: int) -> dict:
             "components": doc["components"]}
 
 
-def test_served_document_validates_and_lists_every_route(demo_function: Served) -> None:
-    doc = demo_function.get("/openapi.json").json()
+def test_served_document_validates_and_lists_every_route(demo_app: InProcess) -> None:
+    doc = demo_app.get("/openapi.json").json()
     validate(doc)
     assert doc["openapi"] == "3.1.0" and doc["info"]["version"] == "1"
     paths = set(doc["paths"])
@@ -59,33 +60,33 @@ def test_served_document_validates_and_lists_every_route(demo_function: Served) 
     assert list(names) == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
-def test_real_answers_fit_the_documented_schemas(demo_function: Served) -> None:
-    doc = demo_function.get("/openapi.json").json()
+def test_real_answers_fit_the_documented_schemas(demo_app: InProcess) -> None:
+    doc = demo_app.get("/openapi.json").json()
     for body in ({"instances": [SETOSA]}, {"inputs": [SETOSA, SETOSA]},
                  {"instances": [dict(zip(["sepal_length", "sepal_width", "petal_length",
                                           "petal_width"], SETOSA))]}):
         request = doc["paths"]["/predict"]["post"]["requestBody"]["content"]
         OAS31Validator({**request["application/json"]["schema"],
                         "components": doc["components"]}).validate(body)
-        resp = demo_function.post("/predict", json=body)
+        resp = demo_app.post("/predict", json=body)
         assert resp.status_code == 200
         OAS31Validator(response_schema(doc, "/predict", "post", 200)).validate(resp.json())
-    batch = demo_function.post("/batch-predict", json={"instances": [SETOSA, [1, 2]]})
+    batch = demo_app.post("/batch-predict", json={"instances": [SETOSA, [1, 2]]})
     OAS31Validator(response_schema(doc, "/batch-predict", "post", 200)).validate(batch.json())
-    bad = demo_function.post("/predict", json={"instances": [[1, 2]]})
+    bad = demo_app.post("/predict", json={"instances": [[1, 2]]})
     OAS31Validator(response_schema(doc, "/predict", "post", 422)).validate(bad.json())
-    infer = demo_function.post("/v2/models/iris/infer", json={"inputs": [{
+    infer = demo_app.post("/v2/models/iris/infer", json={"inputs": [{
         "name": "input", "datatype": "FP32", "shape": [1, 4], "data": SETOSA}]})
     path = "/v2/models/{model_name}/infer"
     OAS31Validator(response_schema(doc, path, "post", 200)).validate(infer.json())
-    wrong = demo_function.post("/v2/models/iris/infer", json={"inputs": []})
+    wrong = demo_app.post("/v2/models/iris/infer", json={"inputs": []})
     OAS31Validator(response_schema(doc, path, "post", 400)).validate(wrong.json())
     # a wrong label set is caught: the schema says what the labels are
     assert not fits(doc, "Prediction", {"label": "rose", "probabilities": {}})
 
 
-def test_docs_page_loads_nothing_from_elsewhere(demo_function: Served) -> None:
-    resp = demo_function.get("/docs")
+def test_docs_page_loads_nothing_from_elsewhere(demo_app: InProcess) -> None:
+    resp = demo_app.get("/docs")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
     assert 'fetch("openapi.json")' in resp.text
     assert "http://" not in resp.text and "https://" not in resp.text and "src=" not in resp.text
@@ -117,19 +118,20 @@ async def _predictions(rt: Runtime, instances: list) -> list:
 
 
 KINDS = {
-    "two_input": (mk.two_input_model, [{"features": [0.5, 1.0, -1.0, 2.0], "user_id": 3}]),
-    "image": (mk.image_model, [[[[0.0] * 32] * 32] * 3]),
-    "string": (mk.string_model, ["the service is great", ["awful slow service"]]),
-    "gbdt": (mk.gbdt_zipmap_model, [[0.5] * 30]),
-    "bert": (mk.tiny_bert, ["great food", {"text": "slow and awful"}]),
+    "two_input": [{"features": [0.5, 1.0, -1.0, 2.0], "user_id": 3}],
+    "image": [[[[0.0] * 32] * 32] * 3],
+    "string": ["the service is great", ["awful slow service"]],
+    "gbdt": [[0.5] * 30],
+    "bert": ["great food", {"text": "slow and awful"}],
 }
+"""kind (tests/built_models.py) -> instances its document must accept."""
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_each_kind_of_model_gets_a_document_its_answers_fit(kind: str,
-                                                           tmp_path: Path) -> None:
-    builder, instances = KINDS[kind]
-    model_path = builder(tmp_path / kind)[0]
+def test_each_kind_of_model_gets_a_document_its_answers_fit(kind: str, tmp_path: Path,
+                                                           built_model: BuiltModels) -> None:
+    instances = KINDS[kind]
+    model_path = built_model(kind)[0]
     rt = ready_runtime(Settings(model_uri=str(model_path), model_cache_dir=tmp_path / "cache"))
     doc = _document(rt)
     validate(doc)

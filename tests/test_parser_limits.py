@@ -16,7 +16,7 @@ import pytest
 from functions.codecs.json_fallback import FALLBACK_MAX_DEPTH, nesting_depth
 from functions.codecs.json_text import parse_json
 from functions.errors import MalformedJSON
-from tests.servers import Served
+from tests.inprocess import InProcess
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 JSON = {"content-type": "application/json"}
@@ -30,7 +30,7 @@ def deep(depth: int, leaf: bytes = b"1", kind: str = "list") -> bytes:
     return b'{"a":' * depth + leaf + b"}" * depth
 
 
-def post(fn: Served, route: str, body: bytes):
+def post(fn: InProcess, route: str, body: bytes):
     resp = fn.post(route, data=body, headers=JSON, timeout=HANG_BOUND)
     assert resp.status_code < 500, (route, resp.status_code, resp.text[:300])
     assert resp.headers["content-type"].startswith("application/json"), resp.text[:200]
@@ -97,41 +97,41 @@ def test_depth_scan_sees_brackets_in_strings_and_escapes() -> None:
                                   b'{"inputs": [{"name": "input", "data": ' + deep(3000)
                                   + b', "shape": [1, 4], "datatype": "FP32"}]}'],
                          ids=["list", "object", "instances", "nan-fallback", "v2-data"])
-def test_deep_bodies_are_400_naming_the_depth(demo_function: Served, route: str,
+def test_deep_bodies_are_400_naming_the_depth(demo_app: InProcess, route: str,
                                               body: bytes) -> None:
-    err = error(post(demo_function, route, body))
+    err = error(post(demo_app, route, body))
     assert "nest" in err["message"]
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_lone_surrogates_are_400_on_every_route(demo_function: Served, route: str) -> None:
+def test_lone_surrogates_are_400_on_every_route(demo_app: InProcess, route: str) -> None:
     for body in (b'{"instances": [{"\\ud800": 1}]}', b'{"instances": [NaN, "\\udfff"]}',
                  b'{"inputs": [{"name": "\\ud800", "datatype": "FP32", "shape": [1],'
                  b' "data": [NaN]}]}'):
-        assert "surrogate" in error(post(demo_function, route, body))["message"]
+        assert "surrogate" in error(post(demo_app, route, body))["message"]
 
 
-def test_bom_duplicate_keys_and_huge_integers_answer_correctly(demo_function: Served) -> None:
-    plain = post(demo_function, "/predict", json.dumps({"instances": [SETOSA]}).encode()).json()
-    with_bom = post(demo_function, "/predict",
+def test_bom_duplicate_keys_and_huge_integers_answer_correctly(demo_app: InProcess) -> None:
+    plain = post(demo_app, "/predict", json.dumps({"instances": [SETOSA]}).encode()).json()
+    with_bom = post(demo_app, "/predict",
                     b"\xef\xbb\xbf" + json.dumps({"instances": [SETOSA]}).encode())
     assert with_bom.status_code == 200 and with_bom.json() == plain
-    dup = post(demo_function, "/predict",
+    dup = post(demo_app, "/predict",
                b'{"instances": [[9, 9, 9, 9]], "instances": [[5.1, 3.5, 1.4, 0.2]]}')
     assert dup.json() == plain  # the last key wins
-    huge = post(demo_function, "/predict", b'{"instances": [[18446744073709551617, 3.5, 1.4, '
+    huge = post(demo_app, "/predict", b'{"instances": [[18446744073709551617, 3.5, 1.4, '
                                            b"0.2]]}")
     assert huge.status_code == 200, huge.text  # 2^64+1 is a fine float32 feature
-    beyond = post(demo_function, "/predict", b'{"instances": [[' + b"9" * 5000
+    beyond = post(demo_app, "/predict", b'{"instances": [[' + b"9" * 5000
                   + b", 3.5, 1.4, 0.2]]}")
     assert error(beyond)["details"][0]["field"] == "sepal_length"
-    v2 = post(demo_function, "/v2/models/iris/infer", b'{"inputs": [{"name": "input", '
+    v2 = post(demo_app, "/v2/models/iris/infer", b'{"inputs": [{"name": "input", '
               b'"datatype": "FP32", "shape": [1, 4], "data": [18446744073709551617, 1, 1, 1]}]}')
     assert v2.status_code == 200, v2.text
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_long_arrays_strings_and_wide_objects_are_4xx(demo_function: Served,
+def test_long_arrays_strings_and_wide_objects_are_4xx(demo_app: InProcess,
                                                       route: str) -> None:
     bodies = [
         b'{"instances": [' + b",".join([b"[1,2,3,4]"] * 25_000) + b"]}",  # past both caps
@@ -141,7 +141,7 @@ def test_long_arrays_strings_and_wide_objects_are_4xx(demo_function: Served,
         b'{"instances": [{"sepal_length": ' + deep(500, kind="object") + b"}]}",
     ]
     for body in bodies:
-        resp = post(demo_function, route, body)
+        resp = post(demo_app, route, body)
         if route == "/batch-predict" and resp.status_code == 200:  # per-item errors
             assert all("error" in item for item in resp.json()["predictions"]), resp.text[:300]
         else:
