@@ -75,8 +75,9 @@ def _feeds(features: list[float], user_id: int) -> dict[str, np.ndarray]:
             "user_id": np.array([user_id], dtype=np.int64)}
 
 
-def test_a_cancelled_or_failing_request_leaves_its_batch_intact(tmp_path: Path) -> None:
-    path, predict = mk.two_input_model(tmp_path)
+def test_a_cancelled_or_failing_request_leaves_its_batch_intact(
+        built_model: BuiltModels) -> None:
+    path, predict = built_model("two_input")
     runner, _ = _runner(path)
     assert runner.batcher is not None
 

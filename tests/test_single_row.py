@@ -27,6 +27,7 @@ from functions.errors import ServingError
 from functions.model.onnx_model import OnnxModel
 from functions.runtime import Runtime
 from tests import model_kinds as mk
+from tests.built_models import BuiltModels
 from tests.servers import ready_runtime
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
@@ -45,12 +46,13 @@ def _ridge(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runtimes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Runtime]:
+def runtimes(tmp_path_factory: pytest.TempPathFactory,
+             built_model: BuiltModels) -> dict[str, Runtime]:
     """Served in process: the demo classifier (labels on its card), a regressor, and a
     LightGBM classifier with ZipMap and no labels."""
     root = tmp_path_factory.mktemp("single_row")
     uris = {"iris": None, "ridge": str(_ridge(root / "ridge")),
-            "gbdt": str(mk.gbdt_zipmap_model(root / "gbdt")[0])}
+            "gbdt": str(built_model("gbdt")[0])}
     return {name: ready_runtime(Settings(model_cache_dir=root / f"cache-{name}",
                                          **({"model_uri": uri} if uri else {})))
             for name, uri in uris.items()}
