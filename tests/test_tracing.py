@@ -71,7 +71,7 @@ def test_a_request_continues_the_callers_trace_with_its_steps(spans, tmp_path: P
         assert call.end_time <= encode.start_time <= encode.end_time <= server.end_time
         # cold start: one tree under model.load
         [load] = named(spans, "model.load")
-        assert {"model.sha256", "model.download", "tokenizer.fetch", "session.build",
+        assert {"model.download", "tokenizer.fetch", "session.build",  # sha256: in download
                 "warmup", "model.prepare"} <= set(children(spans, load))
         spans.clear()
         fn.post("/predict", json={"instances": [ROW]},
@@ -254,11 +254,40 @@ def test_with_tracing_off_no_sdk_is_imported() -> None:
              " if m.startswith(('opentelemetry.sdk', 'opentelemetry.exporter'))"
              " and m.count('.') >= 2}))")
     found = {}
-    for exporter in ("none", "otlp"):
-        out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                             text=True, timeout=120, check=True,
+    hidden = "sys.modules['opentelemetry.sdk'] = None\n"  # as if not installed
+    for case, exporter, prelude in (("off", "none", ""), ("on", "otlp", ""),
+                                    ("missing", "otlp", hidden)):
+        out = subprocess.run([sys.executable, "-c", "import sys\n" + prelude + probe], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120, check=True,
                              env={"PATH": "/usr/bin:/bin", "OTEL_TRACES_EXPORTER": exporter,
                                   "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
-        found[exporter] = out.stdout.strip().splitlines()[-1]
-    assert found["none"] == "[]"
-    assert "sdk.trace" in found["otlp"] and "exporter.otlp" in found["otlp"]
+        found[case] = (out.stdout.strip().splitlines()[-1], out.stderr)
+    assert found["off"][0] == "[]"
+    assert "sdk.trace" in found["on"][0] and "exporter.otlp" in found["on"][0]
+    # asked for but not installed: the model still loads, untraced, and the log says why
+    assert "the OpenTelemetry SDK is not installed" in found["missing"][1]
+
+
+def test_log_lines_sit_under_the_span_they_were_written_in(spans, tmp_path: Path) -> None:
+    import io
+    import logging
+
+    from functions.logs import JsonFormatter
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger("functions").addHandler(handler)
+    fn = start_in_process({"MODEL_URI": "/nonexistent/m.onnx", "LOAD_WAIT_SECONDS": "1"},
+                          tmp_path, wait=None)
+    try:
+        resp = fn.post("/predict", json={"instances": [ROW]},
+                       headers={"traceparent": f"00-{TRACE}-{SPAN}-01"})
+        assert resp.status_code == 503
+        [server] = named(spans, "POST /predict")
+        [line] = [json.loads(x) for x in out.getvalue().splitlines() if "503" in x]
+        assert line["logging.googleapis.com/trace"].endswith(TRACE)
+        assert line["logging.googleapis.com/spanId"] == f"{server.context.span_id:016x}" != SPAN
+    finally:
+        fn.stop()
+        logging.getLogger("functions").removeHandler(handler)

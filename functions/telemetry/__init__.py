@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -34,6 +35,12 @@ def start(settings: Settings) -> None:
     project.discover(settings)
     if tracer is None and settings.otel_traces_exporter not in ("none", "") \
             and not settings.otel_sdk_disabled:
-        from functions.telemetry.tracing import Tracing  # the SDK: imported only now
-
+        try:
+            from functions.telemetry.tracing import Tracing  # the SDK: imported only now
+        except ImportError as exc:  # serving untraced beats not serving
+            logging.getLogger(__name__).error(
+                "OTEL_TRACES_EXPORTER=%s but the OpenTelemetry SDK is not installed (%s): "
+                "serving without traces; install requirements-tracing.txt",
+                settings.otel_traces_exporter, exc)
+            return
         tracer = Tracing.from_settings(settings)
