@@ -1,5 +1,8 @@
 """Model swap under load, over real HTTP: the serving process receives the storage events
-itself (POST /events, EVENT_ROUTES=true) while clients keep calling /predict."""
+itself (POST /events, EVENT_ROUTES=true) while clients keep calling /predict.
+
+Over a socket: the subject is a served process swapping its model while concurrent
+clients keep it busy."""
 
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
 """on_storage_event served by functions-framework (Flask path) over real HTTP, storage in
 the GCS emulator: data files scored in chunks, redelivery, ignored objects, roll-out and
-the LATEST pointer that a cold start follows."""
+the LATEST pointer that a cold start follows.
+
+Over a socket: the subject is functions-framework's CloudEvent path (its Flask app, binary
+and structured mode) in front of on_storage_event; tests/inprocess.py drives the ASGI app
+only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Cold start: the model comes from gs://, s3://, https:// or a path, verified and loaded once."""
+"""Cold start: the model comes from gs://, s3://, https:// or a path, verified and loaded once.
+
+Over a socket: each test is a cold start, a process's first load with the environment it
+started with (storage endpoints, CA bundle, load wait); in process an app's environment is
+applied around its requests only, while the load runs on a thread of its own."""
 
 from __future__ import annotations
 

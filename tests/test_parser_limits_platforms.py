@@ -15,7 +15,7 @@ from functions.config.settings import Settings
 from functions.events.routes import PUSH_BODY_LIMIT
 from functions.runtime import build
 from tests.eventfiles import load
-from tests.servers import Served
+from tests.inprocess import InProcess
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 
@@ -44,8 +44,8 @@ def test_lambda_http_events_over_6_mib_are_413(tmp_path: Path) -> None:
     assert adapter(small, None)["statusCode"] == 200
 
 
-def test_events_route_refuses_a_body_no_pubsub_message_can_make(serve) -> None:
-    fn: Served = serve({"EVENT_ROUTES": "true"})
+def test_events_route_refuses_a_body_no_pubsub_message_can_make(app) -> None:
+    fn: InProcess = app({"EVENT_ROUTES": "true"})
     resp = fn.post("/events", data=b"{" + b" " * PUSH_BODY_LIMIT + b"}",
                    headers={"content-type": "application/json"})
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"

@@ -1,5 +1,8 @@
 """Warm instances follow the LATEST pointer: a new version is picked up without a restart,
-a bad one is refused and the served version stays."""
+a bad one is refused and the served version stays.
+
+Over a socket: the subject is a warm process whose own poll thread moves it between
+versions while it serves, as on the platform."""
 
 from __future__ import annotations
 
