@@ -24,6 +24,7 @@ COVERED_ELSEWHERE = {
     "make ": "the Makefile's targets: CI runs `make test`, which runs `make lint`",
     ".venv/bin/python -m benchmarks.": "the benchmarks themselves (benchmarks/)",
     "M=$(python -c": "a shell variable for the model_export commands after it",
+    "ENV_VARS=(": "deploy/config.env lines: tests/test_tracing_deploy.py deploys the README's",
 }
 """Commands the docs show that this test does not run, by prefix, and what runs them."""
 
