@@ -162,6 +162,7 @@ def test_lookups_count_cache_hits_and_send_traceparent(spans, tmp_path: Path) ->
             == (2, 0)
         calls = named(spans, "lookup")
         assert len(calls) == 2 and all(c.parent.span_id == first.context.span_id for c in calls)
+        assert {c.kind.name for c in calls} == {"CLIENT"}
         assert sorted(_Features.seen) == sorted(
             f"00-{TRACE}-{c.context.span_id:016x}-01" for c in calls)  # joined the trace
     finally:

@@ -133,7 +133,7 @@ class FeatureClient:
         s = self.settings
         read = min(s.lookup_read_timeout, remaining)
         try:
-            with spans.span("lookup", **{"url.full": url}):  # tracing on: sends traceparent
+            with spans.client("lookup", **{"url.full": url}):  # tracing on: sends traceparent
                 resp = self.session.get(url, headers=spans.outgoing(),
                                         timeout=(min(s.lookup_connect_timeout, remaining), read))
                 spans.annotate(**{"http.response.status_code": resp.status_code})

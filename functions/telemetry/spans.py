@@ -25,6 +25,12 @@ def span(name: str, **attributes: Any) -> Any:
     return nullcontext() if tracer is None else tracer.span(name, attributes)
 
 
+def client(name: str, **attributes: Any) -> Any:
+    """``with client("lookup", ...)``: a call to another service (a CLIENT span), or nothing."""
+    tracer = telemetry.tracer
+    return nullcontext() if tracer is None else tracer.client(name, attributes)
+
+
 def annotate(**attributes: Any) -> None:
     """Attributes on the current span (e.g. cache hits on ``lookups``), or nothing."""
     tracer = telemetry.tracer

@@ -146,6 +146,10 @@ class Tracing:
         if traced is not None:
             traced.mark(span)
 
+    def client(self, name: str, attributes: dict[str, Any]) -> Any:
+        """A span for a call this function makes to another service."""
+        return self.span(name, attributes, kind=SpanKind.CLIENT)
+
     def model_call(self, run: Callable[[Any], Any], rows: int) -> Callable[[Any], Any]:
         """``run`` as one ``model.call`` span under the span current now, wherever (in
         whichever thread) it is called."""
