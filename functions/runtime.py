@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from functions import logs
+from functions.codecs.tokens import read_ahead
 from functions.config.settings import Settings
 from functions.http.docs_routes import docs_routes
 from functions.http.openapi import OpenApiDocs
@@ -80,6 +81,7 @@ def build(settings: Settings) -> Runtime:
     docs = OpenApiDocs(holder, service, settings)
     docs_routes(router, docs)  # /openapi.json and /docs
     rt = Runtime(settings, stores, holder, service, router)
+    holder.while_building(read_ahead)  # a text model's tokenizer, parsed beside the session
     holder.on_ready(service.prepare)  # e.g. a text model's tokenizer, at cold start
     holder.on_ready(docs.prepare)  # the model's OpenAPI document, built once per model
     if is_pointer(settings.model_uri) and settings.model_poll_seconds > 0:

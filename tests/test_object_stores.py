@@ -3,6 +3,7 @@ the local file system, each through the same ``ObjectStore`` interface."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,8 +89,9 @@ def test_stream_fetch_list_and_upload(root: str, tmp_path: Path) -> None:
     assert sum(seen) == len(data)
 
     dest = tmp_path / "cache" / "copy.onnx"
-    store.fetch(uri, dest)
+    assert store.fetch(uri, dest) == hashlib.sha256(data).hexdigest()  # hashed as it came
     assert dest.read_bytes() == data
+    assert [p.name for p in dest.parent.iterdir()] == ["copy.onnx"]  # no part file left
 
     refs = list(store.list_objects(f"{root}models/"))
     assert [r.uri.rsplit("/", 1)[1] for r in refs] == ["model.onnx"]
@@ -118,6 +120,7 @@ def test_https_store_reads_and_refuses_writes(file_server: tuple[Path, str],
     expected = (root / "iris.card.json").read_bytes()
     assert store.exists(uri) and not store.exists(f"{url}/missing.json")
     assert store.get(uri) == expected
+    assert store.fetch(uri, tmp_path / "card") == hashlib.sha256(expected).hexdigest()
     assert store.read_range(uri, 1, 10) == expected[1:11]
     with store.open_read(ObjectRef.parse(uri), 1024) as stream:
         assert stream.read() == expected

@@ -9,12 +9,15 @@ and normalisation the card asks for are applied here, in numpy, when the graph d
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from functions.config.card import TokenizerSpec
+from functions.config.card import ModelCard, TokenizerSpec
 from functions.errors import ModelLoadError
+from functions.loading.sidecars import tokenizer_path
 from functions.model.batcher import merge
 
 PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>")
@@ -24,14 +27,45 @@ ENCODE_CHUNK = 1024
 the request's size."""
 
 
+_READ_AHEAD: dict[Path, Any] = {}
+"""Tokenizers parsed while their model's session was built, until a TextEncoder takes them."""
+_READ_AHEAD_LOCK = threading.Lock()
+
+
+def read_ahead(model_path: Path, card: ModelCard) -> None:
+    """Parse a text model's tokenizer now, for the TextEncoder that will be built for the
+    model at ``model_path``: the loader calls it in a thread of its own while the session
+    builds. A tokenizer that cannot be read is left to TextEncoder, which names the fault."""
+    if card.tokenizer is None:
+        return
+    path = tokenizer_path(model_path)
+    try:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception:  # noqa: BLE001 - read again, and reported, by TextEncoder
+        return
+    with _READ_AHEAD_LOCK:
+        _READ_AHEAD[path] = tokenizer
+
+
+def _read(path: Path) -> Any:
+    """The tokenizer at ``path``: the one read ahead, else parsed now."""
+    with _READ_AHEAD_LOCK:
+        tokenizer = _READ_AHEAD.pop(path, None)
+    if tokenizer is not None:
+        return tokenizer
+    from tokenizers import Tokenizer  # ~30 ms of import, paid by text models only
+
+    return Tokenizer.from_file(str(path))
+
+
 class TextEncoder:
     """Encodes batches of strings into the graph's token inputs (numpy, graph dtypes)."""
 
     def __init__(self, path: Path, spec: TokenizerSpec, graph_inputs: dict[str, np.dtype]) -> None:
-        from tokenizers import Tokenizer  # ~30 ms of import, paid by text models only
-
         try:
-            self.tokenizer = Tokenizer.from_file(str(path))
+            self.tokenizer = _read(path)
         except Exception as exc:  # the Rust side raises its own Exception subclass
             raise ModelLoadError(f"tokenizer {spec.file} cannot be read: {exc}") from exc
         self.spec = spec

@@ -71,12 +71,10 @@ def _model_file(settings: Settings, stores: Stores, model_uri: str, card_uri: st
                 if sha256_file(path) == card.sha256:
                     return path, card
         try:
-            with spans.span("model.download", uri=model_uri):
-                stores.for_uri(model_uri).fetch(model_uri, path)
+            with spans.span("model.download", uri=model_uri):  # hashed as it arrives
+                actual = stores.for_uri(model_uri).fetch(model_uri, path)
         except FetchError as exc:
             raise ModelLoadError(str(exc)) from exc
-        with spans.span("model.sha256", cached=False):
-            actual = sha256_file(path)
         if card.sha256 and actual != card.sha256:
             path.unlink(missing_ok=True)
             raise ModelLoadError(f"sha256 mismatch for {model_uri}: card says {card.sha256}, "

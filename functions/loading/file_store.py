@@ -20,6 +20,7 @@ from typing import IO
 from urllib.parse import urlparse
 
 from functions.loading.object_store import (
+    CHUNK,
     AlreadyExists,
     FetchError,
     ObjectRef,
@@ -52,8 +53,10 @@ def link_new(tmp: Path, dest: Path) -> None:
 class FileStore(ObjectStore):
     scheme = "file"
 
-    def _download(self, uri: str, dest: Path) -> None:
-        shutil.copyfile(local_path(uri), dest)
+    def _download_to(self, uri: str, sink: IO[bytes]) -> bool:
+        with open(local_path(uri), "rb") as src:
+            shutil.copyfileobj(src, sink, CHUNK)
+        return True
 
     def get(self, uri: str) -> bytes:
         try:

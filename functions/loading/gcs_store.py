@@ -70,8 +70,9 @@ class GcsStore(ObjectStore):
         bucket, key = split_bucket_uri(uri)
         return gcs_client().bucket(bucket).blob(key, generation=generation)
 
-    def _download(self, uri: str, dest: Path) -> None:
-        self._blob(uri).download_to_filename(str(dest), retry=self._retry())
+    def _download_to(self, uri: str, sink: IO[bytes]) -> bool:
+        self._blob(uri).download_to_file(sink, retry=self._retry())  # in order, even retried
+        return True
 
     def read_range(self, uri: str, start: int, length: int) -> bytes:
         if length <= 0:

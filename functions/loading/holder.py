@@ -1,8 +1,9 @@
 """Load the model once per process, in the background, and say when it is ready.
 
 Contract:
-- ``start()`` begins the load (fetch card -> download to cache -> verify sha256 -> build the
-  session -> warm up) in a daemon thread and returns at once; calling it again is a no-op,
+- ``start()`` begins the load (fetch card -> download to cache, hashed as it arrives ->
+  verify sha256 -> build the session, ``while_building`` callbacks beside it -> warm up) in
+  a daemon thread and returns at once; calling it again is a no-op,
   so concurrent first requests trigger exactly one load.
 - ``await get()`` returns the model, waiting at most ``load_wait_seconds`` for the first
   attempt; it raises ModelNotReady (503) on time-out or when the load failed.
@@ -49,6 +50,7 @@ from functions.config.settings import Settings
 from functions.errors import ModelLoadError, ModelNotReady
 from functions.loading import fork_exit
 from functions.loading.artifacts import fetch_model
+from functions.loading.beside_build import BesideBuild
 from functions.loading.load_retry import LOADING_RETRY_AFTER, LoadFailure
 from functions.loading.pointer import resolve_model_uris
 from functions.loading.stores import Stores
@@ -103,6 +105,7 @@ class ModelHolder:
         # (path, card) verified by this process, or by the arbiter before it forked us
         self._fetched: tuple[Path, ModelCard] | None = None
         self._on_ready: list[Callable[[], None]] = []
+        self._beside = BesideBuild()  # e.g. the tokenizer parsed while the session builds
         self._log_handlers: list[logging.Handler] = []
         # methods, not bound lock methods: the child replaces its locks and may fork again
         os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_parent,
@@ -155,7 +158,7 @@ class ModelHolder:
                 path, card = self._fetched = self._fetched or fetch_model(
                     s, self.stores, *resolve_model_uris(s, self.stores))  # may be a pointer
                 with spans.span("session.build", model=card.name, version=card.version):
-                    model = self._build(path, card, s)
+                    model = self._beside.build(lambda: self._build(path, card, s), path, card)
                 if s.warmup:
                     with spans.span("warmup"):
                         model.warmup()
@@ -179,6 +182,11 @@ class ModelHolder:
             for callback in self._on_ready:
                 callback()
         return True
+
+    def while_building(self, callback: Callable[[Path, ModelCard], None]) -> None:
+        """Call ``callback(model_path, card)`` beside each session build (per process): work
+        that needs the fetched files but not the session, e.g. parsing the tokenizer."""
+        self._beside.callbacks.append(callback)
 
     def on_ready(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` in the loading thread after each successful load (per process)."""

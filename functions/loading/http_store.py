@@ -28,10 +28,11 @@ class HttpStore(ObjectStore):
             raise FetchError(f"GET {uri} answered HTTP {resp.status_code}", resp.status_code)
         return resp
 
-    def _download(self, uri: str, dest: Path) -> None:
-        with self._get(uri) as resp, open(dest, "wb") as out:
+    def _download_to(self, uri: str, sink: IO[bytes]) -> bool:
+        with self._get(uri) as resp:
             for chunk in resp.iter_content(CHUNK):
-                out.write(chunk)
+                sink.write(chunk)
+        return True
 
     def read_range(self, uri: str, start: int, length: int) -> bytes:
         if length <= 0:

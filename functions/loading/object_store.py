@@ -26,14 +26,17 @@ Cloud SDKs are imported on first use of their scheme (google.cloud.storage alone
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import queue
 import tempfile
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlparse
 
 from functions.loading.store_errors import is_lost_race
@@ -108,9 +111,10 @@ class ObjectStore(ABC):
 
     scheme: str = ""
 
-    @abstractmethod
     def _download(self, uri: str, dest: Path) -> None:
-        """Copy the object to ``dest`` (the caller makes it atomic and names errors)."""
+        """Copy the object to ``dest`` (the caller makes it atomic and names errors): for a
+        store whose ``_download_to`` cannot stream (each store implements one of the two)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither download")
 
     @abstractmethod
     def read_range(self, uri: str, start: int, length: int) -> bytes:
@@ -157,15 +161,29 @@ class ObjectStore(ABC):
     def list_objects(self, prefix_uri: str) -> Iterator[ObjectRef]:
         """Every object under the prefix, with its version."""
 
-    def fetch(self, uri: str, dest: Path) -> None:
-        """Copy the object at ``uri`` to ``dest`` atomically (temp file + rename)."""
+    def _download_to(self, uri: str, sink: IO[bytes]) -> bool:
+        """Write the object into ``sink`` front to back; False (nothing written) where the
+        store cannot stream in order, and ``_download`` writes the file instead."""
+        return False
+
+    def fetch(self, uri: str, dest: Path) -> str:
+        """Copy the object at ``uri`` to ``dest`` atomically (temp file + rename); the
+        sha256 of what was written, hashed as the bytes arrive where the store streams in
+        order (the digest then costs no pass over the file of its own)."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-        os.close(fd)
         tmp = Path(tmp_name)
         try:
-            self._download(uri, tmp)
+            with open(fd, "wb") as fh:
+                sink = _Digesting(fh, hashlib.sha256())
+                try:
+                    streamed = self._download_to(uri, sink)
+                finally:
+                    hexdigest = sink.hexdigest()
+            if not streamed:
+                self._download(uri, tmp)
             os.replace(tmp, dest)
+            return hexdigest if streamed else sha256_file(dest)
         except FetchError:
             raise
         except Exception as exc:  # SDK errors differ per scheme; name the URI and the cause
@@ -179,6 +197,40 @@ class ObjectStore(ABC):
             dest = Path(tmpdir) / "obj"
             self.fetch(uri, dest)
             return dest.read_bytes()
+
+
+class _Digesting(io.RawIOBase):
+    """A write-only file that hashes what passes through it, in a thread of its own a block
+    behind the writes: hashlib lets go of the GIL on large blocks, so the hash runs while
+    the next bytes arrive. ``hexdigest`` ends the thread."""
+
+    def __init__(self, fh: IO[bytes], digest: Any) -> None:
+        self.fh, self.digest, self.pending = fh, digest, bytearray()
+        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self.thread = threading.Thread(target=self._hash, name="download-sha256", daemon=True)
+        self.thread.start()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        written = self.fh.write(data)
+        self.pending += data
+        if len(self.pending) >= CHUNK:
+            self.blocks.put(bytes(self.pending))
+            self.pending.clear()
+        return written
+
+    def _hash(self) -> None:
+        while (block := self.blocks.get()) is not None:
+            self.digest.update(block)
+
+    def hexdigest(self) -> str:
+        """The digest of everything written; the thread has ended when it returns."""
+        self.blocks.put(bytes(self.pending))
+        self.blocks.put(None)
+        self.thread.join()
+        return self.digest.hexdigest()
 
 
 def sha256_file(path: Path, progress: Progress | None = None) -> str:

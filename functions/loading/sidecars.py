@@ -43,10 +43,9 @@ def fetch_tokenizer(settings: Settings, stores: Stores, model_uri: str, card: Mo
         return dest
     uri = beside(model_uri, spec.file)
     try:
-        stores.for_uri(uri).fetch(uri, dest)
+        actual = stores.for_uri(uri).fetch(uri, dest)
     except FetchError as exc:
         raise ModelLoadError(f"tokenizer: {exc}") from exc
-    actual = sha256_file(dest)
     if spec.sha256 and actual != spec.sha256:
         dest.unlink(missing_ok=True)
         raise ModelLoadError(f"sha256 mismatch for {uri}: card says {spec.sha256}, "
