@@ -292,3 +292,18 @@ def test_log_lines_sit_under_the_span_they_were_written_in(spans, tmp_path: Path
     finally:
         fn.stop()
         logging.getLogger("functions").removeHandler(handler)
+
+
+def test_a_lambda_invocation_continues_its_xray_trace(spans, aws_lambda,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.eventfiles import lambda_handler, load
+
+    monkeypatch.setenv("_X_AMZN_TRACE_ID",
+                       "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+    assert lambda_handler()(load("sqs_receive.json"), None) == {"batchItemFailures": []}
+    [message] = named(spans, "event sqs")
+    assert f"{message.context.trace_id:032x}" == "5759e988bd862e3fe1be46a994272793"
+    assert f"{message.parent.span_id:016x}" == "53995c3f42cd8ad8"
+    assert message.attributes["batch.item"] == 0
+    assert "model.call" in {s.name for s in spans.get_finished_spans()
+                            if s.context.trace_id == message.context.trace_id}

@@ -14,7 +14,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from functions import telemetry
-from functions.telemetry.context import Header, continued
+from functions.telemetry.context import ITEM, Header, continued
 
 T = TypeVar("T")
 
@@ -48,6 +48,7 @@ def event(name: str, header: Header | None, item: int | None = None,
         if tracer is None:
             yield
             return
+        item = item if item is not None else ITEM.get()  # e.g. set by the Lambda adapter
         if item is not None:
             attributes["batch.item"] = item
         valid = header if header is not None and header[1] else None

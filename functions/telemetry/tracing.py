@@ -135,7 +135,10 @@ class Tracing:
     def span(self, name: str, attributes: dict[str, Any] | None = None,
              header: Header | None = None, kind: SpanKind = SpanKind.INTERNAL,
              links: list[Link] | None = None) -> Iterator[trace.Span]:
-        """A span under the current one (or continuing ``header``'s trace)."""
+        """A span under the current one, or continuing ``header``'s trace, or with no span
+        current, the trace of the request or invocation being handled (``HEADER``)."""
+        if header is None and not trace.get_current_span().get_span_context().is_valid:
+            header = HEADER.get()
         parent = remote_parent(header) if header is not None else None
         if parent is None and _sampled_out(otel_context.get_current()):
             yield trace.get_current_span()  # nothing under a span the sampler dropped
