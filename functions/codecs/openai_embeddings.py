@@ -179,6 +179,11 @@ def _input(value: Any, served: Served) -> tuple[list[str] | None, list[list[int]
         return value, []
     ids = [value] if all(type(v) is int for v in value) else value
     if not all(type(seq) is list and seq and all(type(t) is int for t in seq) for seq in ids):
+        if served.token_ids and all(type(v) is list for v in value):
+            bad = next(i for i, seq in enumerate(value)
+                       if not seq or not all(type(t) is int for t in seq))
+            raise refusal(f"input[{bad}] must be a non-empty list of token ids (integers)",
+                          "input", "invalid_type")
         bad = next(i for i, v in enumerate(value) if type(v) is not str)
         raise refusal(f"input[{bad}] must be a string, got {_shown(value[bad])}", "input",
                       "invalid_type")

@@ -1,9 +1,9 @@
 """The OpenAI embeddings routes in the OpenAPI document, stated from what they serve.
 
-``openai_paths`` gives the paths and components for an embedding model with a tokenizer
-(none for any other model): the request as ``codecs.openai_embeddings`` decodes it (the
-served names, the input limit, token ids when taken, ``dimensions`` as the card allows),
-the answers and OpenAI's error shape.
+``openai_paths`` gives the paths and components for an embedding model with a tokenizer:
+the request as ``codecs.openai_embeddings`` decodes it (the served names, the input
+limit, token ids when taken, ``dimensions`` as the card allows), the answers and OpenAI's
+error shape. For any other model it states the 404 the routes answer.
 """
 
 from __future__ import annotations
@@ -91,12 +91,30 @@ MODELS: Schema = {"type": "object", "required": ["object", "data"], "properties"
             "created": {"type": "integer"}, "owned_by": {"type": "string"}}}}}}
 
 
+def _unavailable() -> dict[str, Schema]:
+    """The routes as a model that is no embedding model answers them: 404 whatever is sent."""
+    why = "only for an embedding model with a tokenizer: this model answers 404"
+    post = {"summary": f"OpenAI-compatible embeddings, {why}",
+            "requestBody": {"content": {"application/json": {"schema": {}}}},
+            "responses": _errors(404, 413, 415, 503)}
+    get = {"summary": f"OpenAI-compatible models list, {why}", "responses": _errors(404, 503)}
+    return _four(post, get)
+
+
+def _four(post: Schema, get: Schema) -> dict[str, Schema]:
+    """The two routes under /v1 and at the root."""
+    return {"/v1/embeddings": {"post": {**post, "operationId": "openaiEmbeddings"}},
+            "/embeddings": {"post": {**post, "operationId": "openaiEmbeddingsNoPrefix"}},
+            "/v1/models": {"get": {**get, "operationId": "openaiModels"}},
+            "/models": {"get": {**get, "operationId": "openaiModelsNoPrefix"}}}
+
+
 def openai_paths(model: OnnxModel, plan: Plan,
                  settings: Settings) -> tuple[dict[str, Schema], dict[str, Schema]]:
-    """(paths, components) of the OpenAI routes for ``model``; none unless it is an
-    embedding model with a tokenizer."""
+    """(paths, components) of the OpenAI routes for ``model``: for any model but an
+    embedding model with a tokenizer, the 404 they answer."""
     if model.card.task != "embedding" or not isinstance(plan, TextPlan):
-        return {}, {}
+        return _unavailable(), {"OpenAIError": ERROR}
     served = served_for(model, settings)
     post = {"summary": "Embeddings, OpenAI-compatible (openai SDK, LangChain)",
             "requestBody": {"required": True, "content": {"application/json": {
@@ -107,8 +125,5 @@ def openai_paths(model: OnnxModel, plan: Plan,
     get = {"summary": "The served model's names, OpenAI-compatible",
            "responses": {"200": {"description": "the card's name and the aliases", "content":
                                  {"application/json": {"schema": MODELS}}}, **_errors(503)}}
-    paths = {"/v1/embeddings": {"post": {**post, "operationId": "openaiEmbeddings"}},
-             "/embeddings": {"post": {**post, "operationId": "openaiEmbeddingsNoPrefix"}},
-             "/v1/models": {"get": {**get, "operationId": "openaiModels"}},
-             "/models": {"get": {**get, "operationId": "openaiModelsNoPrefix"}}}
-    return paths, {"EmbeddingRequest": request_schema(served, plan), "OpenAIError": ERROR}
+    return _four(post, get), {"EmbeddingRequest": request_schema(served, plan),
+                              "OpenAIError": ERROR}
