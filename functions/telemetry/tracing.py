@@ -214,10 +214,12 @@ class Tracing:
 
     def current_ids(self) -> TraceIds | None:
         """The ids of the current span, for log lines (X-Ray's form where the trace came
-        from X-Ray)."""
-        ctx = trace.get_current_span().get_span_context()
-        if not ctx.is_valid:
+        from X-Ray); None under a span that is not recorded (the sampler dropped it: the
+        line names the caller's span, which exists, instead)."""
+        span = trace.get_current_span()
+        if not span.is_recording():
             return None
+        ctx = span.get_span_context()
         tid = f"{ctx.trace_id:032x}"
         header = HEADER.get()
         came = parse(header) if header is not None else None
