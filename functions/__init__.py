@@ -31,6 +31,8 @@ One transport-neutral core, thin adapters around it. Where things live:
     lookups/         external feature lookups (enricher, HTTP client, lru cache)
     events/          storage uploads, Pub/Sub / SQS messages, roll-out, file scoring
     aws/             the AWS Lambda adapter (HTTP through the Router, S3 and SQS records)
+    telemetry/       the trace of a request or event on its log lines (always on);
+                     OpenTelemetry spans only when OTEL_TRACES_EXPORTER asks for them
 
 A request: route (transport: read the body, choose the codecs) -> request codec (bytes ->
 one array per graph input, checked by the value rules) -> ``PredictionService.predict`` ->

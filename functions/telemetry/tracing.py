@@ -133,8 +133,8 @@ class Tracing:
 
     @contextmanager
     def span(self, name: str, attributes: dict[str, Any] | None = None,
-             header: Header | None = None, kind: SpanKind = SpanKind.INTERNAL,
-             links: list[Link] | None = None) -> Iterator[trace.Span]:
+             header: Header | None = None,
+             kind: SpanKind = SpanKind.INTERNAL) -> Iterator[trace.Span]:
         """A span under the current one, or continuing ``header``'s trace, or with no span
         current, the trace of the request or invocation being handled (``HEADER``)."""
         if header is None and not trace.get_current_span().get_span_context().is_valid:
@@ -143,7 +143,7 @@ class Tracing:
         if parent is None and _sampled_out(otel_context.get_current()):
             yield trace.get_current_span()  # nothing under a span the sampler dropped
             return
-        with self.tracer.start_as_current_span(name, parent, kind, attributes, links) as span:
+        with self.tracer.start_as_current_span(name, parent, kind, attributes) as span:
             yield span
         traced = REQUEST.get()
         if traced is not None:
