@@ -6,6 +6,7 @@ argument (the base image stays as small as before). Scripts run in --dry-run."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -52,9 +53,26 @@ def test_the_readme_line_builds_the_image_with_tracing(script: str, tmp_path: Pa
     assert flag_value(untraced, "--build-arg") == []
 
 
-@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.lambda"])
-def test_the_images_install_the_tracing_requirements_only_when_asked(dockerfile: str) -> None:
+@pytest.mark.parametrize(("dockerfile", "install"), [
+    ("Dockerfile", 'if [ -n "$TRACING" ]; then'),  # a second install into site-packages
+    ("Dockerfile.lambda", "${TRACING:+-r requirements-tracing.txt}"),  # the one --target
+])
+def test_the_images_install_the_tracing_requirements_only_when_asked(dockerfile: str,
+                                                                     install: str) -> None:
     text = (ROOT / "deploy" / dockerfile).read_text()
-    assert "ARG TRACING=\n" in text
-    assert 'if [ -n "$TRACING" ]; then' in text and "-r requirements-tracing.txt" in text
+    assert "ARG TRACING=\n" in text and install in text
     assert "opentelemetry-sdk" not in (ROOT / "requirements.txt").read_text()
+    for value, added in (("", False), ("1", True)):  # the shell expansion the RUN relies on
+        out = subprocess.run(["sh", "-c", 'echo "x ${TRACING:+-r requirements-tracing.txt}"'],
+                             env={"TRACING": value}, capture_output=True, text=True, check=True)
+        assert ("requirements-tracing.txt" in out.stdout) is added
+
+
+def test_the_traced_lambda_image_resolves() -> None:
+    """The Lambda image's one install with TRACING=1, resolved by pip for the image's
+    Python: the SDK and the OTLP/HTTP exporter beside everything requirements-aws.txt pins."""
+    from tests.deploy_fixtures.image_layers import resolved
+
+    got = resolved(ROOT / "requirements-aws.txt", ROOT / "requirements-tracing.txt")
+    assert "opentelemetry-sdk-1.45.2" in got and "opentelemetry-exporter-otlp-proto-http-" in got
+    assert "mangum-0.22.0" in got and "opentelemetry-api-1.45.2" in got
