@@ -7,8 +7,8 @@ written. Headers, as the platforms document them:
 
 - ``traceparent`` (W3C Trace Context): ``00-<32 hex trace id>-<16 hex span id>-<flags>``,
   sampled when bit 0 of the flags is set; also a CloudEvent's ``traceparent`` extension
-  and a Pub/Sub message's ``googclient_traceparent`` attribute (the Python and Node client
-  libraries' name) or ``googclient_OpenTelemetryTraceParent``;
+  and a Pub/Sub message's ``googclient_traceparent`` attribute (what google-cloud-pubsub
+  writes with its publisher tracing on) or ``googclient_OpenTelemetryTraceParent``;
 - ``X-Cloud-Trace-Context``: ``<32 hex trace id>/<decimal span id>;o=<1: sampled>``;
 - ``_X_AMZN_TRACE_ID`` on Lambda and SQS's ``AWSTraceHeader`` (X-Ray):
   ``Root=1-<8 hex time>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>``.
