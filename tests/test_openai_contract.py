@@ -62,7 +62,7 @@ def test_embeddings_equal_predict_in_both_encodings(app, bert: Path) -> None:
 
 ERRORS = [
     ({"model": "gpt-4", "input": "x"}, 404, "model", "model_not_found"),
-    ({"input": "x"}, 400, "model", "invalid_type"),
+    ({"input": "x"}, 400, "model", "missing_required_parameter"),
     ({"model": 3, "input": "x"}, 400, "model", "invalid_type"),
     ({"model": "model"}, 400, "input", "missing_required_parameter"),
     ({"model": "model", "input": []}, 400, "input", "empty_input"),

@@ -43,8 +43,9 @@ FORMATS = ("float", "base64")
 
 
 @dataclass(frozen=True, slots=True)
-class Served:
-    """What the routes serve: the model's names, its embedding width and the limits."""
+class OpenAIModel:
+    """The served model as the OpenAI routes present it: its names, its embedding width,
+    the limits."""
 
     names: tuple[str, ...]
     """The card's name first, then the aliases from settings."""
@@ -56,10 +57,10 @@ class Served:
     """The card's ``shortened_embeddings``: ``dimensions`` below the width honoured."""
 
 
-def served_for(model: OnnxModel, settings: Settings) -> Served:
+def served_for(model: OnnxModel, settings: Settings) -> OpenAIModel:
     """What ``model`` serves under ``settings`` (built once per loaded model)."""
     card = model.card
-    return Served((card.name, *(settings.openai_model_aliases or ())),
+    return OpenAIModel((card.name, *(settings.openai_model_aliases or ())),
                   embedding_width(card, model.outputs), settings.max_instances,
                   settings.openai_token_ids, bool(card.shortened_embeddings))
 
@@ -96,18 +97,21 @@ def normalised(card: ModelCard) -> bool:
                 or (isinstance(in_graph, dict) and in_graph.get("normalized")))
 
 
-def decode_request(body: bytes, plan: TextPlan, served: Served) -> EmbeddingRequest:
+def decode_request(body: bytes, plan: TextPlan, served: OpenAIModel) -> EmbeddingRequest:
     """``body`` checked field by field and tokenized (see the module docstring)."""
     req = parse_json(body)
     if not isinstance(req, dict):
         raise refusal("the body must be a JSON object with input and model", None,
                       "invalid_request")
     model = req.get("model")
+    if model is None:
+        raise refusal(f"model is required: one of {list(served.names)}", "model",
+                      "missing_required_parameter")
     if not isinstance(model, str):
         raise refusal(f"model must be a string: one of {list(served.names)}", "model",
                       "invalid_type")
     if model not in served.names:
-        raise refusal(f"the model '{model}' does not exist here; this function serves "
+        raise refusal(f"the model '{model[:100]}' does not exist here; this function serves "
                       f"{list(served.names)}", "model", "model_not_found", 404)
     fmt = req.get("encoding_format")
     if fmt is not None and fmt not in FORMATS:
@@ -137,7 +141,7 @@ def _shown(value: Any) -> str:
     return text[:60]
 
 
-def _dimensions(value: Any, served: Served) -> int | None:
+def _dimensions(value: Any, served: OpenAIModel) -> int | None:
     """``dimensions`` as given (None: the full width), or the 400 saying why not."""
     width = served.width
     if value is None:
@@ -160,7 +164,7 @@ def _dimensions(value: Any, served: Served) -> int | None:
     return value
 
 
-def _input(value: Any, served: Served) -> tuple[list[str] | None, list[list[int]]]:
+def _input(value: Any, served: OpenAIModel) -> tuple[list[str] | None, list[list[int]]]:
     """(texts, None) or (None, token id lists), checked; 400 naming the index otherwise."""
     if isinstance(value, str):
         value = [value]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.codecs.openai_embeddings import FORMATS, Served, served_for, vocab_size
+from functions.codecs.openai_embeddings import FORMATS, OpenAIModel, served_for, vocab_size
 from functions.codecs.plans import Plan, TextPlan
 from functions.config.settings import Settings
 from functions.model.onnx_model import OnnxModel
@@ -35,7 +35,7 @@ def _errors(*statuses: int) -> dict[str, Schema]:
         "schema": {"$ref": REF + "OpenAIError"}}}} for s in statuses}
 
 
-def _input(served: Served, plan: TextPlan) -> Schema:
+def _input(served: OpenAIModel, plan: TextPlan) -> Schema:
     text = {"type": "string", "minLength": 1}
     forms = [text, {"type": "array", "items": text, "minItems": 1,
                     "maxItems": served.max_inputs}]
@@ -49,7 +49,7 @@ def _input(served: Served, plan: TextPlan) -> Schema:
             + ("; or token ids of the model's own tokenizer" if served.token_ids else "")}
 
 
-def _dimensions(served: Served) -> Schema:
+def _dimensions(served: OpenAIModel) -> Schema:
     width = served.width
     if served.shortened:
         shorter: Schema = {"type": "integer", "minimum": 1}
@@ -62,7 +62,7 @@ def _dimensions(served: Served) -> Schema:
                            "full width"}
 
 
-def request_schema(served: Served, plan: TextPlan) -> Schema:
+def request_schema(served: OpenAIModel, plan: TextPlan) -> Schema:
     """The body of ``POST /v1/embeddings``; keys OpenAI does not define are ignored."""
     return {"type": "object", "required": ["input", "model"], "properties": {
         "input": _input(served, plan),

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.codecs.openai_embeddings import (
-    Served,
+    OpenAIModel,
     decode_request,
     encode_response,
     served_for,
@@ -71,9 +71,9 @@ def _created(iso: str | None) -> int:
 def openai_routes(router: Router, holder: ModelHolder, service: PredictionService,
                   settings: Settings) -> None:
     """Register the OpenAI routes on ``router``, their errors in OpenAI's shape."""
-    served_by: weakref.WeakKeyDictionary[OnnxModel, Served] = weakref.WeakKeyDictionary()
+    served_by: weakref.WeakKeyDictionary[OnnxModel, OpenAIModel] = weakref.WeakKeyDictionary()
 
-    def embedding_model(model: OnnxModel) -> tuple[TextPlan, Served]:
+    def embedding_model(model: OnnxModel) -> tuple[TextPlan, OpenAIModel]:
         plan = service.plan(model)
         if model.card.task != "embedding" or not isinstance(plan, TextPlan):
             raise NotFound(f"this function serves '{model.card.name}', a {model.card.task} "
