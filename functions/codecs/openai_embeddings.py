@@ -242,6 +242,10 @@ def encode_response(scored: Scored, req: EmbeddingRequest) -> bytes:
     assert isinstance(vectors, np.ndarray)
     if scored.src is not None:
         vectors = vectors[scored.src]
+    if req.dimensions is not None and req.dimensions > vectors.shape[1]:  # a width the
+        # graph did not state (a dynamic axis), found only now
+        raise refusal(f"dimensions {req.dimensions} is over this model's "
+                      f"{vectors.shape[1]}", "dimensions", "invalid_value")
     if req.dimensions is not None:
         vectors = vectors[:, :req.dimensions]
         if normalised(model.card):
