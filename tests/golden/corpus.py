@@ -113,6 +113,8 @@ def cases_for(name: str, good: list[Any], columnar: Any, v2: dict[str, Any] | No
         ("v2_live", "GET", "/v2/health/live", b"", {}),
         ("v2_ready", "GET", "/v2/health/ready", b"", {}),
         ("v2_unknown_model", "POST", "/v2/models/nope/infer", {"inputs": []}, {}),
+        ("openai_models", "GET", "/v1/models", b"", {}),
+        ("openai_unknown_model", "POST", "/v1/embeddings", {"model": "nope", "input": "x"}, {}),
     ]
     bad = _bad_values(good[0]) + (mutate(good[0]) if mutate else [])
     for label, value in bad:
@@ -215,6 +217,13 @@ def _kinds(root: Path) -> dict[str, tuple[Path, list[Case]]]:
         "bert", sents + [{"text": "slow and awful"}], sents, None,
         lambda g: [("long_text", " ".join(["great"] * 40)), ("object_no_text", {"txt": "x"}),
                    ("empty_text", "")]))
+    openai = {"model": "model", "input": sents}
+    kinds["bert"][1].extend([  # the OpenAI embeddings routes (an embedding model's only)
+        (f"bert/openai_{label}", "POST", "/v1/embeddings", {**openai, **change}, {})
+        for label, change in [("float", {}), ("base64", {"encoding_format": "base64"}),
+                              ("token_ids", {"input": [[9906, 1917]]}),
+                              ("too_long", {"input": "great " * 40}),
+                              ("dimensions", {"dimensions": 8})]])
     return kinds
 
 
