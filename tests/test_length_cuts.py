@@ -115,3 +115,37 @@ def test_served_cuts_keep_order_errors_and_dedupe(tmp_path: Path,
         assert fn.get("/model").json()["batching"]["calls"] > 4  # cut, not one call each
     finally:
         fn.stop()
+
+
+def test_calls_are_cut_where_padding_costs_more_than_a_call() -> None:
+    lengths = np.array([40, 10, 12, 10, 41, 10])
+    loose = Budget(tokens=4096, input_bytes=1, max_rows=64, max_waste=0.3)
+    assert [lengths[c].tolist() for c in cut_by_length(lengths, loose)] == [
+        [10, 10, 10, 12], [40, 41]]
+    # a call costs 5 padded tokens: padding three rows by 2 (6) costs more, one row by 1 not
+    measured = Budget(tokens=4096, input_bytes=1, max_rows=64, max_waste=0.3, call_tokens=5)
+    assert [lengths[c].tolist() for c in cut_by_length(lengths, measured)] == [
+        [10, 10, 10], [12], [40, 41]]
+
+
+def test_a_slow_text_model_merges_and_its_cuts_fail_together(
+        tmp_path: Path, built_model: BuiltModels) -> None:
+    path, _ = built_model("bert")
+    runner, plan = _text_runner(path, tmp_path, 16, "auto")  # every call leaves the loop
+    assert runner.batcher is not None and runner.reason.endswith("token inputs")
+    assert runner.call_budget.call_tokens is not None  # from the measured curve
+    feeds = plan.decode(_texts(120)).feeds
+    ids = next(n for n in plan.pads() if "input_ids" in n)
+    feeds[ids][77, 1] = 10**6  # a token id past the vocabulary: its cut's call fails
+
+    async def run() -> set[asyncio.Task]:
+        try:
+            await runner.run(feeds, plan.finish)
+        except Exception as exc:  # the model's own error, not a group of them
+            assert type(exc).__module__.startswith("onnxruntime") and "1000000" in str(exc), exc
+        else:
+            raise AssertionError("a failing cut must fail the request")
+        await asyncio.sleep(0.05)  # let cancelled siblings unwind
+        return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+    assert asyncio.run(run()) == set()  # no cut left running

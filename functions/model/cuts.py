@@ -11,6 +11,7 @@ never exist whole.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -35,6 +36,9 @@ class Budget:
     input_bytes: int
     max_rows: int
     max_waste: float = MAX_WASTE
+    call_tokens: float | None = None
+    """A call's fixed cost in padded tokens, from the model's measured cost curve (None:
+    not measured): rows are cut apart where padding them to the next length costs more."""
 
     @classmethod
     def of(cls, memory_mb: int, max_rows: int) -> Budget:
@@ -58,19 +62,23 @@ def token_lengths(feeds: Feeds, pads: dict[str, int]) -> np.ndarray:
 def cut_by_length(lengths: np.ndarray, budget: Budget) -> list[np.ndarray]:
     """Row indices per call: sorted by length, each call within ``budget.tokens`` padded
     tokens (a single longer row still gets a call), ``budget.max_rows`` rows and
-    ``budget.max_waste`` padding."""
+    ``budget.max_waste`` padding; with ``budget.call_tokens``, also cut where padding the
+    call's rows so far up to the next row's length would cost more than another call."""
     order = np.argsort(lengths, kind="stable")
     cuts: list[np.ndarray] = []
-    start, useful = 0, 0
+    start, useful, previous = 0, 0, 0
+    call = budget.call_tokens
     for k, i in enumerate(order.tolist()):
         length = int(lengths[i])
         rows = k - start + 1
         padded = rows * length
         if rows > 1 and (padded > budget.tokens or rows > budget.max_rows
-                         or useful + length < (1 - budget.max_waste) * padded):
+                         or useful + length < (1 - budget.max_waste) * padded
+                         or (call is not None and (rows - 1) * (length - previous) > call)):
             cuts.append(order[start:k])
             start, useful = k, 0
         useful += length
+        previous = length
     cuts.append(order[start:])
     return cuts
 
@@ -88,18 +96,34 @@ def take(feeds: Feeds, index: np.ndarray, pads: dict[str, int], length: int) -> 
 
 async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
                    cuts: list[np.ndarray], pads: dict[str, int], lengths: np.ndarray | None,
-                   finish: Finish | None = None) -> Feeds:
-    """Outputs for every row of ``feeds``, computed one cut at a time, in row order."""
+                   finish: Finish | None = None, together: bool = False) -> Feeds:
+    """Outputs for every row of ``feeds``, in row order: computed one cut at a time, or
+    with ``together`` every cut handed to ``call`` at once (a batcher's queue, which merges
+    them with other requests' rows and cuts the whole again; if one cut fails, the others
+    are cancelled and its error raised)."""
     total = len(next(iter(feeds.values())))
     width = max((feeds[n].shape[1] for n in pads if n in feeds), default=0)
     joined: Feeds = {}
-    for index in cuts:
+
+    async def one(index: np.ndarray) -> None:
         length = int(lengths[index].max()) if lengths is not None else width
         part = take(feeds, index, pads, length)
         out = await call(part)
         if finish is not None:
             out = finish(out, part)
         _place(joined, out, index, total, length, width)
+
+    if not together:
+        for index in cuts:
+            await one(index)
+        return joined
+    tasks = [asyncio.ensure_future(one(index)) for index in cuts]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
     return joined
 
 

@@ -10,7 +10,9 @@ The curve is measured in every mode but on Lambda, so that BATCHING=off too keep
 calls off the event loop. Whether concurrent requests are merged
 (functions.model.batcher): ``BATCHING=off`` never; ``on`` always; ``auto`` (the default)
 only where the measured curve says it pays: a call too slow for the loop, and a row at
-least ``MIN_GAIN`` times cheaper inside a batch than alone. Measuring happens once per
+least ``MIN_GAIN`` times cheaper inside a batch than alone (token inputs: a call too slow
+for the loop suffices; their merges are cut by length where padding would cost more than a
+call, from the same curve). Measuring happens once per
 version, off the request path (``calibrate``).
 
 Every call fits the memory budget (MODEL_CALL_MEMORY_MB, functions.model.cuts): a request
@@ -26,6 +28,7 @@ import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -122,7 +125,8 @@ class ModelRunner:
             lengths = token_lengths(feeds, self.pads)
             cuts = cut_by_length(lengths, self.call_budget)
             if len(cuts) > 1:
-                return await run_cuts(self._submit, feeds, cuts, self.pads, lengths, finish)
+                return await run_cuts(self._submit, feeds, cuts, self.pads, lengths, finish,
+                                      together=self.batcher is not None)
         else:
             size = sum(a.nbytes for a in feeds.values())
             if size > self.call_budget.input_bytes and _shared_rows(feeds) > 1:
@@ -153,14 +157,20 @@ class ModelRunner:
             self.reason = f"cost not measurable: {type(exc).__name__}: {exc}"
             log.warning("batching stays off for %s: %s", self.model.card.name, self.reason)
             return
+        if pads:  # calls cut where padding costs more than a call (functions.model.cuts)
+            tokens = int(token_lengths(sample(1), pads)[0])
+            self.call_budget = replace(self.call_budget, call_tokens=(
+                self.curve.fixed / max(self.curve.per_row, 1e-12) * tokens))
         slow = self.curve.expected(1) > self.budget
         gain = self.curve.gain()
-        pays = slow and gain >= MIN_GAIN
+        # token rows queue for the one model thread anyway, and length-sorted cuts bound
+        # their padding: merging them pays whenever their calls leave the loop
+        pays = slow and (gain >= MIN_GAIN or bool(pads))
         if self.mode == "on" or (self.mode == "auto" and pays):
             self.batcher = Batcher(self.call, self.call_budget, pads, self._wait_bound)
         self.reason = (f"BATCHING={self.mode}: one row costs {self.curve.expected(1) * 1e3:.3f} ms "
                        f"({'over' if slow else 'within'} the inline budget), {gain:.2f}x cheaper "
-                       f"in a batch of 16")
+                       f"in a batch of 16" + (", token inputs" if pads else ""))
 
     def _wait_bound(self) -> float:
         """How long a small queue may wait for company: never longer than one call's fixed
