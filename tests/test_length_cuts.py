@@ -5,6 +5,7 @@ its per-item errors and dedupe, and every embedding equals the one computed alon
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
@@ -149,3 +150,16 @@ def test_a_slow_text_model_merges_and_its_cuts_fail_together(
         return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
 
     assert asyncio.run(run()) == set()  # no cut left running
+
+
+def test_the_tokenizer_leaves_the_cores_to_the_model_unless_told(
+        tmp_path: Path, built_model: BuiltModels, monkeypatch) -> None:
+    path, _ = built_model("bert")
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    _, plan = _text_runner(path, tmp_path, 16, "off")
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "false"
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")
+    (tmp_path / "again").mkdir()
+    _text_runner(path, tmp_path / "again", 16, "off")
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "true"  # a user's choice is kept
+    assert plan.decode(_texts(3)).feeds  # and it still tokenizes

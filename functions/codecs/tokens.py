@@ -9,6 +9,7 @@ and normalisation the card asks for are applied here, in numpy, when the graph d
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,9 @@ class TextEncoder:
     """Encodes batches of strings into the graph's token inputs (numpy, graph dtypes)."""
 
     def __init__(self, path: Path, spec: TokenizerSpec, graph_inputs: dict[str, np.dtype]) -> None:
+        # the tokenizer's own thread pool would contend with onnxruntime's threads for the
+        # instance's few cores (and hand even one text to it); one that is set is honoured
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         try:
             self.tokenizer = _read(path)
         except Exception as exc:  # the Rust side raises its own Exception subclass

@@ -64,10 +64,17 @@ def merge(parts: list[Feeds], pads: dict[str, int]) -> Feeds:
     merged = {}
     for name in parts[0]:
         arrays = [p[name] for p in parts]
-        if name in pads:
-            arrays = [np.pad(a, ((0, 0), (0, longest - a.shape[1])), constant_values=pads[name])
-                      if a.shape[1] < longest else a for a in arrays]
-        merged[name] = np.concatenate(arrays)
+        if name in pads and any(a.shape[1] < longest for a in arrays):
+            rows = sum(len(a) for a in arrays)
+            out = np.full((rows, longest, *arrays[0].shape[2:]), pads[name],
+                          dtype=np.result_type(*arrays))
+            lo = 0
+            for a in arrays:  # each part's tokens at its rows, the rest left as padding
+                out[lo:lo + len(a), :a.shape[1]] = a
+                lo += len(a)
+            merged[name] = out
+        else:
+            merged[name] = np.concatenate(arrays)
     return merged
 
 

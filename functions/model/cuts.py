@@ -64,6 +64,8 @@ def cut_by_length(lengths: np.ndarray, budget: Budget) -> list[np.ndarray]:
     tokens (a single longer row still gets a call), ``budget.max_rows`` rows and
     ``budget.max_waste`` padding; with ``budget.call_tokens``, also cut where padding the
     call's rows so far up to the next row's length would cost more than another call."""
+    if len(lengths) < 2:  # one row (most requests under load): one call
+        return [np.arange(len(lengths))]
     order = np.argsort(lengths, kind="stable")
     cuts: list[np.ndarray] = []
     start, useful, previous = 0, 0, 0
