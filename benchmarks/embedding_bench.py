@@ -255,12 +255,14 @@ def main() -> None:
     parser.add_argument("--int8", action="store_true", help="the model_export quantize model")
     parser.add_argument("--infinity", action="store_true",
                         help="also run infinity-emb (installs its venv on first use)")
+    parser.add_argument("--no-docs", action="store_true",
+                        help="leave docs/benchmarks.md and docs/embedding_bench.png as they are")
     args = parser.parse_args()
     model = exported(args.int8)
     result = run(model, args.seconds, args.rounds, args.infinity)
     save("embedding_bench" + ("_int8" if args.int8 else ""), result)
     print(markdown(result))
-    if not args.int8:
+    if not args.int8 and not args.no_docs:
         write_docs(result)
 
 def exported(int8: bool) -> Path:
