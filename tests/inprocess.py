@@ -1,5 +1,7 @@
 """The function in this process: functions-framework's own ASGI app around ``main.py``,
-driven by Starlette's TestClient, with the ``get``/``post`` surface of ``servers.Served``.
+driven by Starlette's TestClient (or, for a ``signature_type``, its Flask app as it serves
+without ``--asgi``, through httpx's WSGI transport), with the ``get``/``post`` surface of
+``servers.Served``.
 
 ``start_in_process(env, tmp)`` executes ``main.py`` afresh with ``env`` applied to the
 process environment, so its ``runtime()`` (the Router, service and holder that
@@ -107,7 +109,8 @@ def _as_client_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
 class InProcess:
     """The function's ASGI app in this process; ``module`` is its own copy of main.py."""
 
-    client: TestClient
+    client: Any
+    """Starlette's TestClient (ASGI) or an httpx client over the Flask app (WSGI)."""
     module: ModuleType
     env: dict[str, str] = field(default_factory=dict)
     full_env: dict[str, str] = field(default_factory=dict)
@@ -166,14 +169,21 @@ _last_sender: InProcess | None = None
 """The app that sent last: the SDK clients cached in this process were made for it."""
 
 
-def _load_main(target: str) -> tuple[Any, ModuleType]:
-    """A fresh copy of main.py and functions-framework's ASGI app for ``target``."""
+def _load_main(target: str, signature_type: str | None) -> tuple[Any, ModuleType]:
+    """A fresh copy of main.py and functions-framework's app for ``target``: its ASGI app,
+    or with ``signature_type`` its Flask app (what ``functions-framework`` serves without
+    ``--asgi``)."""
+    import functions_framework
     import functions_framework.aio
 
     previous = sys.modules.get("main")
     try:
-        app = functions_framework.aio.create_asgi_app(target=target,
-                                                      source=str(ROOT / "main.py"))
+        if signature_type is None:
+            app = functions_framework.aio.create_asgi_app(target=target,
+                                                          source=str(ROOT / "main.py"))
+        else:
+            app = functions_framework.create_app(target=target, source=str(ROOT / "main.py"),
+                                                 signature_type=signature_type)
         module = sys.modules["main"]
     finally:  # tests that import main (the Lambda entry point) get their own
         if previous is None:
@@ -183,16 +193,27 @@ def _load_main(target: str) -> tuple[Any, ModuleType]:
     return app, module
 
 
+def _client(app: Any, wsgi: bool) -> Any:
+    if not wsgi:
+        return TestClient(app, raise_server_exceptions=False)
+    import httpx2
+
+    return httpx2.Client(transport=httpx2.WSGITransport(app=app, raise_app_exceptions=False),
+                         base_url=URL)
+
+
 def start_in_process(env: Mapping[str, str], tmp: Path, target: str = "predict",
-                     wait: str | None = "/readyz", timeout: float = 60.0) -> InProcess:
+                     wait: str | None = "/readyz", timeout: float = 60.0,
+                     signature_type: str | None = None) -> InProcess:
     """main.py's ``target`` served in this process with ``env``; like
-    ``servers.start_function``, returns once ``wait`` answers 200 (None: at once)."""
+    ``servers.start_function``, returns once ``wait`` answers 200 (None: at once);
+    ``signature_type`` (``cloudevent``, ``http``): functions-framework's Flask path."""
     full_env = {"MODEL_CACHE_DIR": str(tmp / "model-cache"), **env}
     with environment(full_env):
         forget_runtime()
         try:
-            app, module = _load_main(target)
-            client = TestClient(app, raise_server_exceptions=False)
+            app, module = _load_main(target, signature_type)
+            client = _client(app, wsgi=signature_type is not None)
             client.__enter__()
             served = InProcess(client, module, dict(env), full_env)
             if wait is not None:
