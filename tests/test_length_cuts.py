@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +164,39 @@ def test_the_tokenizer_leaves_the_cores_to_the_model_unless_told(
     _text_runner(path, tmp_path / "again", 16, "off")
     assert os.environ["TOKENIZERS_PARALLELISM"] == "true"  # a user's choice is kept
     assert plan.decode(_texts(3)).feeds  # and it still tokenizes
+
+
+def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_thread(
+        tmp_path: Path, built_model: BuiltModels) -> None:
+    path, _ = built_model("bert")
+    runner, plan = _text_runner(path, tmp_path, 16, "on")  # 256 padded tokens a call
+    calls: list[tuple[str, int]] = []
+    run, batcher = runner.model.run, runner.batcher
+    assert batcher is not None and batcher.call_cuts is not None
+    merges_cut: list[int] = []
+    call_cuts = batcher.call_cuts
+
+    async def counted(feeds, cuts, lengths):  # observes, computes nothing itself
+        merges_cut.append(len(cuts))
+        return await call_cuts(feeds, cuts, lengths)
+
+    def spy(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        calls.append((threading.current_thread().name, len(next(iter(feeds.values())))))
+        return run(feeds)
+
+    batcher.call_cuts = counted
+    runner.model.run = spy  # type: ignore[method-assign]
+    texts = _texts(60, seed=5)
+
+    async def concurrent() -> list[dict[str, np.ndarray]]:
+        return await asyncio.gather(*(runner.run(plan.decode([t]).feeds, plan.finish)
+                                      for t in texts))
+
+    name = runner.model.card.embedding_output
+    got = np.array([out[name][0] for out in asyncio.run(concurrent())])
+    assert merges_cut and max(merges_cut) > 1  # merges were cut into several calls
+    assert sum(rows for _, rows in calls) == len(texts)
+    assert {thread for thread, _ in calls} == {"model_0"}
+    alone = np.array([asyncio.run(runner.run(plan.decode([t]).feeds, plan.finish))[name][0]
+                      for t in texts])
+    assert np.abs(got - alone).max() < 1e-6

@@ -40,6 +40,7 @@ from functions.model.cuts import Budget, cut_by_length, run_cuts, token_lengths
 
 Feeds = dict[str, np.ndarray]
 Call = Callable[[Feeds], Awaitable[Feeds]]
+CallCuts = Callable[[Feeds, list[np.ndarray], np.ndarray], Awaitable[Feeds]]
 
 
 @dataclass
@@ -117,8 +118,11 @@ class Batcher:
     """The queue in front of one model version's calls."""
 
     def __init__(self, call: Call, budget: Budget, pads: dict[str, int] | None = None,
-                 wait_bound: Callable[[], float] = lambda: 0.0) -> None:
+                 wait_bound: Callable[[], float] = lambda: 0.0,
+                 call_cuts: CallCuts | None = None) -> None:
         self.call = call
+        self.call_cuts = call_cuts
+        """Runs a merge's cuts in one go off the loop (else: one ``call`` per cut)."""
         self.budget = budget
         self.max_rows = budget.max_rows
         self.pads = pads or {}
@@ -256,7 +260,11 @@ class Batcher:
         cuts = cut_by_length(lengths, self.budget)
         if len(cuts) == 1:
             return await self._one(feeds)
-        return await run_cuts(self._one, feeds, cuts, self.pads, lengths)
+        if self.call_cuts is None:
+            return await run_cuts(self._one, feeds, cuts, self.pads, lengths)
+        for index in cuts:
+            metrics.histogram("batch_rows", len(index), "rows per model call (requests merged)")
+        return await self.call_cuts(feeds, cuts, lengths)
 
     @staticmethod
     async def _deliver(waiting: _Waiting, result: Awaitable[Feeds]) -> None:

@@ -96,6 +96,24 @@ def take(feeds: Feeds, index: np.ndarray, pads: dict[str, int], length: int) -> 
     return {name: (a[index, :length] if name in pads else a[index]) for name, a in feeds.items()}
 
 
+class _Joined:
+    """The outputs of every row of ``feeds``, filled in one cut at a time."""
+
+    def __init__(self, feeds: Feeds, pads: dict[str, int], lengths: np.ndarray | None) -> None:
+        self.feeds, self.pads, self.lengths = feeds, pads, lengths
+        self.total = len(next(iter(feeds.values())))
+        self.width = max((feeds[n].shape[1] for n in pads if n in feeds), default=0)
+        self.outputs: Feeds = {}
+
+    def part(self, index: np.ndarray) -> tuple[Feeds, int]:
+        """A cut's feeds, token inputs cut to its longest row, and that length."""
+        length = int(self.lengths[index].max()) if self.lengths is not None else self.width
+        return take(self.feeds, index, self.pads, length), length
+
+    def place(self, index: np.ndarray, out: Feeds, length: int) -> None:
+        _place(self.outputs, out, index, self.total, length, self.width)
+
+
 async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
                    cuts: list[np.ndarray], pads: dict[str, int], lengths: np.ndarray | None,
                    finish: Finish | None = None, together: bool = False) -> Feeds:
@@ -103,22 +121,17 @@ async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
     with ``together`` every cut handed to ``call`` at once (a batcher's queue, which merges
     them with other requests' rows and cuts the whole again; if one cut fails, the others
     are cancelled and its error raised)."""
-    total = len(next(iter(feeds.values())))
-    width = max((feeds[n].shape[1] for n in pads if n in feeds), default=0)
-    joined: Feeds = {}
+    joined = _Joined(feeds, pads, lengths)
 
     async def one(index: np.ndarray) -> None:
-        length = int(lengths[index].max()) if lengths is not None else width
-        part = take(feeds, index, pads, length)
+        part, length = joined.part(index)
         out = await call(part)
-        if finish is not None:
-            out = finish(out, part)
-        _place(joined, out, index, total, length, width)
+        joined.place(index, out if finish is None else finish(out, part), length)
 
     if not together:
         for index in cuts:
             await one(index)
-        return joined
+        return joined.outputs
     tasks = [asyncio.ensure_future(one(index)) for index in cuts]
     try:
         await asyncio.gather(*tasks)
@@ -126,7 +139,18 @@ async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
         for task in tasks:
             task.cancel()
         raise
-    return joined
+    return joined.outputs
+
+
+def run_cuts_now(run: Callable[[Feeds], Feeds], feeds: Feeds, cuts: list[np.ndarray],
+                 pads: dict[str, int], lengths: np.ndarray) -> Feeds:
+    """``run_cuts``, one cut after another on the calling thread: for a caller already off
+    the event loop (the model's thread), so no cut waits for the loop to start the next."""
+    joined = _Joined(feeds, pads, lengths)
+    for index in cuts:
+        part, length = joined.part(index)
+        joined.place(index, run(part), length)
+    return joined.outputs
 
 
 def _place(joined: Feeds, out: Feeds, index: np.ndarray, total: int, length: int,

@@ -29,6 +29,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -43,9 +44,11 @@ from functions.model.cuts import (
     cut_by_bytes,
     cut_by_length,
     run_cuts,
+    run_cuts_now,
     token_lengths,
 )
 from functions.model.onnx_model import OnnxModel
+from functions.telemetry import spans
 
 log = logging.getLogger(__name__)
 UNMEASURED_INLINE_ROWS = 16
@@ -97,10 +100,31 @@ class ModelRunner:
             else telemetry.tracer.model_call(self.model.run, n)
         if self.runs_inline(n):
             return self._count(n, started, run(feeds))
+        out = await asyncio.get_running_loop().run_in_executor(self._executor(), run, feeds)
+        return self._count(n, started, out)
+
+    async def call_cuts(self, feeds: Feeds, cuts: list[np.ndarray],
+                        lengths: np.ndarray) -> Feeds:
+        """A merge's cuts as calls one after another in the model's thread (on the loop
+        when the whole fits the inline budget): the next cut never waits for the loop."""
+        work = spans.in_context(partial(run_cuts_now, self._timed, feeds, cuts, self.pads,
+                                        lengths))
+        if self.runs_inline(_rows(feeds)):
+            return work()
+        return await asyncio.get_running_loop().run_in_executor(self._executor(), work)
+
+    def _timed(self, feeds: Feeds) -> Feeds:
+        """One call on this thread, counted and timed for the curve."""
+        n = _rows(feeds)
+        started = time.perf_counter()
+        run = self.model.run if telemetry.tracer is None \
+            else telemetry.tracer.model_call(self.model.run, n)
+        return self._count(n, started, run(feeds))
+
+    def _executor(self) -> ThreadPoolExecutor:
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="model")
-        out = await asyncio.get_running_loop().run_in_executor(self._thread, run, feeds)
-        return self._count(n, started, out)
+        return self._thread
 
     def run_now(self, feeds: Feeds, rows: int, finish: Finish | None = None) -> Feeds | None:
         """The outputs of ``rows`` rows (``finish``-ed, when given) computed now, on the
@@ -167,7 +191,8 @@ class ModelRunner:
         # their padding: merging them pays whenever their calls leave the loop
         pays = slow and (gain >= MIN_GAIN or bool(pads))
         if self.mode == "on" or (self.mode == "auto" and pays):
-            self.batcher = Batcher(self.call, self.call_budget, pads, self._wait_bound)
+            self.batcher = Batcher(self.call, self.call_budget, pads, self._wait_bound,
+                                   self.call_cuts)
         self.reason = (f"BATCHING={self.mode}: one row costs {self.curve.expected(1) * 1e3:.3f} ms "
                        f"({'over' if slow else 'within'} the inline budget), {gain:.2f}x cheaper "
                        f"in a batch of 16" + (", token inputs" if pads else ""))
