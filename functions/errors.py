@@ -16,7 +16,8 @@ Exception tree::
 A strict route raises a failed item's own status (e.g. 424 ``lookup_failed`` when an
 external lookup failed for good) as a ServingError with ``status``/``code`` given.
 A failed item inside a batch is no exception at all: it is an ``ItemError`` value, whose
-``body(index)`` is the same in /batch-predict answers and in event errors files.
+``body(index)`` is the same in /batch-predict answers and in event errors files; a strict
+call turns its failed items into one exception (``validation_error``, ``first_failure``).
 
 Where errors become responses: ``functions.http.responses.error_response`` is the one
 mapper for every HTTP route (the Router calls it, Lambda's HTTP events pass through the
@@ -124,3 +125,28 @@ class ItemError:
         return {"status": self.status, "code": self.code, "index": index,
                 "message": self.problems[0].message if self.problems else self.code,
                 "details": [{**p.as_dict(), "index": index} for p in self.problems]}
+
+
+MAX_REPORTED_PROBLEMS = 50
+"""A strict call's error lists at most this many problems."""
+
+
+def validation_error(failures: dict[int, ItemError]) -> ValidationFailed:
+    """422 naming the first problem; its code is the first failed item's own when that is
+    more than "invalid_instance" (``model_refused``: only the model could tell)."""
+    problems = [p for i in sorted(failures) for p in failures[i].problems]
+    shown = problems[:MAX_REPORTED_PROBLEMS]
+    first = shown[0]
+    where = f"instances[{first.index}]" + (f".{first.field}" if first.field else "")
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    code = failures[min(failures)].code
+    return ValidationFailed(f"{where}: {first.message}{more}", shown,
+                            code=None if code == "invalid_instance" else code)
+
+
+def first_failure(failures: dict[int, ItemError]) -> ServingError:
+    """A strict route fails with its first failed item's status (422, 424, ...)."""
+    i = min(failures)
+    err = failures[i]
+    return ServingError(f"instances[{i}]: {err.problems[0].message}", err.problems,
+                        status=err.status, code=err.code)

@@ -2,8 +2,9 @@
 
 Every adapter (HTTP rows, Open Inference Protocol, events, Lambda) decodes its request
 with a codec (functions.codecs) and calls ``predict``; a response codec answers from the
-``Scored`` it returns. A single prediction is the same pipeline's early exit: one row
-needs no dedupe, no reordering and no await when the model runs inline.
+``Scored`` it returns. A single prediction is the same pipeline's early exit
+(``predict_now``): one row needs no dedupe, no reordering and no await when the model
+runs inline.
 
 ``strict`` batches are all-or-nothing (any bad instance fails the call with its status,
 422 for bad content); non-strict batches report bad items per index and score the rest.
@@ -25,7 +26,13 @@ import numpy as np
 from functions.codecs.plans import Inputs, Plan, plan_for
 from functions.codecs.tabular import Decoded, Schema
 from functions.dedupe import dedupe_feeds
-from functions.errors import ItemError, Problem, RequestError, ServingError, ValidationFailed
+from functions.errors import (
+    ItemError,
+    Problem,
+    RequestError,
+    first_failure,
+    validation_error,
+)
 from functions.loading.holder import ModelHolder
 from functions.metrics import inc
 from functions.model.finite import CODE as NON_FINITE_CODE
@@ -35,7 +42,6 @@ from functions.model.isolation import MODEL_ERRORS, refusal_text, run_isolating
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner, Runners
 
-MAX_REPORTED_PROBLEMS = 50
 _CALIBRATING: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 
@@ -157,6 +163,26 @@ class PredictionService:
         serving = self._last = Serving(model, self.plan(model), self.runner(model))
         return serving
 
+    def predict_now(self, model: OnnxModel, inputs: Inputs, *, strict: bool) -> Scored | None:
+        """``predict``'s early exit, answered without awaiting: one clean item for the model
+        served last, nothing to look up, a model call that runs inline. None otherwise
+        (then ``predict`` answers, and words every error: a row the model refuses is run
+        again there, to be isolated)."""
+        last, plan = self._last, inputs.plan
+        if inputs.n != 1 or inputs.problems or last is None or last.model is not model \
+                or plan is None or plan.looks_up:
+            return None
+        try:
+            outputs = last.runner.run_now(inputs.feeds, 1, plan.finish if plan.finishes else None)
+        except MODEL_ERRORS:
+            return None
+        if outputs is None:
+            return None
+        inc(RECEIVED, 1, "instances received")
+        inc(MODEL_ROWS, 1, "rows sent to the model after dedupe")
+        scored = Scored(1, outputs, 1, None, {}, inputs.notes, 1, model)
+        return scored if non_finite_rows(outputs, 1) is None else _finite_only(scored, strict)
+
     async def predict(self, model: OnnxModel, inputs: Inputs, *, strict: bool) -> Scored:
         """Score ``inputs`` (decoded for ``model``); see the module docstring for strict
         vs per-item errors."""
@@ -166,7 +192,7 @@ class PredictionService:
         failures = {i: ItemError(p) for i, p in inputs.problems.items()} \
             if inputs.problems else {}
         if strict and failures:
-            raise _validation_error(failures)
+            raise validation_error(failures)
         n, plan = inputs.n, inputs.plan
         ok_rows = _without(n, failures) if failures else None  # None: every row
         if plan is not None and plan.looks_up and (ok_rows is None or len(ok_rows)):
@@ -175,7 +201,7 @@ class PredictionService:
                                        plan.schema, _without(n, failures),  # type: ignore[union-attr]
                                        failures)
             if strict and failures:
-                raise _first_failure(failures)
+                raise first_failure(failures)
             ok_rows = _without(n, failures) if failures else None
         inc(RECEIVED, n, "instances received")
         if ok_rows is not None and len(ok_rows) == 0:
@@ -209,7 +235,7 @@ class PredictionService:
                              np.arange(n) if inverse is None else inverse, kept, refused,
                              failures)
         if strict and failures:
-            raise _validation_error(failures)
+            raise validation_error(failures)
         return _finite_only(Scored(n, outputs, len(kept), src, failures, inputs.notes,
                                    len(kept) + len(refused), model), strict)
 
@@ -245,7 +271,7 @@ def _finite_only(scored: Scored, strict: bool) -> Scored:
     src[hit] = -1
     inc(NON_FINITE, len(hit), "instances whose model output was NaN or infinite")
     if strict:
-        raise _validation_error(scored.failures)
+        raise validation_error(scored.failures)
     scored.src = src
     return scored
 
@@ -265,24 +291,3 @@ def _without(n: int, failures: dict[int, ItemError]) -> np.ndarray:
     keep = np.ones(n, dtype=bool)
     keep[list(failures)] = False
     return np.flatnonzero(keep)
-
-
-def _validation_error(failures: dict[int, ItemError]) -> ValidationFailed:
-    """422 naming the first problem; its code is the first failed item's own when that is
-    more than "invalid_instance" (``model_refused``: only the model could tell)."""
-    problems = [p for i in sorted(failures) for p in failures[i].problems]
-    shown = problems[:MAX_REPORTED_PROBLEMS]
-    first = shown[0]
-    where = f"instances[{first.index}]" + (f".{first.field}" if first.field else "")
-    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-    code = failures[min(failures)].code
-    return ValidationFailed(f"{where}: {first.message}{more}", shown,
-                            code=None if code == "invalid_instance" else code)
-
-
-def _first_failure(failures: dict[int, ItemError]) -> ServingError:
-    """A strict route fails with its first failed item's status (422, 424, ...)."""
-    i = min(failures)
-    err = failures[i]
-    return ServingError(f"instances[{i}]: {err.problems[0].message}", err.problems,
-                        status=err.status, code=err.code)

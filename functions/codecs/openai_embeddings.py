@@ -32,7 +32,7 @@ import orjson
 
 from functions.codecs.json_text import parse_json
 from functions.codecs.plans import Inputs, TextPlan
-from functions.codecs.predictions import shape_columns
+from functions.codecs.predictions import shape_for
 from functions.config.card import ModelCard
 from functions.config.settings import Settings
 from functions.errors import Problem, RequestError
@@ -238,7 +238,7 @@ def encode_response(scored: Scored, req: EmbeddingRequest) -> bytes:
     """OpenAI's answer for a request every input of which was scored (strict)."""
     model = scored.model
     assert scored.outputs is not None  # strict: a failure was raised, not answered
-    vectors = shape_columns(model.card, scored.outputs, scored.rows).fields["embedding"]
+    vectors = shape_for(model).columns(scored.outputs, scored.rows).fields["embedding"]
     assert isinstance(vectors, np.ndarray)
     if scored.src is not None:
         vectors = vectors[scored.src]

@@ -78,8 +78,8 @@ class TabularPlan:
         if type(instances) is list and len(instances) <= FEW_ROWS and not self.looks_up:
             matrix = clean_rows(instances, self.schema)  # the common single row, at once
             if matrix is not None:
-                return Inputs({self.input: matrix}, {}, len(matrix), instances=instances,
-                              plan=self)
+                return Inputs({self.input: matrix}, {}, len(matrix), None, None, instances,
+                              self)
         if self.unwraps and type(instances) is list and dict in set(map(type, instances)):
             key = {self.input}  # {"input": [...]} names the one input: unwrap it
             instances = [i[self.input] if type(i) is dict and i.keys() == key else i

@@ -1,7 +1,7 @@
 """The response codecs of /predict and /batch-predict: rows (the default) and columns.
 
 The client chooses with ``?format=rows|columns`` (``answer_format``). Both read the
-service's ``Scored`` and the card's prediction rule (codecs.predictions.shape_columns):
+service's ``Scored`` and the card's prediction rule (codecs.predictions.shape_of):
 
 - rows: one object per instance, in request order; /batch-predict puts each failed
   instance's error in its place and counts them; /predict is all or nothing (its errors
@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
-from functions.codecs.predictions import Columns, columns_in_order, rows_of_columns, shape_columns
+from functions.codecs.predictions import Columns, columns_in_order, shape_for
 from functions.errors import ItemError, Problem, RequestError
 from functions.service import Scored
 
@@ -40,15 +40,13 @@ def answer_format(query: bytes) -> str:
 def _columns(scored: Scored) -> Columns | None:
     if scored.outputs is None:
         return None
-    model = scored.model
-    return shape_columns(model.card, scored.outputs, scored.rows, model.output_labels)
+    return shape_for(scored.model).columns(scored.outputs, scored.rows)
 
 
 def items(scored: Scored) -> list[dict[str, Any] | ItemError]:
     """One prediction dict or ItemError per instance, in request order."""
-    outputs, model = scored.outputs, scored.model
-    preds = [] if outputs is None else rows_of_columns(
-        shape_columns(model.card, outputs, scored.rows, model.output_labels), scored.rows)
+    outputs = scored.outputs
+    preds = [] if outputs is None else shape_for(scored.model).rows(outputs, scored.rows)
     notes, failures, src = scored.notes, scored.failures, scored.src
     if src is None and not notes:
         return preds  # type: ignore[return-value]

@@ -5,14 +5,16 @@ Classifiers answer ``{"label", "probabilities": {label: p}}``, regressors ``{"va
 ``{"embedding": [...]}``; a model whose card names no outputs answers every output by name
 (nested lists for tensors of any rank).
 
-``shape_columns`` is the one rule: one column per field (arrays kept as arrays, which
-orjson writes in one call: the ``format=columns`` answer of large batches), with the
-classes the probability columns stand for. ``rows_of_columns`` turns the columns into
-one object per row (the default answer).
+``shape_of`` is the one rule, chosen once per model (``shape_for``): one column per field
+(arrays kept as arrays, which orjson writes in one call: the ``format=columns`` answer of
+large batches), with the classes the probability columns stand for; and one object per
+row (the default answer), built from the outputs as ``rows_of_columns`` would build it
+from the columns.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,54 +65,11 @@ class Columns:
                 for name, v in self.fields.items()}
 
 
-def _labels_for(raw: np.ndarray, labels: list[str] | None) -> list[Any]:
-    flat = raw if raw.ndim == 1 else raw.reshape(-1)
-    if labels and flat.dtype.kind in "iu":
-        return [labels[i] for i in flat.tolist()]
-    return to_python(flat)
-
-
 def _json_ready(values: np.ndarray) -> np.ndarray | list[Any]:
     """Numeric arrays stay arrays (orjson writes them natively, float32 as its shortest
     decimal); strings and objects become lists."""
     return values if values.dtype.kind in "fiub" else to_python(values) \
         if values.ndim == 1 else values.tolist()
-
-
-def shape_columns(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
-                  output_labels: dict[str, list[str]] | None = None) -> Columns:
-    """The predictions of ``n`` rows as columns (see the module docstring).
-
-    ``output_labels`` names the columns of outputs that came from sequences of maps
-    (ZipMap), used when the card has no labels.
-    """
-    if card.task == "classification" and (card.label_output or card.probability_output):
-        return _classifications(card, outputs, n, output_labels or {})
-    if card.task == "embedding":
-        name = card.embedding_output or next(iter(outputs))
-        return Columns({"embedding": outputs[name].reshape(n, -1)})
-    if card.value_output:
-        values = outputs[card.value_output]
-        flat = values.reshape(n, -1) if values.ndim > 1 else values.reshape(n, 1)
-        return Columns({"value": flat[:, 0] if flat.shape[1] == 1 else flat})
-    return Columns({name: _json_ready(arr) if arr.ndim else [to_python(arr)] * n
-                    for name, arr in outputs.items()})
-
-
-def _classifications(card: ModelCard, outputs: dict[str, np.ndarray], n: int,
-                     output_labels: dict[str, list[str]]) -> Columns:
-    probs = outputs.get(card.probability_output) if card.probability_output else None
-    if card.label_output and card.label_output in outputs:
-        labels = _labels_for(outputs[card.label_output], card.labels)
-    elif probs is not None:
-        labels = _labels_for(probs.argmax(axis=1), card.labels)
-    else:  # pragma: no cover - card validated against the graph at load
-        labels = [None] * n
-    if probs is None:
-        return Columns({"label": labels})
-    names = card.labels or output_labels.get(card.probability_output or "") or \
-        [str(i) for i in range(probs.shape[1])]
-    return Columns({"label": labels, "probabilities": probs}, names, rows_are_maps=True)
 
 
 def _rows_of(values: np.ndarray | list[Any]) -> list[Any]:
@@ -129,6 +88,114 @@ def rows_of_columns(columns: Columns, n: int) -> list[dict[str, Any]]:
         return [{name: v} for v in _rows_of(values)]
     lists = {name: _rows_of(values) for name, values in fields.items()}
     return [{name: col[i] for name, col in lists.items()} for i in range(n)]
+
+
+class Shape:
+    """One model's prediction rule (see the module docstring), chosen once per model by
+    ``shape_for``: ``columns`` is the rule; ``rows`` gives what ``rows_of_columns`` gives
+    of it, built straight from the outputs where the rule allows."""
+
+    def columns(self, outputs: dict[str, np.ndarray], n: int) -> Columns:
+        return Columns({name: _json_ready(arr) if arr.ndim else [to_python(arr)] * n
+                        for name, arr in outputs.items()})
+
+    def rows(self, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
+        return rows_of_columns(self.columns(outputs, n), n)
+
+
+class _Classes(Shape):
+    """``{"label", "probabilities": {label: p}}``; the labels are the card's, else those
+    of a ZipMap output (``output_labels``, filled by the model's first call)."""
+
+    def __init__(self, card: ModelCard, output_labels: dict[str, list[str]]) -> None:
+        self.label_output, self.probability_output = card.label_output, card.probability_output
+        self.labels, self.output_labels = card.labels, output_labels
+
+    def _labels(self, outputs: dict[str, np.ndarray], probs: np.ndarray | None,
+                n: int) -> list[Any]:
+        raw = outputs.get(self.label_output) if self.label_output else None
+        if raw is None:
+            if probs is None:  # pragma: no cover - card validated against the graph at load
+                return [None] * n
+            raw = probs.argmax(axis=1)
+        flat = raw if raw.ndim == 1 else raw.reshape(-1)
+        if self.labels and flat.dtype.kind in "iu":
+            return list(map(self.labels.__getitem__, flat.tolist()))
+        return to_python(flat)
+
+    def _names(self, probs: np.ndarray) -> list[str]:
+        return self.labels or self.output_labels.get(self.probability_output or "") or \
+            [str(i) for i in range(probs.shape[1])]
+
+    def columns(self, outputs: dict[str, np.ndarray], n: int) -> Columns:
+        probs = outputs.get(self.probability_output) if self.probability_output else None
+        labels = self._labels(outputs, probs, n)
+        if probs is None:
+            return Columns({"label": labels})
+        return Columns({"label": labels, "probabilities": probs}, self._names(probs),
+                       rows_are_maps=True)
+
+    def rows(self, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
+        probs = outputs.get(self.probability_output) if self.probability_output else None
+        labels = self._labels(outputs, probs, n)
+        if probs is None:
+            return [{"label": lab} for lab in labels]
+        names, values = self._names(probs), float_values(probs)
+        if n == 1:  # the common single prediction, without a comprehension's frame
+            return [{"label": labels[0], "probabilities": dict(zip(names, values[0]))}]
+        return [{"label": lab, "probabilities": dict(zip(names, row))}
+                for lab, row in zip(labels, values)]
+
+
+class _Single(Shape):
+    """One field per row: ``{"embedding": [...]}``, or ``{"value": v}`` (a list when the
+    model predicts several values per row)."""
+
+    def __init__(self, field: str, output: str | None) -> None:
+        self.field, self.output = field, output
+
+    def _column(self, outputs: dict[str, np.ndarray], n: int) -> np.ndarray:
+        values = outputs[self.output or next(iter(outputs))]
+        if self.field == "embedding":
+            return values.reshape(n, -1)
+        flat = values.reshape(n, -1) if values.ndim > 1 else values.reshape(n, 1)
+        return flat[:, 0] if flat.shape[1] == 1 else flat
+
+    def columns(self, outputs: dict[str, np.ndarray], n: int) -> Columns:
+        return Columns({self.field: self._column(outputs, n)})
+
+    def rows(self, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
+        field = self.field
+        return [{field: v} for v in float_values(self._column(outputs, n))]
+
+
+def shape_of(card: ModelCard, output_labels: dict[str, list[str]] | None = None) -> Shape:
+    """The prediction rule of a model with ``card``; ``output_labels`` names the columns of
+    outputs that came from sequences of maps (ZipMap), used when the card has no labels."""
+    if card.task == "classification" and (card.label_output or card.probability_output):
+        return _Classes(card, output_labels if output_labels is not None else {})
+    if card.task == "embedding":
+        return _Single("embedding", card.embedding_output)
+    if card.value_output:
+        return _Single("value", card.value_output)
+    return Shape()
+
+
+_shapes: weakref.WeakKeyDictionary[Any, Shape] = weakref.WeakKeyDictionary()
+_last: tuple[weakref.ref[Any], Shape] | None = None
+
+
+def shape_for(model: Any) -> Shape:
+    """``shape_of`` a loaded model (an OnnxModel), built once per model."""
+    global _last
+    last = _last
+    if last is not None and last[0]() is model:
+        return last[1]
+    shape = _shapes.get(model)
+    if shape is None:
+        shape = _shapes[model] = shape_of(model.card, model.output_labels)
+    _last = (weakref.ref(model), shape)
+    return shape
 
 
 def columns_in_order(cols: Columns | None, src: np.ndarray,

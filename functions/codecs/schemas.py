@@ -3,7 +3,7 @@
 The request side comes from the model's plan (``plan.describe()``: format, inputs with
 dtype and per-instance shape, feature names, the tokenizer's text field) and the value
 rules (``codecs.values.value_schema``); the answer side from the card (task, labels,
-named outputs) and the graph's outputs, following ``codecs.predictions.shape_columns`` rule
+named outputs) and the graph's outputs, following ``codecs.predictions.shape_of`` rule
 by rule. Model numbers are written by
 orjson, which writes NaN and infinities as ``null``: every model value may be null.
 """

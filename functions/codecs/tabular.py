@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,10 +34,15 @@ class Schema:
     """Features that may be absent from an instance (filled later, e.g. by lookups)."""
     extra_fields: frozenset[str] = frozenset()
     """Object keys that are not features but allowed (and ignored here), e.g. lookup keys."""
+    width: int = field(init=False)
+    """How many features a row has."""
+    limit: float = field(init=False)
+    """The largest magnitude the dtype holds (float dtypes; 0.0 for others)."""
 
-    @property
-    def width(self) -> int:
-        return len(self.feature_names)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "width", len(self.feature_names))
+        object.__setattr__(self, "limit", float(np.finfo(self.dtype).max)
+                           if self.dtype.kind == "f" else 0.0)
 
 
 @dataclass
@@ -116,16 +121,13 @@ def _from_matrix(matrix: np.ndarray, schema: Schema) -> np.ndarray | None:
     return cast if np.isfinite(cast).all() else None
 
 
-_FLOAT_MAX = {"f": float(np.finfo(np.float32).max), "d": float(np.finfo(np.float64).max)}
-
-
 def clean_rows(instances: Sequence[Any], schema: Schema) -> np.ndarray | None:
     """A few clean rows straight into the model's dtype; anything unusual -> None (the
     caller then walks the rows, which says what is wrong where)."""
-    if schema.dtype.kind != "f":
+    limit = schema.limit
+    if not limit:  # not a float dtype
         return None
     width, finite_only = schema.width, not schema.allow_nan
-    limit = _FLOAT_MAX.get(schema.dtype.char) or float(np.finfo(schema.dtype).max)
     for row in instances:
         if type(row) is not list or len(row) != width:
             return None

@@ -34,18 +34,18 @@ def decode(body: bytes, plan: Plan, cap: int) -> Inputs:
         matrix = numeric_matrix(body, width)
         if matrix is not None and len(matrix) <= cap:
             return plan.decode(matrix, False)
+    doc = parse_json(body)
+    instances = doc.get("instances") if type(doc) is dict and len(doc) == 1 else None
+    if type(instances) is not list or not 0 < len(instances) <= cap:  # not the common
+        instances = instances_of(doc, cap)  # body (only "instances", fine): check it all
     bools = may_hold_bools(body) if len(body) >= MATRIX_BODY_BYTES else True  # a small
     # body's few values are walked at no cost; a large one's bytes are scanned once
-    return plan.decode(instances_of(parse_json(body), cap), bools)
+    return plan.decode(instances, bools)
 
 
 def instances_of(body: Any, cap: int) -> list[Any]:
     """The body's instances: ``{"instances": [...]}``, or the columnar ``{"inputs": ...}``
     turned into instances."""
-    if type(body) is dict and len(body) == 1:  # the common body: only "instances", fine
-        instances = body.get("instances")
-        if type(instances) is list and 0 < len(instances) <= cap:
-            return instances
     if not isinstance(body, dict) or ("instances" not in body and "inputs" not in body):
         raise ValidationFailed('body must be an object with an "instances" list '
                                '(or "inputs", columnar)',

@@ -25,14 +25,15 @@ def require_json(request: Request) -> bytes | None:
     forwards ``gcloud ai endpoints raw-predict``'s body without a Content-Type). Returns the
     Content-Length header's raw value (for ``read_body``: one pass over the headers for
     both)."""
-    ctype = declared = None
+    raw = declared = None
     for key, value in request.scope["headers"]:
-        if key == b"content-type" and ctype is None:  # the first one, as ``header_bytes`` reads
-            ctype = value.decode("latin-1")
+        if key == b"content-type" and raw is None:  # the first one, as ``header_bytes`` reads
+            raw = value
         elif key == b"content-length" and declared is None:
             declared = value
-    if ctype is None:
+    if raw is None or raw == b"application/json":
         return declared
+    ctype = raw.decode("latin-1")
     media = ctype.split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {ctype!r}")
@@ -47,11 +48,16 @@ async def read_body(request: Request, limit: int, declared: bytes | None = None)
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared.decode()} bytes is over the {limit}-byte "
                               "limit")
+    receive = request.receive  # the ASGI messages themselves: no generator per request
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body = message.get("body", b"")  # the whole body in one message: the common case
+        if len(body) > limit:
+            raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+        return body
     chunks: list[bytes] = []
     size = 0
-    receive = request.receive  # the ASGI messages themselves: no generator per request
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         chunk = message.get("body", b"")
@@ -60,4 +66,5 @@ async def read_body(request: Request, limit: int, declared: bytes | None = None)
             raise PayloadTooLarge(f"body is over the {limit}-byte limit")
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return b"".join(chunks)
+        message = await receive()

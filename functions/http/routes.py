@@ -43,7 +43,8 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
             inputs = await asyncio.to_thread(vertex.decode, body, plan, cap) \
                 if plan.kind == "text" and len(body) >= OFF_LOOP_TEXT_BYTES \
                 else vertex.decode(body, plan, cap)
-            scored = await service.predict(model, inputs, strict=strict)
+            scored = service.predict_now(model, inputs, strict=strict) or \
+                await service.predict(model, inputs, strict=strict)
             return json_response(columns_body(scored) if fmt == "columns" else body_of(scored))
         return score
 

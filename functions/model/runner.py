@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 import weakref
 from collections.abc import Callable
@@ -81,6 +82,8 @@ class ModelRunner:
         """Set once its measurement has been started (by the service, in a thread)."""
         self.reason = "not measured yet" if self.measures else "BATCHING=off (Lambda)"
         self.calls = 0
+        self.inline_rows = UNMEASURED_INLINE_ROWS
+        """The most rows a call may have and still run on the event loop (``runs_inline``)."""
         self._thread: ThreadPoolExecutor | None = None
         """The one thread this model's calls leave the loop for (created on first use):
         concurrent requests never hold more than one call's memory at once, and the
@@ -88,9 +91,17 @@ class ModelRunner:
 
     def runs_inline(self, rows: int) -> bool:
         """Whether a call of ``rows`` rows is expected to fit the inline budget."""
-        if self.curve is None:
-            return rows <= UNMEASURED_INLINE_ROWS
-        return self.curve.expected(rows) <= self.budget
+        return rows <= self.inline_rows
+
+    def _follow_curve(self) -> None:
+        """``inline_rows`` from the curve as it is now (after it is measured or rescaled)."""
+        curve = self.curve
+        if curve is None:
+            self.inline_rows = UNMEASURED_INLINE_ROWS
+        elif curve.per_row > 0:
+            self.inline_rows = int((self.budget / curve.scale - curve.fixed) // curve.per_row)
+        else:
+            self.inline_rows = sys.maxsize if curve.expected(1) <= self.budget else 0
 
     async def call(self, feeds: Feeds) -> Feeds:
         """One model call, on the loop or in a thread (see the module docstring)."""
@@ -171,12 +182,14 @@ class ModelRunner:
         metrics.inc("model_calls_total", 1, "model calls (after merging requests)")
         if self.curve is not None and started is not None:
             self.curve.observe(n, time.perf_counter() - started)
+            self._follow_curve()
         return out
 
     def calibrate(self, sample: Callable[[int], Feeds], pads: dict[str, int]) -> None:
         """Measure the cost curve on ``sample(rows)`` feeds and decide on merging."""
         try:
             self.curve = measure(self.model.run, sample)
+            self._follow_curve()
         except Exception as exc:  # a graph that rejects the sample: stay unmerged
             self.reason = f"cost not measurable: {type(exc).__name__}: {exc}"
             log.warning("batching stays off for %s: %s", self.model.card.name, self.reason)
