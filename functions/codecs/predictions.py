@@ -149,7 +149,9 @@ class _Classes(Shape):
 
 class _Single(Shape):
     """One field per row: ``{"embedding": [...]}``, or ``{"value": v}`` (a list when the
-    model predicts several values per row)."""
+    model predicts several values per row). A row's vector stays an array (a view of
+    the output): a large batch of embeddings is answered without a Python object per
+    value."""
 
     def __init__(self, field: str, output: str | None) -> None:
         self.field, self.output = field, output
@@ -165,8 +167,12 @@ class _Single(Shape):
         return Columns({self.field: self._column(outputs, n)})
 
     def rows(self, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
-        field = self.field
-        return [{field: v} for v in float_values(self._column(outputs, n))]
+        field, column = self.field, self._column(outputs, n)
+        if column.ndim == 2 and column.dtype.kind == "f":  # a vector per row: the row
+            # itself, which orjson writes in one call (float32 as its shortest decimal),
+            # never a Python float per value
+            return [{field: row} for row in np.ascontiguousarray(column)]
+        return [{field: v} for v in float_values(column)]
 
 
 def shape_of(card: ModelCard, output_labels: dict[str, list[str]] | None = None) -> Shape:
