@@ -83,6 +83,8 @@ ERRORS = [
     ({"model": "model", "input": "x", "dimensions": 0}, 400, "dimensions", "invalid_value"),
     ({"model": "model", "input": "x", "dimensions": 33}, 400, "dimensions", "invalid_value"),
     ({"model": "model", "input": "x", "dimensions": True}, 400, "dimensions", "invalid_value"),
+    ({"model": "model", "input": "x", "dimensions": -1.7e308}, 400, "dimensions",
+     "invalid_value"),  # an integral float beyond 64 bits (the fuzz found a 500)
     ({"model": "model", "input": "x", "user": 5}, 400, "user", "invalid_type"),
     ([{"model": "model", "input": "x"}], 400, None, "invalid_request"),
 ]

@@ -136,6 +136,8 @@ def decode_request(body: bytes, plan: TextPlan, served: OpenAIModel) -> Embeddin
 
 
 def _shown(value: Any) -> str:
+    if type(value) is int:  # any size (orjson writes 64 bits at most): -1.7e308 as read
+        return str(value)[:60]
     text = orjson.dumps(value).decode() if value is None or isinstance(
         value, bool | int | float | str) else type(value).__name__
     return text[:60]
