@@ -16,10 +16,11 @@ use). Every server's embeddings are checked against the floor's (cosine >= 0.999
 ours, 0.999 for the peer) before any timing. wrk drives each at 1, 16 and 64 connections
 with one sentence a request and 4 connections with 32, each request a different slice of
 the corpus (a Lua table of bodies; every server gets the same slices). Rounds interleave:
-the floor, then each scenario on every server in turn (order reversed every other round),
-the servers not being measured frozen (SIGSTOP), so drift on a shared machine hits all
-alike. Reported: sentences/s, p50 and p99 (wrk --latency), the median over rounds, each
-ratio to the floor and to infinity-emb, and each server's spawn-to-first-200. Writes
+per scenario the floor, then every server in turn (order reversed every other round), the
+servers not being measured frozen (SIGSTOP), so drift on a shared machine hits all alike.
+Reported: sentences/s, p50 and p99 (wrk --latency), the median over rounds, each ratio to
+the floor and to infinity-emb taken within its round (median over rounds), and each
+server's spawn-to-first-200. Writes
 benchmarks/results/embedding_bench.json, docs/embedding_bench.png and the table in
 docs/benchmarks.md between the embedding_bench markers.
 """
@@ -156,13 +157,15 @@ def run(model: Path, seconds: int, rounds: int, infinity: bool) -> dict:
         offset = 0
         for round_ in range(rounds):
             load.append([round(x, 2) for x in os.getloadavg()])
-            for proc in {t.proc for t in targets}:
-                pause(proc, True)
-            floors["sorted32"].append(floor.rate(sentences, 32, seconds))
-            floors["batch1"].append(floor.rate(sentences, 1, seconds / 2))
-            for proc in {t.proc for t in targets}:
-                pause(proc, False)
             for connections, per in SCENARIOS:
+                for proc in {t.proc for t in targets}:  # the floor of this scenario's moment
+                    pause(proc, True)
+                floor32 = floor.rate(sentences, 32, seconds / 2)
+                floor1 = floor.rate(sentences, 1, seconds / 2)
+                floors["sorted32"].append(floor32)
+                floors["batch1"].append(floor1)
+                for proc in {t.proc for t in targets}:
+                    pause(proc, False)
                 chunks = [sentences[lo:lo + per] for lo in range(offset, len(sentences) - per,
                                                                  per)]
                 offset = (offset + 997) % 1000
@@ -170,24 +173,34 @@ def run(model: Path, seconds: int, rounds: int, infinity: bool) -> dict:
                 for target in order:
                     got = measure(target, targets, [target.body(c) for c in chunks], seconds,
                                   connections)
-                    got["sentences_s"] = got["rps"] * per
+                    got.update(sentences_s=got["rps"] * per, floor32=floor32, floor1=floor1)
                     rows[target.name].setdefault(f"{connections}x{per}", []).append(got)
     finally:
         for proc in {t.proc for t in targets}:
             stop(proc)
+    peer = next((n for n in rows if n.startswith("infinity")), None)
+    served = {name: {scenario: summary(runs, rows[peer][scenario] if peer else None)
+                     for scenario, runs in by_scenario.items()}
+              for name, by_scenario in rows.items()}
     floor32, floor1 = median(floors["sorted32"]), median(floors["batch1"])
-    served = {name: {scenario: {
-        "sentences_s": median([r["sentences_s"] for r in runs]),
-        "p50_ms": median([r["p50_ms"] for r in runs]),
-        "p99_ms": median([r["p99_ms"] for r in runs]),
-        "rounds_sentences_s": [r["sentences_s"] for r in runs],
-        "vs_sorted_floor": median([r["sentences_s"] for r in runs]) / floor32,
-        "vs_batch1_floor": median([r["sentences_s"] for r in runs]) / floor1}
-        for scenario, runs in by_scenario.items()} for name, by_scenario in rows.items()}
     return {"model": str(model), "sentences": len(sentences), "min_cosine": cosine,
             "ready_s": ready, "floor_sorted32": floor32, "floor_batch1": floor1,
             "floors": floors, "served": served, "rounds": rounds, "seconds": seconds,
             "cpus": os.cpu_count(), "load_average": load}
+
+
+def summary(runs: list[dict[str, float]], peer: list[dict[str, float]] | None) -> dict:
+    """Medians over rounds; each ratio is taken within its round (the floor measured just
+    before the scenario, the peer in the same round), then the median of those."""
+    rates = [r["sentences_s"] for r in runs]
+    out = {"sentences_s": median(rates), "p50_ms": median([r["p50_ms"] for r in runs]),
+           "p99_ms": median([r["p99_ms"] for r in runs]), "rounds_sentences_s": rates,
+           "vs_sorted_floor": median([r["sentences_s"] / r["floor32"] for r in runs]),
+           "vs_batch1_floor": median([r["sentences_s"] / r["floor1"] for r in runs])}
+    ratios = [r["sentences_s"] / q["sentences_s"] for r, q in zip(runs, peer or [])
+              if q["sentences_s"]]  # a run too short for the peer to answer says nothing
+    out["vs_infinity"] = median(ratios) if ratios else float("nan")
+    return out
 
 
 def markdown(result: dict) -> str:
@@ -195,8 +208,9 @@ def markdown(result: dict) -> str:
     peer = next((n for n in names if n.startswith("infinity")), None)
     ready = ", ".join(f"{k} {v:.1f} s" for k, v in result["ready_s"].items())
     cosines = ", ".join(f"{k} {v:.6f}" for k, v in result["min_cosine"].items())
-    lines = [f"Floor, in process: {result['floor_sorted32']:.0f} sentences/s (length-sorted "
-             f"batches of 32), {result['floor_batch1']:.0f}/s (one sentence a call). "
+    lines = [f"Floor, in process, measured before each scenario of each round (median): "
+             f"{result['floor_sorted32']:.0f} sentences/s (length-sorted batches of 32), "
+             f"{result['floor_batch1']:.0f}/s (one sentence a call); ratios are per round. "
              f"Corpus: {result['sentences']} distinct sentences. Minimum cosine to the "
              f"floor's embeddings: {cosines}. Spawn to first 200: {ready}.", "",
              "| load (wrk) | server | sentences/s | p50 ms | p99 ms | x sorted floor "
@@ -206,8 +220,7 @@ def markdown(result: dict) -> str:
         c, per = scenario.split("x")
         for name in names:
             r = result["served"][name][scenario]
-            ratio = (f" {r['sentences_s'] / result['served'][peer][scenario]['sentences_s']:.2f}"
-                     " |" if peer else "")
+            ratio = f" {r['vs_infinity']:.2f} |" if peer else ""
             lines.append(f"| {c} conn x {per} sentence{'s' if per != '1' else ''} | {name} | "
                          f"{r['sentences_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
                          f"{r['vs_sorted_floor']:.2f} | {r['vs_batch1_floor']:.2f} |{ratio}")
