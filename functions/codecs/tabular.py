@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from functions.codecs.values import beyond_float, holds_bool, read_number, refused_non_finite
+from functions.codecs.values import (
+    beyond_float,
+    float_max,
+    holds_bool,
+    read_number,
+    refused_non_finite,
+)
 from functions.errors import Problem
 
 FEW_ROWS = 4
@@ -41,7 +47,7 @@ class Schema:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "width", len(self.feature_names))
-        object.__setattr__(self, "limit", float(np.finfo(self.dtype).max)
+        object.__setattr__(self, "limit", float_max(self.dtype)
                            if self.dtype.kind == "f" else 0.0)
 
 
