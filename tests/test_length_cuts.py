@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 from functions.codecs.plans import TextPlan
 from functions.config.card import ModelCard
 from functions.config.settings import Settings
-from functions.model.cuts import Budget, cut_by_length, token_lengths
+from functions.model.cuts import IN_QUEUE, Budget, cut_by_length, token_lengths
 from functions.model.onnx_model import OnnxModel
 from functions.model.runner import ModelRunner
 from tests import model_kinds as mk
@@ -200,3 +200,24 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_thread(
     alone = np.array([asyncio.run(runner.run(plan.decode([t]).feeds, plan.finish))[name][0]
                       for t in texts])
     assert np.abs(got - alone).max() < 1e-6
+
+
+def test_a_large_requests_cuts_queue_a_window_at_a_time(
+        tmp_path: Path, built_model: BuiltModels) -> None:
+    path, _ = built_model("bert")
+    runner, plan = _text_runner(path, tmp_path, 1, "on")  # 16 padded tokens a call
+    feeds = plan.decode(_texts(200)).feeds
+    assert len(cut_by_length(token_lengths(feeds, plan.pads()), runner.call_budget)) > IN_QUEUE
+    waiting, most, submit = [0], [0], runner._submit
+
+    async def observed(part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        waiting[0] += 1
+        most[0] = max(most[0], waiting[0])
+        try:
+            return await submit(part)
+        finally:
+            waiting[0] -= 1
+
+    runner._submit = observed  # type: ignore[method-assign]  # counts, computes nothing
+    out = asyncio.run(runner.run(feeds, plan.finish))[runner.model.card.embedding_output]
+    assert most[0] == IN_QUEUE and len(out) == 200  # together, but never all at once

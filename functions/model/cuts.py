@@ -26,6 +26,10 @@ INPUT_SHARE = 64
 """Activations of a tensor model are tens of times its input: a call's input bytes may be
 1/INPUT_SHARE of the budget."""
 MAX_WASTE = 0.3
+IN_QUEUE = 8
+"""A request's cuts waiting in a batcher's queue at once: all of a usual request's, while a
+very large request leaves room between its cuts for other requests' rows (and copies only
+these cuts' feeds at a time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +122,9 @@ async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
                    cuts: list[np.ndarray], pads: dict[str, int], lengths: np.ndarray | None,
                    finish: Finish | None = None, together: bool = False) -> Feeds:
     """Outputs for every row of ``feeds``, in row order: computed one cut at a time, or
-    with ``together`` every cut handed to ``call`` at once (a batcher's queue, which merges
-    them with other requests' rows and cuts the whole again; if one cut fails, the others
-    are cancelled and its error raised)."""
+    with ``together`` up to ``IN_QUEUE`` cuts handed to ``call`` at once (a batcher's queue,
+    which merges them with other requests' rows and cuts the whole again; if one cut fails,
+    the others are cancelled and its error raised)."""
     joined = _Joined(feeds, pads, lengths)
 
     async def one(index: np.ndarray) -> None:
@@ -132,7 +136,13 @@ async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
         for index in cuts:
             await one(index)
         return joined.outputs
-    tasks = [asyncio.ensure_future(one(index)) for index in cuts]
+    gate = asyncio.Semaphore(IN_QUEUE)
+
+    async def gated(index: np.ndarray) -> None:
+        async with gate:
+            await one(index)
+
+    tasks = [asyncio.ensure_future(gated(index)) for index in cuts]
     try:
         await asyncio.gather(*tasks)
     except BaseException:
