@@ -130,8 +130,10 @@ def test_a_second_create_writes_nothing_and_says_so(root: tuple[str, FarEnd | No
     if far is not None and prefix.startswith("gs://"):  # what the SDK sent, and was told
         starts = [path for method, path, _ in far.requests
                   if method == "POST" and path.startswith("/upload/")]
-        assert len(starts) == 5 and all("ifGenerationMatch=0" in p for p in starts), starts
-        assert len(far.answered(412, "uploadType=resumable")) == 2  # refused as they start
+        # five starts (the SDK may send one again after a dropped connection), each
+        # with the precondition
+        assert len(starts) >= 5 and all("ifGenerationMatch=0" in p for p in starts), starts
+        assert len(far.answered(412, "uploadType=resumable")) >= 2  # refused as they start
         assert far.answered(412, "uploadType=multipart")  # the second create(): one request
     store.put(f"{prefix}poison/p.json", b"[]")  # put still replaces (pointers)
     assert store.get(f"{prefix}poison/p.json") == b"[]"

@@ -114,7 +114,8 @@ async def _predictions(rt: Runtime, instances: list) -> list:
     model = await rt.service.model()
     scored = await rt.service.predict(model, rt.service.plan(model).decode(instances),
                                       strict=True)
-    return items(scored)
+    # as the client reads them: items hold arrays (a row's vector), which orjson writes
+    return orjson.loads(orjson.dumps(items(scored), option=orjson.OPT_SERIALIZE_NUMPY))
 
 
 KINDS = {
