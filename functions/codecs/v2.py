@@ -151,10 +151,11 @@ def decode_request(body: bytes, header_length: str | None, model: OnnxModel) -> 
         shape, datatype = _shape(item, where), item.get("datatype")
         width = row.n_features if row is not None and row.name == name else None
         _check_signature(specs[name], datatype, shape, where, width)
-        size = _object(item.get("parameters"), f"{where} 'parameters'").get("binary_data_size")
-        if size is None:
+        parameters = _object(item.get("parameters"), f"{where} 'parameters'")
+        if "binary_data_size" not in parameters:  # present, even as null: binary data
             feeds[name] = from_json(where, datatype, shape, item.get("data"), may_hold_bools)
             continue
+        size = parameters["binary_data_size"]
         if header_length is None:
             raise RequestError(f"{where}: binary_data_size needs the binary body (the "
                                f"{HEADER_LENGTH} header and the tensors after the JSON)")
