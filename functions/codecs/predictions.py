@@ -8,8 +8,7 @@ Classifiers answer ``{"label", "probabilities": {label: p}}``, regressors ``{"va
 ``shape_of`` is the one rule, chosen once per model (``shape_for``): one column per field
 (arrays kept as arrays, which orjson writes in one call: the ``format=columns`` answer of
 large batches), with the classes the probability columns stand for; and one object per
-row (the default answer), built from the outputs as ``rows_of_columns`` would build it
-from the columns.
+row (the default answer), built from the outputs with the same values.
 """
 
 from __future__ import annotations
@@ -56,8 +55,6 @@ class Columns:
     fields: dict[str, np.ndarray | list[Any]]
     classes: list[str] | None = None
     """Classifiers: the label each probability column stands for, in column order."""
-    rows_are_maps: bool = False
-    """Classifiers: a row's probabilities read as ``{class: p}`` in the row format."""
 
     def writable(self) -> dict[str, np.ndarray | list[Any]]:
         """The fields as orjson writes them (it takes C-contiguous arrays only)."""
@@ -72,35 +69,19 @@ def _json_ready(values: np.ndarray) -> np.ndarray | list[Any]:
         if values.ndim == 1 else values.tolist()
 
 
-def _rows_of(values: np.ndarray | list[Any]) -> list[Any]:
-    return float_values(values) if isinstance(values, np.ndarray) else values
-
-
-def rows_of_columns(columns: Columns, n: int) -> list[dict[str, Any]]:
-    """One object per row, with JSON-ready values (short float32 decimals)."""
-    fields = columns.fields
-    if columns.rows_are_maps:
-        names = columns.classes
-        return [{"label": lab, "probabilities": dict(zip(names, row))}  # type: ignore[arg-type]
-                for lab, row in zip(fields["label"], float_values(fields["probabilities"]))]
-    if len(fields) == 1:
-        (name, values), = fields.items()
-        return [{name: v} for v in _rows_of(values)]
-    lists = {name: _rows_of(values) for name, values in fields.items()}
-    return [{name: col[i] for name, col in lists.items()} for i in range(n)]
-
-
 class Shape:
     """One model's prediction rule (see the module docstring), chosen once per model by
-    ``shape_for``: ``columns`` is the rule; ``rows`` gives what ``rows_of_columns`` gives
-    of it, built straight from the outputs where the rule allows."""
+    ``shape_for``: ``columns`` is the rule; ``rows`` gives the same values one object per
+    row, built straight from the outputs. This base answers every output by name."""
 
     def columns(self, outputs: dict[str, np.ndarray], n: int) -> Columns:
         return Columns({name: _json_ready(arr) if arr.ndim else [to_python(arr)] * n
                         for name, arr in outputs.items()})
 
     def rows(self, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
-        return rows_of_columns(self.columns(outputs, n), n)
+        lists = {name: float_values(v) if isinstance(v, np.ndarray) else v
+                 for name, v in self.columns(outputs, n).fields.items()}
+        return [{name: col[i] for name, col in lists.items()} for i in range(n)]
 
 
 class _Classes(Shape):
@@ -132,8 +113,7 @@ class _Classes(Shape):
         labels = self._labels(outputs, probs, n)
         if probs is None:
             return Columns({"label": labels})
-        return Columns({"label": labels, "probabilities": probs}, self._names(probs),
-                       rows_are_maps=True)
+        return Columns({"label": labels, "probabilities": probs}, self._names(probs))
 
     def rows(self, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
         probs = outputs.get(self.probability_output) if self.probability_output else None
@@ -223,4 +203,4 @@ def columns_in_order(cols: Columns | None, src: np.ndarray,
     for key in {k for note in (notes or {}).values() for k in note}:
         fields[key] = [notes[i].get(key) if i in notes else None  # type: ignore[index, operator]
                       for i in range(len(src))]
-    return Columns(fields, cols.classes, cols.rows_are_maps)
+    return Columns(fields, cols.classes)

@@ -49,15 +49,10 @@ async def read_body(request: Request, limit: int, declared: bytes | None = None)
         raise PayloadTooLarge(f"body of {declared.decode()} bytes is over the {limit}-byte "
                               "limit")
     receive = request.receive  # the ASGI messages themselves: no generator per request
-    message = await receive()
-    if message["type"] == "http.request" and not message.get("more_body", False):
-        body = message.get("body", b"")  # the whole body in one message: the common case
-        if len(body) > limit:
-            raise PayloadTooLarge(f"body is over the {limit}-byte limit")
-        return body
     chunks: list[bytes] = []
     size = 0
     while True:
+        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         chunk = message.get("body", b"")
@@ -66,5 +61,4 @@ async def read_body(request: Request, limit: int, declared: bytes | None = None)
             raise PayloadTooLarge(f"body is over the {limit}-byte limit")
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
-        message = await receive()
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
