@@ -141,8 +141,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if key.lower() not in HOP:
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")  # one request a connection: an SDK that
-        self.close_connection = True  # gave up on an upload mid-body cannot desync the next
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)

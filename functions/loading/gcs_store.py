@@ -103,10 +103,13 @@ class GcsStore(ObjectStore):
         with create_only(uri):  # a 412 when the upload starts (a chunk in) or commits
             try:
                 yield writer
+                writer.close()  # the last chunk commits the object
             except BaseException:
-                writer.terminate()  # cancels the resumable upload: nothing committed
+                # cancels the resumable upload: nothing committed. Also after a failed
+                # close, which leaves the writer open: its finalizer would close it again,
+                # starting the upload anew from whichever thread collects it
+                writer.terminate()
                 raise
-            writer.close()  # the last chunk commits the object
 
     def put(self, uri: str, data: bytes, content_type: str = "application/json") -> None:
         self._blob(uri).upload_from_string(data, content_type=content_type, retry=self._retry())
