@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from functions.config.settings import Settings, cgroup_cpus
+from functions.config.cpus import cgroup_cpus
+from functions.config.settings import Settings
 from functions.config.structs import EnvError
 
 

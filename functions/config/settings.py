@@ -6,7 +6,6 @@ Each field's docstring is the documentation shown in the README's settings table
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,43 +15,10 @@ import msgspec
 from msgspec import Meta
 
 from functions.config.card import LookupSpec, sidecar_card
+from functions.config.cpus import default_threads
 from functions.config.structs import read_env
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[2] / "models" / "iris.onnx"
-
-
-def cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> float | None:
-    """The CPU quota of this container in CPUs (cgroup v2 ``cpu.max`` or v1 CFS), if any.
-
-    Cloud Run and Lambda limit CPU time with a quota, not with affinity: a 1-vCPU instance
-    may still see every CPU of its host in ``sched_getaffinity``.
-    """
-    for quota_file, period_file in ((root / "cpu.max", None),
-                                    (root / "cpu" / "cpu.cfs_quota_us",
-                                     root / "cpu" / "cpu.cfs_period_us")):
-        try:
-            if period_file is None:
-                quota, _, period = quota_file.read_text().strip().partition(" ")
-            else:
-                quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
-            if quota not in ("max", "-1") and int(period) > 0:
-                return int(quota) / int(period)
-        except (OSError, ValueError):
-            continue
-    return None
-
-
-def _default_threads() -> int:
-    """CPUs this process may use (affinity, then the cgroup quota), capped: serverless gets
-    1-4; a fractional quota (0.5 vCPU) still gets one thread."""
-    try:
-        n = float(len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        n = float(os.cpu_count() or 1)
-    quota = cgroup_cpus()
-    if quota is not None:
-        n = min(n, quota)
-    return max(1, min(math.ceil(n), 4))
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -95,7 +61,7 @@ class Settings(msgspec.Struct, kw_only=True):
     require_sha256: bool = True
     """Refuse a model whose card has no sha256 to verify the download against."""
 
-    intra_op_threads: int = msgspec.field(default_factory=_default_threads)
+    intra_op_threads: int = msgspec.field(default_factory=default_threads)
     """onnxruntime intra-op threads; default: usable CPUs (affinity and cgroup quota), at
     most 4."""
 
@@ -162,6 +128,17 @@ class Settings(msgspec.Struct, kw_only=True):
     (its items keep their order). A text model's call holds at most this / 64 KiB padded
     tokens, any other's this / 64 of input bytes. The default fits the deploy default of
     1 GiB (FUNCTION_MEMORY) with the model, the server and the requests in flight."""
+
+    requests_memory_mb: Annotated[int, Meta(ge=16)] = 320
+    """Memory the requests in flight may hold together, in MiB (their bodies, decoded
+    inputs and answers; model calls are MODEL_CALL_MEMORY_MB's). A request that would go
+    over waits, its body unread, until earlier ones are answered. The default fits the
+    deploy default of 1 GiB (FUNCTION_MEMORY) with the model, its calls and the server;
+    scale it with the instance's memory (docs/benchmarks.md, Memory per model call)."""
+
+    admission_wait_seconds: Annotated[float, Meta(gt=0)] = 30.0
+    """How long a request may wait for REQUESTS_MEMORY_MB before it is answered 503
+    `overloaded` with a Retry-After; keep it under the platform's request timeout."""
 
     batch_max_wait_ms: Annotated[float, Meta(ge=0)] = 0.0
     """Under load, how long a small queue may wait for more requests before the next merged

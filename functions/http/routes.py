@@ -16,6 +16,7 @@ from functions import metrics
 from functions.codecs import vertex
 from functions.codecs.predict_bodies import answer_format, batch_body, columns_body, predict_body
 from functions.config.settings import Settings
+from functions.http.admission import Admission
 from functions.http.bodies import read_body, require_json
 from functions.http.model_info import describe
 from functions.http.responses import json_response
@@ -33,19 +34,37 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
                       settings: Settings) -> None:
     """Register /predict, /batch-predict, /healthz, /readyz, /model and /metrics."""
 
+    admission = Admission(settings.requests_memory_mb << 20, settings.admission_wait_seconds,
+                          settings.max_body_bytes)
+
     def scoring(cap: int, strict: bool, body_of: Callable[[Scored], dict[str, Any]]) -> Any:
         async def score(request: Request) -> Response:
             query = request.scope.get("query_string")
             fmt = answer_format(query) if query else "rows"
-            body = await read_body(request, settings.max_body_bytes, require_json(request))
-            model = holder.model or await holder.get()
-            plan = service.plan(model)
-            inputs = await asyncio.to_thread(vertex.decode, body, plan, cap) \
-                if plan.kind == "text" and len(body) >= OFF_LOOP_TEXT_BYTES \
-                else vertex.decode(body, plan, cap)
-            scored = service.predict_now(model, inputs, strict=strict) or \
-                await service.predict(model, inputs, strict=strict)
-            return json_response(columns_body(scored) if fmt == "columns" else body_of(scored))
+            declared = require_json(request)
+            charge = admission.take(declared, cap)  # memory held until answered
+            if charge < 0:
+                charge = await admission.wait(-charge, request)
+            try:
+                body = await read_body(request, settings.max_body_bytes, declared)
+                model = holder.model or await holder.get()
+                plan = service.plan(model)
+                inputs = await asyncio.to_thread(vertex.decode, body, plan, cap) \
+                    if plan.kind == "text" and len(body) >= OFF_LOOP_TEXT_BYTES \
+                    else vertex.decode(body, plan, cap)
+                if charge > admission.small_max:
+                    charge = admission.settle(charge, len(body), inputs, model)
+                scored = service.predict_now(model, inputs, strict=strict) or \
+                    await service.predict(model, inputs, strict=strict)
+                response = json_response(columns_body(scored) if fmt == "columns"
+                                         else body_of(scored))
+            except BaseException:
+                admission.leave(charge)
+                raise
+            if charge <= admission.small_max:
+                admission.leave(charge)
+                return response
+            return admission.after_send(response, charge)
         return score
 
     predict = scoring(settings.max_instances, True, predict_body)
@@ -68,7 +87,9 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
         return PlainTextResponse(metrics.render(
             [("model_ready", ready, "1 once the model is loaded and warmed"),
              ("http_requests_in_flight", router.drain.in_flight,
-              "HTTP requests being answered now (this one included)")]),
+              "HTTP requests being answered now (this one included)"),
+             ("admission_held_bytes", admission.held(),
+              "memory charged to the requests in flight (REQUESTS_MEMORY_MB)")]),
             media_type="text/plain; version=0.0.4")
 
     router.add("POST", "/predict", predict)
