@@ -7,7 +7,8 @@
 - ``serve(env, **kw)``: the function over HTTP under functions-framework (subprocess), for
   tests whose subject is the process or the wire (fork, signals, workers, real clients).
 - ``built_model(kind)``: each kind of tests/model_kinds.py built once per session;
-  ``minilm_model``: all-MiniLM-L6-v2 exported once (tests/built_models.py).
+  ``minilm_model``: all-MiniLM-L6-v2 exported once by ``model_export hf``; once for all
+  the session's xdist workers (tests/built_models.py).
 - ``gcs_server``: gcp-storage-emulator, in-process; value is ``http://127.0.0.1:PORT``,
   to be set as STORAGE_EMULATOR_HOST (``gcs_env`` gives the env dict for subprocesses).
 - ``s3_server``: moto's server; value is its endpoint URL (``s3_env`` gives the env dict).
@@ -26,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests import survivors
-from tests.built_models import BuiltModels
+from tests.built_models import BuiltModels, built_once, session_root
 from tests.inprocess import InProcess, start_in_process
 from tests.servers import ROOT, Served, free_port, start_file_server, start_function
 
@@ -147,19 +148,21 @@ def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
 
 
 @pytest.fixture(scope="session")
-def built_model(tmp_path_factory: pytest.TempPathFactory) -> BuiltModels:
+def built_model(tmp_path_factory: pytest.TempPathFactory,
+                pytestconfig: pytest.Config) -> BuiltModels:
     """``built_model(kind)`` -> what tests/model_kinds.py's builder returned, built once per
     session (kinds: tests.built_models.BUILDERS); its folder is read-only for tests."""
-    return BuiltModels(tmp_path_factory.mktemp("built-models"))
+    return BuiltModels(session_root(tmp_path_factory, pytestconfig))
 
 
 @pytest.fixture(scope="session")
-def minilm_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """all-MiniLM-L6-v2 exported once per session (tests/minilm.py): ``model.onnx`` beside
-    its card and tokenizer.json, in a folder that is read-only for tests."""
+def minilm_model(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """all-MiniLM-L6-v2 exported once per session by ``model_export hf`` (tests/minilm.py):
+    ``minilm.onnx`` beside its card and ``minilm.tokenizer.json``, in a folder that is
+    read-only for tests."""
     from tests import minilm
 
-    return minilm.export(tmp_path_factory.mktemp("minilm"))
+    return built_once(session_root(tmp_path_factory, pytestconfig), "minilm", minilm.export)
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@
 Each builder writes ``NAME.onnx`` and its card ``NAME.card.json`` (sha256 included) into a
 folder and returns the model path, so a test can serve it with ``MODEL_URI``. Besides the
 ONNX file each returns the source model's own prediction function, so a test can compare
-what the function answers with what the framework computes.
+what the function answers with what the framework computes. What a builder returns pickles
+(tests/built_models.py hands it from the xdist worker that built it to the others).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -44,33 +46,28 @@ def _torch_onnx(module: Any, args: tuple, names: list[str], outputs: list[str],
     return buffer.getvalue()
 
 
+def _torch_predict(net: Any, *arrays: np.ndarray) -> np.ndarray:
+    """``net`` on numpy arrays, as the builders' predict (a partial of it pickles)."""
+    import torch
+
+    with torch.no_grad():
+        return net(*(torch.from_numpy(a) for a in arrays)).numpy()
+
+
 def two_input_model(folder: Path, version: str = "1", seed: int = 0) -> tuple[Path, Predict]:
     """float features [N, 4] + an int64 id [N] through an Embedding(10, 3) -> value [N, 1]."""
     import torch
 
+    from tests.model_export_fixtures.nets import FeaturesAndId
+
     torch.manual_seed(seed)
-
-    class Net(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.emb = torch.nn.Embedding(10, 3)
-            self.out = torch.nn.Linear(7, 1)
-
-        def forward(self, features: torch.Tensor, user_id: torch.Tensor) -> torch.Tensor:
-            return self.out(torch.cat([features, self.emb(user_id)], dim=1))
-
-    net = Net()
+    net = FeaturesAndId()
     raw = _torch_onnx(net, (torch.zeros(2, 4), torch.zeros(2, dtype=torch.long)),
                       ["features", "user_id"], ["value"],
                       {"features": {0: "batch"}, "user_id": {0: "batch"}, "value": {0: "batch"}})
-
-    def predict(features: np.ndarray, user_id: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return net(torch.from_numpy(features), torch.from_numpy(user_id)).numpy()
-
     path = write_model(folder, "two_input", raw, version, task="regression",
                        value_output="value")
-    return path, predict
+    return path, functools.partial(_torch_predict, net)
 
 
 def image_model(folder: Path) -> tuple[Path, Predict]:
@@ -83,14 +80,9 @@ def image_model(folder: Path) -> tuple[Path, Predict]:
         torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
     raw = _torch_onnx(net, (torch.zeros(1, 3, 32, 32),), ["image"], ["probabilities"],
                       {"image": {0: "batch"}, "probabilities": {0: "batch"}})
-
-    def predict(images: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return net(torch.from_numpy(images)).numpy()
-
     path = write_model(folder, "cnn", raw, task="classification",
                        probability_output="probabilities", labels=["cat", "dog", "bird"])
-    return path, predict
+    return path, functools.partial(_torch_predict, net)
 
 
 TEXTS = ["the service is great", "awful slow service", "great food, great service",
@@ -114,7 +106,7 @@ def string_model(folder: Path) -> tuple[Path, Predict]:
     path = write_model(folder, "sentiment", proto.SerializeToString(), task="classification",
                        label_output="label", probability_output="probabilities",
                        labels=["negative", "positive"])
-    return path, lambda texts: pipe.predict_proba(texts)
+    return path, functools.partial(_predict_proba, pipe)
 
 
 def gbdt_zipmap_model(folder: Path) -> tuple[Path, Predict, list[str]]:
@@ -134,7 +126,12 @@ def gbdt_zipmap_model(folder: Path) -> tuple[Path, Predict, list[str]]:
     path = write_model(folder, "cancer_lgbm", proto.SerializeToString(), task="classification",
                        label_output="label", probability_output="probabilities",
                        feature_names=names)
-    return path, lambda X: clf.predict_proba(X), names
+    return path, functools.partial(_predict_proba, clf), names
+
+
+def _predict_proba(model: Any, rows: Any) -> np.ndarray:
+    """A scikit-learn-style model's probabilities (a partial of it pickles)."""
+    return model.predict_proba(rows)
 
 
 def bert_onnx(bert: Any) -> bytes:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.built_models import BuiltModels
 from tests.golden.corpus import CORPUS, collect
 
 
-def test_every_answer_is_the_recorded_one(tmp_path: Path) -> None:
+def test_every_answer_is_the_recorded_one(tmp_path: Path, built_model: BuiltModels) -> None:
     want = json.loads(CORPUS.read_text())
-    got = json.loads(json.dumps(collect(tmp_path)))
+    got = json.loads(json.dumps(collect(tmp_path, built_model)))
     assert sorted(got) == sorted(want)
     changed = [name for name in want if got[name] != want[name]]
     assert not changed, "\n".join(f"{n}:\n  was {want[n]}\n  now {got[n]}"[:1500]

@@ -18,10 +18,10 @@ SENTENCES = ["A man is eating food.", "A man is riding a horse.",
 
 def test_minilm_from_gcs_embeddings_match_transformers(minilm_model: Path, app, gcs_env,
                                                        gcs_bucket) -> None:
-    for name in ("model.onnx", "model.card.json", "tokenizer.json"):
+    for name in ("minilm.onnx", "minilm.card.json", "minilm.tokenizer.json"):
         gcs_bucket.blob(f"models/minilm/1/{name}").upload_from_filename(
             str(minilm_model.parent / name))
-    fn = app({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/models/minilm/1/model.onnx"},
+    fn = app({**gcs_env, "MODEL_URI": f"gs://{gcs_bucket.name}/models/minilm/1/minilm.onnx"},
                timeout=120)
     resp = fn.post("/predict", json={"instances": SENTENCES})
     assert resp.status_code == 200, resp.text

@@ -35,7 +35,7 @@ def test_openai_sdk_and_langchain_get_predicts_embeddings(minilm_model: Path, se
         assert np.abs(np.array(found[key]) - want).max() < 1e-6, key
     for key in ("single", "langchain_query"):
         assert np.abs(np.array(found[key]) - want[0]).max() < 1e-6, key
-    tok = Tokenizer.from_file(str(minilm_model.parent / "tokenizer.json"))
+    tok = Tokenizer.from_file(str(minilm_model.parent / "minilm.tokenizer.json"))
     tokens = sum(sum(e.attention_mask) for e in tok.encode_batch(TEXTS))  # its file pads
     assert found["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens}
     assert found["model"] == "minilm" and found["models"] == ["minilm"]

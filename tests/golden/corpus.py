@@ -1,7 +1,8 @@
 """The golden corpus: what the function answers, byte for byte, for every route x model kind
 x error case, plus the outcome of a scored Pub/Sub message.
 
-``collect(root)`` builds each model kind once (tests/model_kinds.py), wires a real runtime
+``collect(root)`` builds each model kind once (tests/model_kinds.py; ``collect(root,
+built)`` takes them from ``built(kind)``, the suite's built_model fixture), wires a real runtime
 for it (``functions.runtime.build``) and drives its Router in process; the result maps a
 case name to ``[status, content type, body]``. ``python -m tests.golden.corpus`` writes it
 to tests/golden/corpus.json; tests/test_golden.py compares a fresh run with that file.
@@ -156,9 +157,8 @@ def _size(tensor: dict[str, Any]) -> int:
     return int(np.prod(tensor["shape"]))
 
 
-def _kinds(root: Path) -> dict[str, tuple[Path, list[Case]]]:
-    """(model path, cases) for every kind the tests build."""
-    from tests import model_kinds as mk
+def _kinds(built: Callable[[str], tuple[Any, ...]]) -> dict[str, tuple[Path, list[Case]]]:
+    """(model path, cases) for every kind the tests build (``built(kind)``)."""
 
     iris = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
     names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -173,7 +173,7 @@ def _kinds(root: Path) -> dict[str, tuple[Path, list[Case]]]:
                                                             {"sepal_length": 1.0}),
                    ("float32_overflow", [1e39, 1.0, 1.0, 1.0]),
                    ("output_overflow", [0, 0, 0, 1e38])]))
-    path, _ = mk.two_input_model(root / "two_input")
+    path = built("two_input")[0]
     feats = [[0.5, 1.0, -1.0, 2.0], [1.5, 0.0, 0.25, -3.0]]
     kinds["two_input"] = (path, cases_for(
         "two_input", [{"features": feats[0], "user_id": 3}, {"features": feats[1], "user_id": 7}],
@@ -187,7 +187,7 @@ def _kinds(root: Path) -> dict[str, tuple[Path, list[Case]]]:
                    ("id_int64_overflow", {**g, "user_id": 2 ** 63}),
                    ("features_short", {**g, "features": [1.0]}),
                    ("features_nan", {**g, "features": [None, 1.0, 1.0, 1.0]})]))
-    path, _ = mk.image_model(root / "image")
+    path = built("image")[0]
     rng = np.random.default_rng(0)
     imgs = [np.round(rng.random((3, 32, 32)), 3).tolist() for _ in range(2)]
     kinds["image"] = (path, cases_for(
@@ -195,14 +195,14 @@ def _kinds(root: Path) -> dict[str, tuple[Path, list[Case]]]:
         {"model": "cnn", "inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 3, 32, 32],
                                      "data": np.asarray(imgs[0]).reshape(-1).tolist()}]},
         lambda g: [("wrong_shape", [[[0.0] * 5] * 5] * 3), ("ragged", [[[0.0], [0.0, 1.0]]])]))
-    path, _ = mk.string_model(root / "string")
+    path = built("string")[0]
     texts = ["the service is great", "awful slow service"]
     kinds["string"] = (path, cases_for(
         "string", texts + [["what a great place"]], texts,
         {"model": "sentiment", "inputs": [{"name": "text", "datatype": "BYTES", "shape": [2, 1],
                                            "data": texts}]},
         lambda g: [("number", 3), ("two_strings", ["a", "b"])]))
-    path, _, _ = mk.gbdt_zipmap_model(root / "gbdt")
+    path = built("gbdt")[0]
     from sklearn.datasets import load_breast_cancer
 
     rows = load_breast_cancer().data[:2].round(4).tolist()
@@ -211,7 +211,7 @@ def _kinds(root: Path) -> dict[str, tuple[Path, list[Case]]]:
         {"model": "cancer_lgbm", "inputs": [{"name": "input", "datatype": "FP32", "shape": [2, 30],
                                              "data": sum(rows, [])}]},
         lambda g: [("short_row", g[:3]), ("object_row", {f"f{i}": v for i, v in enumerate(g)})]))
-    path, _ = mk.tiny_bert(root / "bert")
+    path = built("bert")[0]
     sents = ["great food, great service", "never again, awful"]
     kinds["bert"] = (path, cases_for(
         "bert", sents + [{"text": "slow and awful"}], sents, None,
@@ -287,10 +287,17 @@ async def _scored_message(env: dict[str, str]) -> dict[str, Any]:
     return {"message/push": [status, ctype, raw.decode()], "message/objects": objects}
 
 
-def collect(root: Path) -> dict[str, Any]:
-    """The whole corpus, models built under ``root``."""
+def collect(root: Path, built: Callable[[str], tuple[Any, ...]] | None = None
+            ) -> dict[str, Any]:
+    """The whole corpus, models from ``built(kind)`` (default: built under ``root``)."""
+    if built is None:
+        from tests.built_models import BUILDERS
+
+        def built(kind: str) -> tuple[Any, ...]:
+            return BUILDERS[kind](root / kind)
+
     results: dict[str, Any] = {}
-    for kind, (path, cases) in _kinds(root).items():
+    for kind, (path, cases) in _kinds(built).items():
         env = {"MODEL_URI": str(path), "MODEL_CACHE_DIR": str(root / "cache" / kind)}
         results.update(asyncio.run(_run_cases(env, cases)))
     results.update(asyncio.run(_message_outcome(root / "cache" / "message")))

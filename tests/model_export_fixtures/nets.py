@@ -1,4 +1,5 @@
-"""Small PyTorch modules for the model_export tests (importable as a --module path)."""
+"""Small PyTorch modules for the model_export tests (importable as a --module path) and
+tests/model_kinds.py (at module level, so that they pickle)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,16 @@ class Ranker(torch.nn.Module):
 
     def forward(self, features: torch.Tensor, user_id: torch.Tensor) -> torch.Tensor:
         return self.score(features) + self.user_bias(user_id)
+
+
+class FeaturesAndId(torch.nn.Module):
+    """Float features [N, 4] + an int64 id [N] through an Embedding(10, 3) -> value [N, 1]
+    (tests/model_kinds.py's two-input kind)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(10, 3)
+        self.out = torch.nn.Linear(7, 1)
+
+    def forward(self, features: torch.Tensor, user_id: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.cat([features, self.emb(user_id)], dim=1))
