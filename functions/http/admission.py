@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     from functions.codecs.plans import Inputs
     from functions.model.onnx_model import OnnxModel
 
-BODY_FACTOR = 8
-"""Bytes held per body byte besides the items: the body, the values parsed from it."""
+BODY_FACTOR = 48
+"""Bytes held per body byte besides the items: the body, the values parsed from it, and
+while a text is tokenized, the tokenizer's own encodings of it (long texts: the most)."""
 ROW_BYTES = 16 * 1024
 """Most bytes one item holds before its model is consulted: a text padded to 256 tokens
 in three int64 feeds, plus the answer of a 384-value embedding."""
@@ -131,9 +132,21 @@ class Admission:
         largest body) with at most ``cap`` items its upper bound, at most its lane's
         budget (0 for a body over the limit: refused unread). Returns the charge taken,
         or its negation if it must ``wait``: it does not fit, or others wait before it."""
-        size = int(declared) if declared and declared.isdigit() else self.max_body_bytes
-        if size > self.max_body_bytes:
-            return 0
+        try:
+            size = int(declared)  # type: ignore[arg-type]  # None: no length, below
+        except (TypeError, ValueError):
+            size = -1
+        charge = size * BYTE_BOUND
+        if 0 <= charge <= self.small_max:  # the common small body: its lane, at once
+            small = self.small
+            if charge <= small.free and not small.waiting:
+                small.free -= charge
+                return charge
+            return -charge
+        if not 0 <= size <= self.max_body_bytes:
+            if size > 0:
+                return 0  # refused (413) before it is read
+            size = self.max_body_bytes
         charge = min(size * BYTE_BOUND, size * BODY_FACTOR + cap * ROW_BYTES)
         lane = self.small if charge <= self.small_max else self.large
         charge = min(charge, lane.budget)
@@ -158,7 +171,10 @@ class Admission:
 
     def leave(self, charge: int) -> None:
         """Give ``charge`` back (to the lane ``take`` chose for it)."""
-        (self.small if charge <= self.small_max else self.large).leave(charge)
+        lane = self.small if charge <= self.small_max else self.large
+        lane.free += charge
+        if lane.waiting:
+            lane.leave(0)
 
     def _lane(self, charge: int) -> Lane:
         return self.small if charge <= self.small_max else self.large
