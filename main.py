@@ -15,6 +15,9 @@ from functools import cache
 
 gc.disable()  # imports allocate only long-lived objects: collecting them now is wasted time
 try:
+    from functions.loading.early_fetch import fetch_ahead
+
+    fetch_ahead()  # gunicorn's arbiter: a model in object storage downloads meanwhile
     from typing import Any
 
     import functions_framework

@@ -86,11 +86,17 @@ def served(env: dict[str, str], source: Path = ROOT / "main.py") -> float:
         shutil.rmtree(cache, ignore_errors=True)
 
 
-def parts(env: dict[str, str], model_uri: str) -> dict[str, float]:
+def parts(env: dict[str, str], model_uri: str, root: Path = ROOT) -> dict[str, float]:
+    """The serial parts of the checkout at ``root`` (its own text_cold_parts)."""
     out = subprocess.run([sys.executable, "-m", "benchmarks.text_cold_parts", model_uri],
                          env={**os.environ, **env, "SPAWNED_AT": repr(time.time())},
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+                         cwd=root, capture_output=True, text=True, check=True).stdout
     return json.loads(out.splitlines()[-1])
+
+
+def floor(part: dict[str, float]) -> float:
+    """The serial parts' sum less what the load overlaps (HIDDEN)."""
+    return sum(v for n, v in part.items() if n not in HIDDEN)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -105,7 +111,8 @@ def main(argv: list[str] | None = None) -> dict:
     subprocess.run([sys.executable, "-m", "compileall", "-q", "main.py", "functions",
                     "benchmarks"], cwd=ROOT, check=True)  # as the images are built
     proc, host = emulator()
-    times: dict[str, list] = {"served": [], "parts": [], "infinity": [], "base": []}
+    times: dict[str, list] = {"served": [], "parts": [], "infinity": [], "base": [],
+                              "base_parts": []}
     try:
         uri = upload(host, model)
         env = {"STORAGE_EMULATOR_HOST": host, "GOOGLE_CLOUD_PROJECT": "bench",
@@ -117,6 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
             if args.base and not run % 2:
                 times["base"].append(served(env, args.base.resolve() / "main.py"))
             times["parts"].append(parts(env, uri))
+            if args.base:
+                times["base_parts"].append(parts(env, uri, args.base.resolve()))
             if args.infinity:
                 from benchmarks import infinity_peer
 
@@ -127,7 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
         stop(proc)
     names = list(times["parts"][0])
     breakdown = {n: median([p[n] for p in times["parts"]]) for n in names}
-    floors = [sum(v for n, v in p.items() if n not in HIDDEN) for p in times["parts"]]
+    floors = [floor(p) for p in times["parts"]]
+    base_floors = [floor(p) for p in times["base_parts"]]
     result = {"served_s": median(times["served"]), "breakdown_s": breakdown,
               "serial_s": median([sum(p.values()) for p in times["parts"]]),
               "floor_s": median(floors),
@@ -135,6 +145,15 @@ def main(argv: list[str] | None = None) -> dict:
               "infinity_ready_s": median(times["infinity"]) if times["infinity"] else None,
               "base_s": median(times["base"]) if times["base"] else None,
               "runs": times, "load_average": os.getloadavg()}
+    if args.base:  # the earlier checkout against its own floor, and against this one's
+        result |= {"base_floor_s": median(base_floors),
+                   "base_breakdown_s": {n: median([p[n] for p in times["base_parts"]])
+                                        for n in names},
+                   "base_vs_its_floor": median([b / f for b, f in zip(times["base"],
+                                                                     base_floors)]),
+                   "base_vs_floor": median([b / f for b, f in zip(times["base"], floors)]),
+                   "served_vs_base": median([s / b for s, b in zip(times["served"],
+                                                                  times["base"])])}
     save("text_cold_start", result)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
     return result

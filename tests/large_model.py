@@ -5,9 +5,9 @@ Scenarios of one cold start (issue 11), each from a local model host:
     empty      an empty cache, over HTTP
     warm       the cache already holds the model (it is verified, not downloaded)
     https      an empty cache, over HTTPS (TLS state must not cross the fork)
-    late-fork  gunicorn forks only once the arbiter, tired of waiting for it
-               (FORK_WAIT_SECONDS), is downloading the model itself: tests/fork_gate holds
-               the fork until the download is in progress; the host streams slowly
+    late-fork  gunicorn forks only once a download is in progress (tests/fork_gate
+               holds the fork until then; the host streams slowly): the fetch ahead's,
+               which the fork then waits for (functions/loading/early_fetch.py)
 """
 
 from __future__ import annotations

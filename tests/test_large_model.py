@@ -1,7 +1,8 @@
 """A 106 MB model under the production server becomes ready in every cold start (issue 11):
 with an empty cache (HTTP and HTTPS), a warm cache, and a download in progress when gunicorn
-forks (tests/large_model.py). The arbiter reads nothing from the host before it forks: each
-cold start reads the card once. The default suite makes one cold start per scenario;
+forks (tests/large_model.py). The model is fetched once per cold start: ahead, by the
+arbiter's helper process, whose verified download the worker reuses; each start reads the
+card once. The default suite makes one cold start per scenario;
 ``pytest -m slow tests/test_large_model.py -s`` makes 20 and prints the times."""
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ def _check(scenario: str, starts: list[tuple[ColdStart, int]], model: LargeModel
     assert not failed, f"{scenario}: {len(failed)} of {len(starts)} never ready:\n{failed[0]}"
     for start, card_reads in starts:
         assert start.value == pytest.approx(model.expected, rel=1e-3), start.detail
-        # the worker's read (the arbiter reads nothing before the fork), or in late-fork
-        # the arbiter's, whose verified download the worker reuses
+        # the fetch ahead's (functions/loading/early_fetch.py), whose verified download
+        # the worker reuses
         assert card_reads == 1, start
         if scenario == "late-fork":  # the fork came at the moment this scenario is about
             assert start.gate.endswith("in progress"), start.gate

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from functions.loading.early_fetch import HOLD_SECONDS
 from tests.conftest import DEMO_CARD, DEMO_MODEL
 from tests.servers import Served, self_signed_cert, start_file_server
 
@@ -46,7 +47,10 @@ def test_loads_from_s3_via_moto(serve, s3_env) -> None:
 def test_loads_over_http_and_downloads_once_under_concurrent_first_requests(
         serve, model_host) -> None:
     server, url = model_host
-    server.delay = 1.0  # the load is still running when the requests arrive
+    # the load is still running when the requests arrive: the fetch ahead (its card and
+    # model, each delayed) outlasts what the fork waits for it, so the worker, forked,
+    # reads the card itself and then waits for that download
+    server.delay = HOLD_SECONDS / 2 + 0.5
     fn = serve({"MODEL_URI": f"{url}/iris.onnx", "LOAD_WAIT_SECONDS": "30"}, wait="/healthz")
     assert fn.get("/readyz").status_code == 503  # still loading: not ready yet
     results: list[int] = []

@@ -1,6 +1,7 @@
 """Getting a model version into memory, and keeping the process safe around fork.
 
     holder.py        ModelHolder: background load, readiness, swap, gunicorn fork safety
+    early_fetch.py   the model's files fetched from main.py's first line, while it imports
     load_retry.py    a failed load: retried with backoff (transient) or never (permanent)
     artifacts.py     read_card, fetch_model: card, download, sha256 check, local cache
     sidecars.py      files beside a model (a text model's tokenizer), verified and cached
@@ -12,15 +13,28 @@
     stores.py        Stores: the store for a URI (one per scheme per process)
     gcs_store.py     gs://          s3_store.py   s3://
     http_store.py    http(s)://     file_store.py local paths and file://
-    sdk_clients.py   Cloud SDK clients, created on first use, forgotten after fork;
-                     the modules network stores import up front (never mid-fork)
+    sdk_clients.py   Cloud SDK clients, created on first use, closed before a fork,
+                     forgotten after it; the modules network stores import up front
     fork_exit.py     lets a forked worker exit although onnxruntime was imported
+
+The names below are imported on first use: importing one module of this package (the
+early fetch, at main.py's first line) must not import the others (the holder brings
+onnxruntime).
 """
 
-from functions.loading.artifacts import fetch_model, read_card
-from functions.loading.holder import ModelHolder
-from functions.loading.object_store import FetchError, ObjectRef, ObjectStore
-from functions.loading.stores import Stores
+from __future__ import annotations
 
-__all__ = ["FetchError", "ModelHolder", "ObjectRef", "ObjectStore", "Stores", "fetch_model",
-           "read_card"]
+import importlib
+from typing import Any
+
+_WHERE = {"fetch_model": "artifacts", "read_card": "artifacts", "ModelHolder": "holder",
+          "FetchError": "object_store", "ObjectRef": "object_store",
+          "ObjectStore": "object_store", "Stores": "stores"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from functions.loading.object_store import (
+    CHUNK,
     ObjectRef,
     ObjectStore,
     Progress,
@@ -51,13 +52,26 @@ class _Counting(io.RawIOBase):
         return self.fh.tell()
 
 
+def _read_in_blocks() -> None:
+    """Make the SDK read a download's body CHUNK bytes at a time, not 8 KiB: its loop
+    costs a pass of Python per block (more CPU than the transfer itself, and the GIL the
+    rest of the process needs). The same bytes, checksums and retries (resumed from the
+    bytes written); one block in memory. An SDK without the constant keeps its own."""
+    try:
+        from google.cloud.storage._media.requests import _request_helpers as helpers
+    except ImportError:
+        return
+    if getattr(helpers, "_SINGLE_GET_CHUNK_SIZE", CHUNK) < CHUNK:
+        helpers._SINGLE_GET_CHUNK_SIZE = CHUNK
+
+
 class GcsStore(ObjectStore):
     scheme = "gs"
 
     def __init__(self, retry_seconds: float = 30.0) -> None:
         # the SDK, and the checksum it computes while downloading (see import_now)
         import_now("google.cloud.storage", "google_crc32c", *NETWORK_MODULES)
-
+        _read_in_blocks()
         self.retry_seconds = retry_seconds
 
     def _retry(self) -> Any:

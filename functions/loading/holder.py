@@ -21,7 +21,10 @@ Contract:
   - the arbiter (``expect_fork``) only imports before the fork, and leaves the load to the
     worker. Its network calls would cross the fork mid-use: OpenSSL's global locks (taken
     by TLS handshakes with the GIL released; a worker forked then hangs in its first
-    ``SSL_CTX_new``), SDK connection pools and threads, sockets, the cache file lock;
+    ``SSL_CTX_new``), SDK connection pools and threads, sockets, the cache file lock. The
+    download a model in object storage needs runs ahead in a process of its own
+    (``early_fetch``), which the fork waits for (bounded) under the guard: the worker
+    inherits its verified path and card, and no thread, socket or lock of it;
   - imports, and module locks with them: the fork waits (``_session_guard``) for the
     load's imports, which the stores make up front, when they are created;
   - anywhere else (no fork expected, or none came within FORK_WAIT_SECONDS) the fork waits
@@ -38,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,9 +50,10 @@ from functions import telemetry
 from functions.config.card import ModelCard
 from functions.config.settings import Settings
 from functions.errors import ModelLoadError, ModelNotReady
-from functions.loading import fork_exit
+from functions.loading import early_fetch, fork_exit
 from functions.loading.artifacts import fetch_model
 from functions.loading.beside_build import BesideBuild
+from functions.loading.early_fetch import arbiter_will_fork  # noqa: F401 - runtime's
 from functions.loading.load_retry import LOADING_RETRY_AFTER, LoadFailure
 from functions.loading.pointer import resolve_model_uris
 from functions.loading.stores import Stores
@@ -58,14 +61,6 @@ from functions.model.onnx_model import OnnxModel
 from functions.telemetry import spans
 
 log = logging.getLogger(__name__)
-
-
-def arbiter_will_fork(settings: Settings) -> bool:
-    """Whether this process is gunicorn's arbiter-to-be: functions-framework's command line
-    without --debug serves through gunicorn, which imports main.py, then forks the worker
-    that serves. The arbiter's own session would only be thrown away."""
-    debug = "--debug" in sys.argv or (settings.debug or "").lower() in ("1", "true", "yes", "on")
-    return "functions_framework._cli" in sys.modules and not debug
 
 
 def log_handlers(logger: logging.Logger) -> list[logging.Handler]:
@@ -126,7 +121,9 @@ class ModelHolder:
             with self._session_guard:  # no fork mid-import (see Stores.for_uri)
                 for uri in {s.model_uri, s.card_uri()}:
                     self.stores.for_uri(uri)
-            if self._expect_fork:  # gunicorn's arbiter: no network before the fork
+                if self._expect_fork:  # nor while the download ahead runs (bounded)
+                    self._fetched = self._fetched or early_fetch.take(s)
+            if self._expect_fork:  # gunicorn's arbiter: no network of its own before the fork
                 if self._fork_seen.wait(s.fork_wait_seconds):
                     log.debug("arbiter forked a worker; leaving the load to it")
                     return

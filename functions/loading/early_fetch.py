@@ -1,0 +1,141 @@
+"""The model's files fetched ahead, in a process of their own, while gunicorn's arbiter imports.
+
+A cold start from object storage first imports (Python, under one GIL), then downloads
+(Python too: the SDK's loop over the body). In one process the two cannot overlap; in two
+processes they run on two cores. So where gunicorn's arbiter is about to import everything
+and fork the serving worker, ``fetch_ahead`` (main.py's first line) forks a helper, before
+the heavy imports and while the process has no other thread. The helper does what the
+holder's first load attempt does (``artifacts.fetch_model``: the card, through a pointer
+if MODEL_URI names one; the model downloaded into MODEL_CACHE_DIR under the cache lock,
+hashed as it arrives and verified; the tokenizer), writes the verified path and card to a
+pipe and exits, never returning into the import that forked it.
+
+``take`` hands that to the holder, which calls it under its fork guard: gunicorn's fork
+waits for the helper, at most HOLD_SECONDS, and the worker inherits the verified path and
+card, so it only builds the session. At the fork the arbiter holds nothing of the helper
+(no thread, no pipe, no connection: the helper's sockets were its own): the helper has
+exited, or, for a download longer than HOLD_SECONDS, goes on alone with its pipe closed;
+the worker then reads the card itself and waits for that download on the cache lock like
+any second process. A helper that failed changes nothing: the worker fetches, and reports
+a failure as its own. Local files are not fetched ahead: there is no network to wait for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from functions.config.card import ModelCard
+    from functions.config.settings import Settings
+    from functions.loading.stores import Stores
+
+HOLD_SECONDS = 5.0
+"""The longest gunicorn's fork waits for the helper; a longer download goes on in it while
+the worker, forked, answers 503 and waits for the file on the cache lock."""
+NETWORK_SCHEMES = ("gs://", "s3://", "http://", "https://")
+_helpers: list[tuple[int, int]] = []  # (pid, read end of its pipe), forked, not yet taken
+
+
+def arbiter_will_fork(settings: Settings) -> bool:
+    """Whether this process is gunicorn's arbiter-to-be: functions-framework's command line
+    without --debug serves through gunicorn, which imports main.py, then forks the worker
+    that serves. The arbiter's own session would only be thrown away."""
+    debug = "--debug" in sys.argv or (settings.debug or "").lower() in ("1", "true", "yes", "on")
+    return "functions_framework._cli" in sys.modules and not debug
+
+
+def fetch_ahead() -> None:
+    """In gunicorn's arbiter-to-be, for a model in object storage: fork the helper."""
+    if "functions_framework._cli" not in sys.modules or _helpers or not any(
+            os.environ.get(name, "").startswith(NETWORK_SCHEMES)
+            for name in ("MODEL_URI", "AIP_STORAGE_URI")):
+        return  # read before Settings: the usual local model pays no settings parse here
+    from functions.config.settings import Settings
+
+    settings = Settings.from_env()
+    if not arbiter_will_fork(settings) or not settings.model_uri.startswith(NETWORK_SCHEMES):
+        return
+    from functions.loading.stores import Stores
+
+    stores = Stores(settings.storage_retry_seconds)
+    for uri in {settings.model_uri, settings.card_uri()}:
+        stores.for_uri(uri)  # the SDK, imported once: the helper and the holder both use it
+    if threading.active_count() > 1:  # another thread's locks would cross the fork
+        return
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the helper: it never returns into the import that forked it
+        try:
+            os.close(read)
+            with open(write, "wb") as out:
+                out.write(json.dumps(_fetch(settings, stores)).encode())
+        finally:
+            os._exit(0)  # never a failing status: gunicorn's arbiter may reap this process
+    os.close(write)
+    _helpers.append((pid, read))
+
+
+def take(settings: Settings) -> tuple[Path, ModelCard] | None:
+    """The helper's verified (model path, card), waiting at most HOLD_SECONDS; None when
+    no helper ran for ``settings``, it failed, or it is still downloading. Its pipe is
+    closed when this returns, and the helper reaped unless still running."""
+    if not _helpers:
+        return None
+    pid, read = _helpers.pop()
+    with open(read, "rb") as pipe, selectors.DefaultSelector() as sel:
+        sel.register(pipe, selectors.EVENT_READ)
+        deadline, out = time.monotonic() + HOLD_SECONDS, b""
+        while sel.select(max(0.0, deadline - time.monotonic())):
+            block = os.read(read, 1 << 16)
+            if not block:
+                break
+            out += block
+        else:
+            return None  # gunicorn's arbiter reaps it when it ends
+    try:
+        os.waitpid(pid, 0)  # it closed its output: exiting
+    except ChildProcessError:  # gunicorn's arbiter reaped it first
+        pass
+    return _result(out, settings)
+
+
+def _result(out: bytes, settings: Settings) -> tuple[Path, ModelCard] | None:
+    from functions.config.card import ModelCard
+
+    try:
+        found = json.loads(out)
+        path = Path(found["path"])
+        if found["model_uri"] != settings.model_uri or \
+                path.parent != settings.model_cache_dir or not path.is_file():
+            return None
+        return path, ModelCard.from_json(found["card"])
+    except (ValueError, KeyError, TypeError):  # it failed (its "error" says why) or died
+        return None
+
+
+def _fetch(settings: Settings, stores: Stores) -> dict[str, str]:
+    from functions.loading.artifacts import fetch_model
+    from functions.loading.pointer import resolve_model_uris
+
+    try:
+        path, card = fetch_model(settings, stores, *resolve_model_uris(settings, stores))
+    except Exception as exc:  # noqa: BLE001 - the worker fetches again and reports it
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"model_uri": settings.model_uri, "path": str(path), "card": card.to_json()}
+
+
+def _forget_in_child() -> None:
+    # a worker forked before the holder took the helper: the pipe is the arbiter's
+    for _, read in _helpers:
+        os.close(read)
+    _helpers.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

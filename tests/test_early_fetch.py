@@ -1,0 +1,109 @@
+"""The model fetched ahead while gunicorn's arbiter imports (functions/loading/early_fetch.py).
+
+Real processes: a script stands in for the arbiter (functions-framework's command line
+imported, then main.py, then a fork as gunicorn makes it), against a local model host
+that counts its GETs. What the arbiter holds is recorded by an at-fork hook that runs
+after the holder's fork guard, at the fork itself.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEMO_CARD, DEMO_MODEL
+from tests.servers import ROOT, start_file_server
+
+ARBITER = """
+import json, os, sys, threading
+from pathlib import Path
+import functions_framework._cli  # as when functions-framework's command line imports main.py
+seen = {}
+
+def link(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # the descriptor listdir itself had open
+        return ""
+
+def at_fork():  # registered first, so it runs last: after the holder's fork guard
+    me = os.getpid()
+    fds = [link(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
+    seen.update(threads=sorted(t.name for t in threading.enumerate()),
+                pipes=[f for f in fds if f.startswith("pipe:")],
+                sockets=[f for f in fds if f.startswith("socket:")],
+                children=open(f"/proc/{me}/task/{me}/children").read().split(),
+                cached=sorted(p.name for p in Path(os.environ["MODEL_CACHE_DIR"]).glob("*.onnx")))
+
+os.register_at_fork(before=at_fork)
+from functions.loading import early_fetch
+early_fetch.HOLD_SECONDS = float(os.environ["HOLD"])
+import main
+holder = main._rt.holder
+pid = os.fork()  # gunicorn's worker
+if pid == 0:
+    holder._done.wait(60)
+    os._exit(0 if holder.model is not None else 1)
+_, status = os.waitpid(pid, 0)
+print(json.dumps({**seen, "worker_ready": os.waitstatus_to_exitcode(status) == 0}))
+"""
+
+
+def _arbiter(model_uri: str, hold: float, tmp: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", ARBITER], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False,
+                         env={"PATH": "/usr/bin:/bin", "MODEL_URI": model_uri,
+                              "MODEL_CACHE_DIR": str(tmp / "cache"), "HOLD": str(hold)})
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def host(tmp_path: Path):
+    root = tmp_path / "host"
+    root.mkdir()
+    shutil.copy(DEMO_MODEL, root / "iris.onnx")
+    shutil.copy(DEMO_CARD, root / "iris.card.json")
+    server, url = start_file_server(root)
+    yield server, url
+    server.shutdown()
+
+
+def test_the_fork_waits_for_the_fetch_ahead_and_the_worker_only_builds(host, tmp_path) -> None:
+    server, url = host
+    seen = _arbiter(f"{url}/iris.onnx", 30.0, tmp_path)
+    # at the fork: the helper ended and was reaped, its pipe closed, no connection open,
+    # no thread but the holder's, waiting for the fork
+    assert seen["children"] == [] and seen["pipes"] == [] and seen["sockets"] == [], seen
+    assert seen["threads"] == ["MainThread", "model-load"], seen
+    assert seen["cached"] == [f"{json.loads(DEMO_CARD.read_text())['sha256']}.onnx"], seen
+    assert seen["worker_ready"]
+    # the helper read the card and the model; the worker used its verified download
+    assert server.hits == {"/iris.card.json": 1, "/iris.onnx": 1}
+
+
+def test_a_download_longer_than_the_hold_goes_on_and_the_worker_waits_for_it(
+        host, tmp_path) -> None:
+    server, url = host
+    server.delay = 1.0  # every answer: the helper's card and model take 2 s
+    seen = _arbiter(f"{url}/iris.onnx", 0.3, tmp_path)
+    # the fork did not wait: the helper was still downloading, on its own; nothing of it
+    # in the arbiter (its pipe closed)
+    assert len(seen["children"]) == 1 and seen["pipes"] == [] and seen["sockets"] == [], seen
+    assert seen["cached"] == [], seen
+    assert seen["worker_ready"]
+    # the worker read the card itself, then found the helper's download on the cache lock
+    assert server.hits == {"/iris.card.json": 2, "/iris.onnx": 1}
+
+
+def test_a_failed_fetch_ahead_leaves_the_load_to_the_worker(host, tmp_path) -> None:
+    server, url = host
+    seen = _arbiter(f"{url}/missing.onnx", 30.0, tmp_path)
+    assert seen["children"] == [] and seen["pipes"] == [], seen
+    assert not seen["worker_ready"]  # the worker tried again itself (and says why)
+    assert server.hits == {"/missing.card.json": 2}
