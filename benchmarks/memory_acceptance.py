@@ -47,7 +47,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -224,11 +224,31 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def model_options(parser: argparse.ArgumentParser) -> None:
+    """--int8 / --both (default: fp32 only)."""
     kinds = parser.add_mutually_exclusive_group()
     kinds.add_argument("--int8", action="store_true", help="only the quantized model")
     kinds.add_argument("--both", action="store_true", help="fp32, then int8")
+
+
+def models_chosen(args: argparse.Namespace) -> dict[str, Callable[[], Path]]:
+    """The models ``args`` names, each built on first use; the deploy's memory settings
+    (their defaults), and servers stopped if this process is."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
+    for name in ("MODEL_CALL_MEMORY_MB", "REQUESTS_MEMORY_MB", "ADMISSION_WAIT_SECONDS"):
+        os.environ.pop(name, None)
+
+    from benchmarks import embedding_bench, text_bench
+
+    models = {"fp32": lambda: Path(text_bench.exported()),
+              "int8": lambda: Path(embedding_bench.exported(True))}
+    names = ["fp32", "int8"] if args.both else ["int8"] if args.int8 else ["fp32"]
+    return {name: models[name] for name in names}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    model_options(parser)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--sample", type=int, default=32,
                         help="texts of each step checked against the same text sent alone")
@@ -237,21 +257,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead: where one 20,000-text /batch-predict's memory goes, "
                              "in this process (see stages)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
-    for name in ("MODEL_CALL_MEMORY_MB", "REQUESTS_MEMORY_MB", "ADMISSION_WAIT_SECONDS"):
-        os.environ.pop(name, None)  # the deploy's settings: their defaults
-
-    from benchmarks import embedding_bench, text_bench
-
-    models = {"fp32": text_bench.exported, "int8": lambda: embedding_bench.exported(True)}
-    chosen = ["fp32", "int8"] if args.both else ["int8"] if args.int8 else ["fp32"]
+    chosen = models_chosen(args)
     if args.in_process:
-        for name, mib in stages(Path(models[chosen[0]]())).items():
-            print(f"{chosen[0]} {name}: VmRSS {mib['VmRSS']:,.0f} MiB, peak within "
+        kind, model = next(iter(chosen.items()))
+        for name, mib in stages(model()).items():
+            print(f"{kind} {name}: VmRSS {mib['VmRSS']:,.0f} MiB, peak within "
                   f"{mib['VmHWM']:,.0f} MiB")
         return 0
-    results = [serve(kind, Path(models[kind]()), args.clients, args.sample)
-               for kind in chosen]
+    results = [serve(kind, model(), args.clients, args.sample)
+               for kind, model in chosen.items()]
     peak = max(s["VmHWM"] for r in results for s in r["steps"].values())
     save("memory_acceptance", {"results": results, "limit_mib": args.limit_mib})
     print(table(results))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import sys
 import threading
 import time
@@ -35,7 +34,14 @@ import orjson
 import requests
 
 from benchmarks.harness import save
-from benchmarks.memory_acceptance import LEAST_COSINE, served, status_mib, texts
+from benchmarks.memory_acceptance import (
+    LEAST_COSINE,
+    model_options,
+    models_chosen,
+    served,
+    status_mib,
+    texts,
+)
 
 PICKED = 8
 
@@ -140,9 +146,7 @@ def flood(kind: str, model: Path, clients: int, plan: list[str], seconds: float,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    kinds = parser.add_mutually_exclusive_group()
-    kinds.add_argument("--int8", action="store_true", help="only the quantized model")
-    kinds.add_argument("--both", action="store_true", help="fp32, then int8")
+    model_options(parser)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--plan", default="predict,batch-predict",
                         help="routes each client posts in turn, each with its whole texts")
@@ -150,19 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm", action="store_true")
     parser.add_argument("--limit-mib", type=float, default=1024.0)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
-    for name in ("MODEL_CALL_MEMORY_MB", "REQUESTS_MEMORY_MB", "ADMISSION_WAIT_SECONDS"):
-        os.environ.pop(name, None)  # the deploy's settings: their defaults
-
-    from benchmarks import embedding_bench, text_bench
-
-    models = {"fp32": text_bench.exported, "int8": lambda: embedding_bench.exported(True)}
-    chosen = ["fp32", "int8"] if args.both else ["int8"] if args.int8 else ["fp32"]
     results = []
-    for kind in chosen:
-        results.append(flood(kind, Path(models[kind]()), args.clients,
-                             args.plan.split(","), args.seconds, args.warm))
-        r = results[-1]
+    for kind, model in models_chosen(args).items():
+        r = flood(kind, model(), args.clients, args.plan.split(","), args.seconds, args.warm)
+        results.append(r)
         print(f"{kind}: peak VmHWM {r['peak_mib']:,.0f} MiB, {r['tally']}, load "
               f"{r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}", flush=True)
         for failure in r["failures"]:
