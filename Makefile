@@ -48,12 +48,17 @@ clients: $(CLIENT_VENVS)
 image-layers: $(VENV)/.dev
 	$(BIN)/python -m tests.deploy_fixtures.image_layers
 
-## coverage: the suite under coverage.py (branches; servers and workers included), report
+## coverage: the suite as make test runs it, under coverage.py (branches over functions/ and
+## model_export/; xdist workers, servers, their forked workers and CLI subprocesses
+## included: .coveragerc); the report is written even when a test fails (make then fails),
+## in .cache/coverage/report.txt, its total last (docs/testing.md)
 coverage: $(VENV)/.dev clients image-layers
 	rm -rf .cache/coverage && mkdir -p .cache/coverage
 	PYTHONPATH=$(CURDIR)/tests/coverage_site $(BIN)/python -m coverage run -m pytest -q \
-	  -p no:cacheprovider tests
-	$(BIN)/python -m coverage combine -q && $(BIN)/python -m coverage report
+	  -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests; \
+	status=$$?; $(BIN)/python -m coverage combine -q && \
+	$(BIN)/python -m coverage report > .cache/coverage/report.txt && \
+	tail -n 1 .cache/coverage/report.txt && exit $$status
 
 ## bench: run the benchmarks (numbers recorded in README.md); needs wrk (Debian package)
 bench: $(VENV)/.dev
