@@ -51,14 +51,14 @@ image-layers: $(VENV)/.dev
 ## coverage: the suite as make test runs it, under coverage.py (branches over functions/ and
 ## model_export/; xdist workers, servers, their forked workers and CLI subprocesses
 ## included: .coveragerc); the report is written even when a test fails (make then fails),
-## in .cache/coverage/report.txt, its total last (docs/testing.md)
+## in .cache/coverage/report.txt, its TOTAL line printed (docs/testing.md)
 coverage: $(VENV)/.dev clients image-layers
 	rm -rf .cache/coverage && mkdir -p .cache/coverage
 	PYTHONPATH=$(CURDIR)/tests/coverage_site $(BIN)/python -m coverage run -m pytest -q \
 	  -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests; \
 	status=$$?; $(BIN)/python -m coverage combine -q && \
-	$(BIN)/python -m coverage report > .cache/coverage/report.txt && \
-	tail -n 1 .cache/coverage/report.txt && exit $$status
+	$(BIN)/python -m coverage report --precision=2 > .cache/coverage/report.txt && \
+	grep '^TOTAL' .cache/coverage/report.txt && exit $$status
 
 ## bench: run the benchmarks (numbers recorded in README.md); needs wrk (Debian package)
 bench: $(VENV)/.dev
