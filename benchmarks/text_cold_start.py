@@ -12,7 +12,8 @@ Each round takes, in turn:
   start one after another (interpreter, imports, card, download, sha256, tokenizer fetch,
   session build, tokenizer, warm-up);
 - with ``--base``, an earlier checkout served the same way (before and after ours in
-  turn);
+  turn), and its own parts (its text_cold_parts, its code), so it is set against its
+  own floor as well as this one's;
 - with ``--infinity``, infinity-emb's spawn to its first 200 of POST /embeddings (its
   optimum export, on local disk: it cannot read gs://).
 

@@ -67,7 +67,7 @@ def fetch_ahead() -> None:
     stores = Stores(settings.storage_retry_seconds)
     for uri in {settings.model_uri, settings.card_uri()}:
         stores.for_uri(uri)  # the SDK, imported once: the helper and the holder both use it
-    if threading.active_count() > 1:  # another thread's locks would cross the fork
+    if _threads() > 1:  # another thread's locks would cross the fork
         return
     read, write = os.pipe()
     pid = os.fork()
@@ -80,6 +80,14 @@ def fetch_ahead() -> None:
             os._exit(0)  # never a failing status: gunicorn's arbiter may reap this process
     os.close(write)
     _helpers.append((pid, read))
+
+
+def _threads() -> int:
+    """This process's threads, native ones included where /proc lists them."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def take(settings: Settings) -> tuple[Path, ModelCard] | None:
