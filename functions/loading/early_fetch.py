@@ -28,13 +28,13 @@ import selectors
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from functions.config.card import ModelCard
     from functions.config.settings import Settings
-    from functions.loading.stores import Stores
 
 HOLD_SECONDS = 5.0
 """The longest gunicorn's fork waits for the helper; a longer download goes on in it while
@@ -62,6 +62,8 @@ def fetch_ahead() -> None:
     settings = Settings.from_env()
     if not arbiter_will_fork(settings) or not settings.model_uri.startswith(NETWORK_SCHEMES):
         return
+    from functions.loading.artifacts import fetch_model
+    from functions.loading.pointer import resolve_model_uris
     from functions.loading.stores import Stores
 
     stores = Stores(settings.storage_retry_seconds)
@@ -75,7 +77,8 @@ def fetch_ahead() -> None:
         try:
             os.close(read)
             with open(write, "wb") as out:
-                out.write(json.dumps(_fetch(settings, stores)).encode())
+                out.write(json.dumps(_fetch(lambda: fetch_model(
+                    settings, stores, *resolve_model_uris(settings, stores)), settings)).encode())
         finally:
             os._exit(0)  # never a failing status: gunicorn's arbiter may reap this process
     os.close(write)
@@ -128,12 +131,9 @@ def _result(out: bytes, settings: Settings) -> tuple[Path, ModelCard] | None:
         return None
 
 
-def _fetch(settings: Settings, stores: Stores) -> dict[str, str]:
-    from functions.loading.artifacts import fetch_model
-    from functions.loading.pointer import resolve_model_uris
-
+def _fetch(fetch: Callable[[], tuple[Path, ModelCard]], settings: Settings) -> dict[str, str]:
     try:
-        path, card = fetch_model(settings, stores, *resolve_model_uris(settings, stores))
+        path, card = fetch()
     except Exception as exc:  # noqa: BLE001 - the worker fetches again and reports it
         return {"error": f"{type(exc).__name__}: {exc}"}
     return {"model_uri": settings.model_uri, "path": str(path), "card": card.to_json()}
