@@ -22,6 +22,7 @@ a failure as its own. Local files are not fetched ahead: there is no network to 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import selectors
@@ -40,6 +41,10 @@ HOLD_SECONDS = 5.0
 """The longest gunicorn's fork waits for the helper; a longer download goes on in it while
 the worker, forked, answers 503 and waits for the file on the cache lock."""
 NETWORK_SCHEMES = ("gs://", "s3://", "http://", "https://")
+WORKER_MODULES = ("uvicorn.loops.uvloop", "uvicorn.protocols.http.auto",
+                  "uvicorn.protocols.websockets.auto")
+"""What gunicorn's uvicorn worker imports as it starts (its "auto" event loop, HTTP and
+WebSocket protocols pick the implementations installed as they are imported)."""
 _helpers: list[tuple[int, int]] = []  # (pid, read end of its pipe), forked, not yet taken
 
 
@@ -115,6 +120,19 @@ def take(settings: Settings) -> tuple[Path, ModelCard] | None:
     except ChildProcessError:  # gunicorn's arbiter reaped it first
         pass
     return _result(out, settings)
+
+
+def import_for_worker(card: ModelCard) -> None:
+    """Import, in the arbiter, what its worker imports first: WORKER_MODULES, and a text
+    model's tokenizer library. The holder calls it under its fork guard once the fetch
+    ahead is taken: the forked worker then builds the session at once, instead of beside
+    those imports (which take the GIL the build needs). Imports only: no loop, no thread."""
+    names = WORKER_MODULES + (("tokenizers",) if card.tokenizer is not None else ())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # another server stack: its worker imports its own
+            pass
 
 
 def _result(out: bytes, settings: Settings) -> tuple[Path, ModelCard] | None:

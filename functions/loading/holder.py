@@ -123,6 +123,8 @@ class ModelHolder:
                     self.stores.for_uri(uri)
                 if self._expect_fork:  # nor while the download ahead runs (bounded)
                     self._fetched = self._fetched or early_fetch.take(s)
+                    if self._fetched:
+                        early_fetch.import_for_worker(self._fetched[1])
             if self._expect_fork:  # gunicorn's arbiter: no network of its own before the fork
                 if self._fork_seen.wait(s.fork_wait_seconds):
                     log.debug("arbiter forked a worker; leaving the load to it")
