@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import weakref
 from collections import deque
-from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -125,7 +125,8 @@ class Admission:
         self.large = Lane(budget - budget // 8)
         self.wait_seconds = wait_seconds
         self.max_body_bytes = max_body_bytes
-        self._answer_row: MutableMapping[int, int] = {}
+        self._answer_row: weakref.WeakKeyDictionary[OnnxModel, int] = \
+            weakref.WeakKeyDictionary()  # per loaded version, dropped with it
 
     def take(self, declared: bytes | None, cap: int) -> int:
         """Charge a body of ``declared`` bytes (Content-Length; absent or unreadable: the
@@ -195,10 +196,10 @@ class Admission:
     def answer_row(self, model: OnnxModel) -> int:
         """Bytes of one item's answer: every output's values per row (dynamic axes
         counted once) at ``VALUE_BYTES`` each."""
-        found = self._answer_row.get(id(model))
+        found = self._answer_row.get(model)
         if found is None:
             values = sum(math.prod(d or 1 for d in o.shape[1:]) for o in model.outputs)
-            found = self._answer_row[id(model)] = values * VALUE_BYTES + ANSWER_ROW_BYTES
+            found = self._answer_row[model] = values * VALUE_BYTES + ANSWER_ROW_BYTES
         return found
 
     def after_send(self, response: Response, charge: int) -> Response:
