@@ -38,7 +38,8 @@ def at_fork():  # registered first, so it runs last: after the holder's fork gua
                 pipes=[f for f in fds if f.startswith("pipe:")],
                 sockets=[f for f in fds if f.startswith("socket:")],
                 children=open(f"/proc/{me}/task/{me}/children").read().split(),
-                cached=sorted(p.name for p in Path(os.environ["MODEL_CACHE_DIR"]).glob("*.onnx")))
+                cached=sorted(p.name for p in Path(os.environ["MODEL_CACHE_DIR"]).glob("*.onnx")),
+                worker_modules="uvicorn.protocols.http.auto" in sys.modules)
 
 os.register_at_fork(before=at_fork)
 from functions.loading import early_fetch
@@ -82,6 +83,7 @@ def test_the_fork_waits_for_the_fetch_ahead_and_the_worker_only_builds(host, tmp
     assert seen["children"] == [] and seen["pipes"] == [] and seen["sockets"] == [], seen
     assert seen["threads"] == ["MainThread", "model-load"], seen
     assert seen["cached"] == [f"{json.loads(DEMO_CARD.read_text())['sha256']}.onnx"], seen
+    assert seen["worker_modules"]  # what the worker imports first, imported before the fork
     assert seen["worker_ready"]
     # the helper read the card and the model; the worker used its verified download
     assert server.hits == {"/iris.card.json": 1, "/iris.onnx": 1}
@@ -96,7 +98,7 @@ def test_a_download_longer_than_the_hold_goes_on_and_the_worker_waits_for_it(
     # the fork did not wait: the helper was still downloading, on its own; nothing of it
     # in the arbiter (its pipe closed)
     assert len(seen["children"]) == 1 and seen["pipes"] == [] and seen["sockets"] == [], seen
-    assert seen["cached"] == [], seen
+    assert seen["cached"] == [] and not seen["worker_modules"], seen
     assert seen["worker_ready"]
     # the worker read the card itself, then found the helper's download on the cache lock
     assert server.hits == {"/iris.card.json": 2, "/iris.onnx": 1}

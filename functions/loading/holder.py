@@ -24,7 +24,8 @@ Contract:
     ``SSL_CTX_new``), SDK connection pools and threads, sockets, the cache file lock. The
     download a model in object storage needs runs ahead in a process of its own
     (``early_fetch``), which the fork waits for (bounded) under the guard: the worker
-    inherits its verified path and card, and no thread, socket or lock of it;
+    inherits its verified path and card, and no thread, socket or lock of it; the
+    arbiter then imports what the worker imports first (``import_for_worker``);
   - imports, and module locks with them: the fork waits (``_session_guard``) for the
     load's imports, which the stores make up front, when they are created;
   - anywhere else (no fork expected, or none came within FORK_WAIT_SECONDS) the fork waits
