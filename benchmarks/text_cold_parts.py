@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -60,23 +61,27 @@ def main(model_uri: str) -> dict[str, float]:
     settings = Settings.from_env()
     card = read_card(settings.card_uri(), stores)
     lap("card")
-    path = Path(tempfile.mkdtemp(prefix="cold-parts-")) / f"{card.sha256}.onnx"
-    with open(path, "wb") as sink:  # the bytes alone: fetch would hash them as they come
-        store._download_to(model_uri, sink)
-    lap("download")
-    assert sha256_file(path) == card.sha256
-    lap("sha256")
-    fetch_tokenizer(settings, stores, model_uri, card, path)
-    lap("tokenizer_fetch")
-    model = OnnxModel(path, card, settings)
-    lap("session")
-    assert card.tokenizer is not None
-    TextEncoder(tokenizer_path(path), card.tokenizer,
-                {spec.name: np.dtype(spec.dtype) for spec in model.inputs})
-    lap("tokenizer")
-    model.warmup()
-    lap("warmup")
-    return parts
+    folder = Path(tempfile.mkdtemp(prefix="cold-parts-"))
+    try:
+        path = folder / f"{card.sha256}.onnx"
+        with open(path, "wb") as sink:  # the bytes alone: fetch would hash them as they come
+            store._download_to(model_uri, sink)
+        lap("download")
+        assert sha256_file(path) == card.sha256
+        lap("sha256")
+        fetch_tokenizer(settings, stores, model_uri, card, path)
+        lap("tokenizer_fetch")
+        model = OnnxModel(path, card, settings)
+        lap("session")
+        assert card.tokenizer is not None
+        TextEncoder(tokenizer_path(path), card.tokenizer,
+                    {spec.name: np.dtype(spec.dtype) for spec in model.inputs})
+        lap("tokenizer")
+        model.warmup()
+        lap("warmup")
+        return parts
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # 90 MB a run
 
 
 if __name__ == "__main__":
