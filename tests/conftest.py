@@ -162,7 +162,8 @@ def minilm_model(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.
     read-only for tests."""
     from tests import minilm
 
-    return built_once(session_root(tmp_path_factory, pytestconfig), "minilm", minilm.export)
+    return built_once(session_root(tmp_path_factory, pytestconfig), "minilm",
+                      minilm.hf_export)
 
 
 @pytest.fixture

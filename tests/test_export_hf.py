@@ -120,7 +120,7 @@ def test_hf_errors(tmp_path: Path) -> None:
 def test_all_minilm_l6_v2_end_to_end(minilm_model: Path, tmp_path: Path,
                                      gcs_env: dict[str, str], gcs_bucket, app) -> None:
     """The session's MiniLM export (``model_export hf MODEL --task feature-extraction --out
-    minilm.onnx``: tests.minilm.export), its report read from what it printed; the steps
+    minilm.onnx``: tests.minilm.hf_export), its report read from what it printed; the steps
     after it work on a copy."""
     from sentence_transformers import SentenceTransformer
 
