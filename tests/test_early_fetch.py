@@ -98,7 +98,7 @@ def test_a_download_longer_than_the_hold_goes_on_and_the_worker_waits_for_it(
     # the fork did not wait: the helper was still downloading, on its own; nothing of it
     # in the arbiter (its pipe closed)
     assert len(seen["children"]) == 1 and seen["pipes"] == [] and seen["sockets"] == [], seen
-    assert seen["cached"] == [] and not seen["worker_modules"], seen
+    assert seen["cached"] == [] and seen["worker_modules"], seen
     assert seen["worker_ready"]
     # the worker read the card itself, then found the helper's download on the cache lock
     assert server.hits == {"/iris.card.json": 2, "/iris.onnx": 1}
@@ -110,3 +110,10 @@ def test_a_failed_fetch_ahead_leaves_the_load_to_the_worker(host, tmp_path) -> N
     assert seen["children"] == [] and seen["pipes"] == [], seen
     assert not seen["worker_ready"]  # the worker tried again itself (and says why)
     assert server.hits == {"/missing.card.json": 2}
+
+
+def test_a_local_model_forks_no_helper_and_the_arbiter_imports_as_before(tmp_path) -> None:
+    seen = _arbiter(str(DEMO_MODEL), 30.0, tmp_path)
+    assert seen["children"] == [] and seen["pipes"] == [], seen
+    assert not seen["worker_modules"] and seen["cached"] == [], seen  # the worker loads
+    assert seen["worker_ready"]

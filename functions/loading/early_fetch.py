@@ -71,16 +71,14 @@ def fetch_ahead() -> None:
     from functions.loading.pointer import resolve_model_uris
     from functions.loading.stores import Stores
 
-    stores = Stores(settings.storage_retry_seconds)
-    for uri in {settings.model_uri, settings.card_uri()}:
-        stores.for_uri(uri)  # the SDK, imported once: the helper and the holder both use it
     if _threads() > 1:  # another thread's locks would cross the fork
         return
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the helper: it never returns into the import that forked it
-        try:
+        try:  # the store's SDK is imported here, beside the arbiter's imports
             os.close(read)
+            stores = Stores(settings.storage_retry_seconds)
             with open(write, "wb") as out:
                 out.write(json.dumps(_fetch(lambda: fetch_model(
                     settings, stores, *resolve_model_uris(settings, stores)), settings)).encode())
@@ -88,6 +86,12 @@ def fetch_ahead() -> None:
             os._exit(0)  # never a failing status: gunicorn's arbiter may reap this process
     os.close(write)
     _helpers.append((pid, read))
+
+
+def pending() -> bool:
+    """Whether a helper was forked and not taken yet (the load need not import the store's
+    SDK: the helper fetches, and a worker whose helper failed imports it itself)."""
+    return bool(_helpers)
 
 
 def _threads() -> int:
@@ -122,12 +126,14 @@ def take(settings: Settings) -> tuple[Path, ModelCard] | None:
     return _result(out, settings)
 
 
-def import_for_worker(card: ModelCard) -> None:
-    """Import, in the arbiter, what its worker imports first: WORKER_MODULES, and a text
-    model's tokenizer library. The holder calls it under its fork guard once the fetch
-    ahead is taken: the forked worker then builds the session at once, instead of beside
-    those imports (which take the GIL the build needs). Imports only: no loop, no thread."""
-    names = WORKER_MODULES + (("tokenizers",) if card.tokenizer is not None else ())
+def import_for_worker(card: ModelCard | None) -> None:
+    """Import, in the arbiter, what its worker imports first: WORKER_MODULES, and with a
+    text model's card its tokenizer library. The holder calls it under its fork guard while
+    the fetch ahead runs, and with the card once taken: the forked worker then builds the
+    session at once, instead of beside those imports (which take the GIL the build needs).
+    Imports only: no loop, no thread."""
+    text = card is not None and card.tokenizer is not None
+    names = WORKER_MODULES + (("tokenizers",) if text else ())
     for name in names:
         try:
             importlib.import_module(name)

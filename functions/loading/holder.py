@@ -120,11 +120,13 @@ class ModelHolder:
         t0, s, attempts = time.perf_counter(), self.settings, 0
         try:
             with self._session_guard:  # no fork mid-import (see Stores.for_uri)
-                for uri in {s.model_uri, s.card_uri()}:
-                    self.stores.for_uri(uri)
-                if self._expect_fork:  # nor while the download ahead runs (bounded)
+                if not (self._fetched or early_fetch.pending()):  # else no store is needed
+                    for uri in {s.model_uri, s.card_uri()}:
+                        self.stores.for_uri(uri)
+                if self._expect_fork and early_fetch.pending():  # nor mid-download (bounded)
+                    early_fetch.import_for_worker(None)  # meanwhile, what the worker imports
                     self._fetched = self._fetched or early_fetch.take(s)
-                    if self._fetched:
+                    if self._fetched:  # and a text model's tokenizer library
                         early_fetch.import_for_worker(self._fetched[1])
             if self._expect_fork:  # gunicorn's arbiter: no network of its own before the fork
                 if self._fork_seen.wait(s.fork_wait_seconds):
