@@ -14,6 +14,7 @@ row (the default answer), built from the outputs with the same values.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,20 +22,28 @@ import numpy as np
 import orjson
 
 from functions.codecs.values import to_python
-from functions.config.card import ModelCard
+from functions.config.card import ModelCard, TensorSpec
+
+_INDEX_DTYPES = frozenset({"int64", "int32", "int16", "int8", "uint8", "uint16", "uint32",
+                           "uint64"})
 
 
-def float_values(values: np.ndarray) -> list:
+FEW_FLOATS = 64
+"""Arrays of up to this many float32 values are written as each value's shortest decimal."""
+
+
+def float_values(values: np.ndarray, few_float32: bool = False) -> list:
     """Array -> Python lists; float32 as short decimals that round-trip to float32.
 
     ``tolist()`` widens float32 to float64, whose repr carries 17 digits of noise
     (0.015296797268092632). Small arrays get the shortest decimal of each float32; large
     ones 9 significant digits (vectorised), which always read back as the same float32 and
-    cut a classifier's JSON answer by about a third.
+    cut a classifier's JSON answer by about a third. ``few_float32``: the caller knows
+    ``values`` is float32 with at most FEW_FLOATS values (from the graph's declared output).
     """
-    if values.dtype.char != "f":  # not float32
+    if not few_float32 and values.dtype.char != "f":  # not float32
         return to_python(values) if values.ndim == 1 else values.tolist()
-    if values.size <= 64:
+    if few_float32 or values.size <= FEW_FLOATS:
         # orjson writes a float32 as its shortest round-trip decimal; reading that back
         # gives Python floats that print the same short digits (C speed, both ways). It
         # writes NaN and infinities as null: those arrays take the wide path below.
@@ -86,15 +95,32 @@ class Shape:
 
 class _Classes(Shape):
     """``{"label", "probabilities": {label: p}}``; the labels are the card's, else those
-    of a ZipMap output (``output_labels``, filled by the model's first call)."""
+    of a ZipMap output (``output_labels``, filled by the model's first call).
 
-    def __init__(self, card: ModelCard, output_labels: dict[str, list[str]]) -> None:
+    What the graph declares of the two outputs is read once (``specs``): an integer label
+    vector indexes the card's labels as it is, and float32 probabilities of a known width
+    go to ``float_values`` as such, so a row's answer asks its arrays nothing (each numpy
+    attribute read is code the request's CPU caches must hold)."""
+
+    def __init__(self, card: ModelCard, output_labels: dict[str, list[str]],
+                 specs: Sequence[TensorSpec] = ()) -> None:
         self.label_output, self.probability_output = card.label_output, card.probability_output
         self.labels, self.output_labels = card.labels, output_labels
+        declared = {s.name: s for s in specs}
+        label, probs = declared.get(card.label_output or ""), \
+            declared.get(card.probability_output or "")
+        self.indexes = bool(card.labels) and label is not None and len(label.shape) == 1 \
+            and label.dtype in _INDEX_DTYPES
+        """The label output is an integer vector: the card's labels by index."""
+        self.width = probs.shape[1] if probs is not None and probs.dtype == "float32" \
+            and len(probs.shape) == 2 and isinstance(probs.shape[1], int) else 0
+        """Values per row of float32 probabilities (0: not declared so)."""
 
     def _labels(self, outputs: dict[str, np.ndarray], probs: np.ndarray | None,
                 n: int) -> list[Any]:
         raw = outputs.get(self.label_output) if self.label_output else None
+        if self.indexes and raw is not None:
+            return list(map(self.labels.__getitem__, raw.tolist()))
         if raw is None:
             if probs is None:  # pragma: no cover - card validated against the graph at load
                 return [None] * n
@@ -120,7 +146,8 @@ class _Classes(Shape):
         labels = self._labels(outputs, probs, n)
         if probs is None:
             return [{"label": lab} for lab in labels]
-        names, values = self._names(probs), float_values(probs)
+        names = self._names(probs)
+        values = float_values(probs, 0 < n * self.width <= FEW_FLOATS)
         if n == 1:  # the common single prediction, without a comprehension's frame
             return [{"label": labels[0], "probabilities": dict(zip(names, values[0]))}]
         return [{"label": lab, "probabilities": dict(zip(names, row))}
@@ -155,11 +182,13 @@ class _Single(Shape):
         return [{field: v} for v in float_values(column)]
 
 
-def shape_of(card: ModelCard, output_labels: dict[str, list[str]] | None = None) -> Shape:
+def shape_of(card: ModelCard, output_labels: dict[str, list[str]] | None = None,
+             specs: Sequence[TensorSpec] = ()) -> Shape:
     """The prediction rule of a model with ``card``; ``output_labels`` names the columns of
-    outputs that came from sequences of maps (ZipMap), used when the card has no labels."""
+    outputs that came from sequences of maps (ZipMap), used when the card has no labels;
+    ``specs``: the graph's outputs as declared (what is known of them before any call)."""
     if card.task == "classification" and (card.label_output or card.probability_output):
-        return _Classes(card, output_labels if output_labels is not None else {})
+        return _Classes(card, output_labels if output_labels is not None else {}, specs)
     if card.task == "embedding":
         return _Single("embedding", card.embedding_output)
     if card.value_output:
@@ -179,7 +208,7 @@ def shape_for(model: Any) -> Shape:
         return last[1]
     shape = _shapes.get(model)
     if shape is None:
-        shape = _shapes[model] = shape_of(model.card, model.output_labels)
+        shape = _shapes[model] = shape_of(model.card, model.output_labels, model.outputs)
     _last = (weakref.ref(model), shape)
     return shape
 
