@@ -119,8 +119,6 @@ class _Classes(Shape):
     def _labels(self, outputs: dict[str, np.ndarray], probs: np.ndarray | None,
                 n: int) -> list[Any]:
         raw = outputs.get(self.label_output) if self.label_output else None
-        if self.indexes and raw is not None:
-            return list(map(self.labels.__getitem__, raw.tolist()))
         if raw is None:
             if probs is None:  # pragma: no cover - card validated against the graph at load
                 return [None] * n
@@ -143,10 +141,12 @@ class _Classes(Shape):
 
     def rows(self, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
         probs = outputs.get(self.probability_output) if self.probability_output else None
-        labels = self._labels(outputs, probs, n)
+        raw = outputs.get(self.label_output) if self.indexes else None
+        labels = list(map(self.labels.__getitem__, raw.tolist())) if raw is not None \
+            else self._labels(outputs, probs, n)
         if probs is None:
             return [{"label": lab} for lab in labels]
-        names = self._names(probs)
+        names = self.labels or self._names(probs)
         values = float_values(probs, 0 < n * self.width <= FEW_FLOATS)
         if n == 1:  # the common single prediction, without a comprehension's frame
             return [{"label": labels[0], "probabilities": dict(zip(names, values[0]))}]

@@ -30,8 +30,17 @@ def non_finite_rows(outputs: dict[str, np.ndarray], rows: int,
     for name, values in outputs.items():
         if values.dtype.kind != "f":
             continue
-        if _finite_at_a_glance(values):
-            continue
+        if values.size > FEW_VALUES:
+            if math.isfinite(np.vdot(values, values)):
+                continue
+        else:
+            try:  # a non-finite float is written as null; the answer's encoder runs this
+                # same orjson code next (a numpy call here would be code of its own to cache)
+                if b"null" not in orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY):
+                    continue
+            except orjson.JSONEncodeError:  # not C-contiguous
+                if math.isfinite(sum(values.ravel().tolist())):
+                    continue
         finite = np.isfinite(values)
         if finite.all():  # large finite values whose squares overflowed
             continue
@@ -44,17 +53,6 @@ def non_finite_rows(outputs: dict[str, np.ndarray], rows: int,
         else:
             bad |= row_bad
     return None if bad is None else (bad, first)
-
-
-def _finite_at_a_glance(values: np.ndarray) -> bool:
-    """True when a quick test finds every value finite (False: look at the values)."""
-    if values.size <= FEW_VALUES:
-        try:  # a non-finite float is written as null; the answer's encoder runs this
-            # same orjson code next (a numpy call here would be code of its own to cache)
-            return b"null" not in orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
-        except orjson.JSONEncodeError:  # not C-contiguous
-            return math.isfinite(sum(values.ravel().tolist()))
-    return math.isfinite(np.vdot(values, values))
 
 
 def message(output: str) -> str:
