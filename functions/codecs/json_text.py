@@ -43,15 +43,20 @@ def parse_json(body: bytes) -> Any:
 
     NaN/Infinity literals are accepted here so that validation can name the field.
     """
-    if body.startswith(BOM):
-        body = body[len(BOM):]
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        if "depth limit" in str(exc):
-            raise MalformedJSON("body is nested more than 1024 levels deep") from None
-        try:  # the stdlib reads NaN/Infinity and 1e999, which orjson refuses
-            return stdlib_parse(body)
-        except ValueError as fallback:
-            why = fallback if "nested" in str(fallback) or "surrogate" in str(fallback) else exc
-            raise MalformedJSON(f"body is not valid JSON: {why}") from None
+    except orjson.JSONDecodeError as first:
+        exc = first
+    if body.startswith(BOM):  # orjson refuses the mark (looked for only now: the common
+        body = body[len(BOM):]  # body pays nothing for it)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as again:
+            exc = again
+    if "depth limit" in str(exc):
+        raise MalformedJSON("body is nested more than 1024 levels deep") from None
+    try:  # the stdlib reads NaN/Infinity and 1e999, which orjson refuses
+        return stdlib_parse(body)
+    except ValueError as fallback:
+        why = fallback if "nested" in str(fallback) or "surrogate" in str(fallback) else exc
+        raise MalformedJSON(f"body is not valid JSON: {why}") from None

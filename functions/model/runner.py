@@ -141,8 +141,8 @@ class ModelRunner:
         """The outputs of ``rows`` rows (``finish``-ed, when given) computed now, on the
         calling thread, when that is where ``run`` would compute them too (no merging,
         within the inline budget); else None, and the caller awaits ``run``."""
-        if self.batcher is not None or not self.runs_inline(rows):
-            return None
+        if self.batcher is not None or rows > self.inline_rows:  # not ``runs_inline``: one
+            return None  # call less on the one-row path
         started = None if self.calls & UNTIMED_MASK else time.perf_counter()
         out = self._count(rows, started, self.model.run(feeds) if telemetry.tracer is None
                           else telemetry.tracer.model_call(self.model.run, rows)(feeds))
