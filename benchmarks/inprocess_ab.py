@@ -1,0 +1,130 @@
+"""Checkouts against each other, in process, in interleaved bursts: CPU per request.
+
+    git clone -q . /tmp/base && git -C /tmp/base checkout -q <commit>
+    .venv/bin/python -m benchmarks.inprocess_ab /tmp/base . [--rounds 100] [--burst 500]
+
+A diagnostic for work on the request path, not a measurement of record (before_after.py
+measures from outside, over the production server). Each checkout runs in a process of its
+own (its own ``functions`` package) with functions-framework's ASGI app built from its
+main.py, driven with ``POST /`` one single-row body at a time, no sockets. All processes
+are pinned to one CPU; the bursts alternate between them (ABBA), so whatever else the
+machine runs falls on every checkout alike. Reported: process CPU per request (median
+over bursts) and, per checkout, the median of its per-burst ratios to the first one.
+
+Why bursts: on a shared 2-vCPU machine, successive whole runs of one checkout, then the
+other, differed by 20% and more; interleaved bursts of ~25 ms keep the ratio within a few
+percent. A checkout may carry settings after ``@@`` (``./@@BATCHING=off``); ``--body``,
+``--route`` and ``--model`` choose another request and model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.harness import SETOSA
+
+CHILD = r'''
+import asyncio, os, sys, time
+tree, burst, body, route, model = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), \
+    sys.argv[4], sys.argv[5]
+os.chdir(tree)
+sys.path.insert(0, tree)
+os.environ.setdefault("MODEL_PATH", model or os.path.join(tree, "models", "iris.onnx"))
+SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+         "scheme": "http", "path": route, "raw_path": route.encode(), "query_string": b"",
+         "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+         "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
+                     (b"content-length", str(len(body)).encode())]}
+statuses = []
+
+async def receive():
+    return {"type": "http.request", "body": body, "more_body": False}
+
+async def send(message):
+    if message["type"] == "http.response.start":
+        statuses.append(message["status"])
+
+async def main():
+    from functions_framework.aio import create_asgi_app
+    app = create_asgi_app(target="predict", source=os.path.join(tree, "main.py"))
+    while not statuses or statuses[-1] != 200:  # the model loads in the background
+        await app(dict(SCOPE), receive, send)
+    for _ in range(2000):
+        await app(dict(SCOPE), receive, send)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        statuses.clear()
+        started = time.process_time()
+        for _ in range(burst):
+            await app(dict(SCOPE), receive, send)
+        spent = time.process_time() - started
+        ok = statuses.count(200) == burst
+        print(f"{spent / burst * 1e6 if ok else -1.0}", flush=True)
+
+asyncio.run(main())
+'''
+
+
+def checkout(spec: str) -> tuple[Path, dict[str, str]]:
+    """``path@@NAME=value@@...`` -> (path, environment)."""
+    path, *settings = spec.split("@@")
+    return Path(path).resolve(), {**os.environ, **dict(s.split("=", 1) for s in settings)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkouts", nargs="+", help="the first is the reference")
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--burst", type=int, default=500, help="requests per burst")
+    parser.add_argument("--cpu", default="1", help="the CPU every process is pinned to")
+    parser.add_argument("--body", default=json.dumps({"instances": [SETOSA]}))
+    parser.add_argument("--route", default="/")
+    parser.add_argument("--model", default="", help="MODEL_PATH (default: models/iris.onnx)")
+    args = parser.parse_args(argv)
+    kids = []
+    for spec in args.checkouts:
+        path, env = checkout(spec)
+        kids.append(subprocess.Popen(
+            ["taskset", "-c", args.cpu, sys.executable, "-c", CHILD, str(path),
+             str(args.burst), args.body, args.route, args.model],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stderr=subprocess.DEVNULL, start_new_session=True))
+    try:
+        for kid in kids:
+            if kid.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
+                raise SystemExit("a checkout did not come up (run it alone to see why)")
+        times: list[list[float]] = [[] for _ in kids]
+        for round_ in range(args.rounds):
+            for i in (range(len(kids)) if round_ % 2 == 0 else reversed(range(len(kids)))):
+                kids[i].stdin.write("go\n")  # type: ignore[union-attr]
+                kids[i].stdin.flush()  # type: ignore[union-attr]
+                value = float(kids[i].stdout.readline())  # type: ignore[union-attr]
+                if value < 0:
+                    raise SystemExit(f"{args.checkouts[i]} answered other than 200")
+                times[i].append(value)
+    finally:
+        for kid in kids:
+            kid.stdin.close()  # type: ignore[union-attr]
+            kid.wait(30)
+    report = {}
+    for spec, spent in zip(args.checkouts, times):
+        ratios = [a / b for a, b in zip(spent, times[0])]
+        report[spec] = {"us_per_request": statistics.median(spent),
+                        "ratio": statistics.median(ratios),
+                        "ratio_q25": statistics.quantiles(ratios, n=4)[0],
+                        "ratio_q75": statistics.quantiles(ratios, n=4)[2]}
+        print(f"{spec}: {report[spec]['us_per_request']:.1f} us/request, "
+              f"{report[spec]['ratio']:.3f}x the first (quartiles {report[spec]['ratio_q25']:.3f}"
+              f"-{report[spec]['ratio_q75']:.3f})")
+    return report
+
+
+if __name__ == "__main__":
+    main()
