@@ -109,8 +109,9 @@ def main(argv: list[str] | None = None) -> dict:
     from benchmarks.embedding_bench import exported
 
     model = exported(False)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "main.py", "functions",
-                    "benchmarks"], cwd=ROOT, check=True)  # as the images are built
+    for tree in (ROOT, args.base) if args.base else (ROOT,):  # as the images are built:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "main.py", "functions",
+                        "benchmarks"], cwd=tree, check=True)  # each start finds bytecode
     proc, host = emulator()
     times: dict[str, list] = {"served": [], "parts": [], "infinity": [], "base": [],
                               "base_parts": []}
