@@ -4,11 +4,12 @@ A cold start from object storage first imports (Python, under one GIL), then dow
 (Python too: the SDK's loop over the body). In one process the two cannot overlap; in two
 processes they run on two cores. So where gunicorn's arbiter is about to import everything
 and fork the serving worker, ``fetch_ahead`` (main.py's first line) forks a helper, before
-the heavy imports and while the process has no other thread. The helper does what the
-holder's first load attempt does (``artifacts.fetch_model``: the card, through a pointer
-if MODEL_URI names one; the model downloaded into MODEL_CACHE_DIR under the cache lock,
-hashed as it arrives and verified; the tokenizer), writes the verified path and card to a
-pipe and exits, never returning into the import that forked it.
+the heavy imports and while the process has no other thread. The helper imports the
+store's SDK (which neither the arbiter nor its worker then imports at cold start) and does
+what the holder's first load attempt does (``artifacts.fetch_model``: the card, through a
+pointer if MODEL_URI names one; the model downloaded into MODEL_CACHE_DIR under the cache
+lock, hashed as it arrives and verified; the tokenizer), writes the verified path and card
+to a pipe and exits, never returning into the import that forked it.
 
 ``take`` hands that to the holder, which calls it under its fork guard: gunicorn's fork
 waits for the helper, at most HOLD_SECONDS, and the worker inherits the verified path and
