@@ -95,6 +95,13 @@ class NotFound(RequestError):
     status, code = 404, "not_found"
 
 
+class ClientGone(RequestError):
+    """The client closed the connection before its body arrived. Nobody reads the answer
+    (nginx's 499); it is no fault of the function's: no 500, no traceback in the log."""
+
+    status, code = 499, "client_closed_request"
+
+
 class MethodNotAllowed(RequestError):
     status, code = 405, "method_not_allowed"
 

@@ -34,11 +34,11 @@ import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from functions import metrics
-from functions.errors import ServingError
+from functions.errors import ClientGone, ServingError
 
 if TYPE_CHECKING:
     from functions.codecs.plans import Inputs
@@ -213,7 +213,7 @@ class Admission:
         while seen <= self.max_body_bytes:
             message = await request.receive()
             if message["type"] == "http.disconnect":
-                raise ClientDisconnect()
+                raise ClientGone("the client closed the connection while it waited")
             seen += len(message.get("body", b""))
             if not message.get("more_body", False):
                 return

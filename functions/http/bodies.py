@@ -6,9 +6,9 @@ functions.codecs.json_text.
 
 from __future__ import annotations
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
-from functions.errors import PayloadTooLarge, UnsupportedMediaType
+from functions.errors import ClientGone, PayloadTooLarge, UnsupportedMediaType
 
 
 def header_bytes(request: Request, name: bytes) -> bytes | None:
@@ -54,7 +54,7 @@ async def read_body(request: Request, limit: int, declared: bytes | None = None)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
+            raise ClientGone("the client closed the connection before its body was read")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
