@@ -13,8 +13,8 @@ over bursts) and, per checkout, the median of its per-burst ratios to the first 
 
 Why bursts: on a shared 2-vCPU machine, successive whole runs of one checkout, then the
 other, differed by 20% and more; interleaved bursts of ~25 ms keep the ratio within a few
-percent. A checkout may carry settings after ``@@`` (``./@@BATCHING=off``); ``--body``,
-``--route`` and ``--model`` choose another request and model.
+percent. A checkout may carry settings after ``@@`` (``./@@BATCHING=off``); ``--body``
+(a file), ``--route``, ``--query`` and ``--model`` choose another request and model.
 """
 
 from __future__ import annotations
@@ -25,19 +25,20 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from benchmarks.harness import SETOSA
 
 CHILD = r'''
 import asyncio, os, sys, time
-tree, burst, body, route, model = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), \
-    sys.argv[4], sys.argv[5]
+tree, burst, route, model = sys.argv[1], int(sys.argv[2]), sys.argv[4], sys.argv[5]
+body, query = open(sys.argv[3], "rb").read(), sys.argv[6].encode()
 os.chdir(tree)
 sys.path.insert(0, tree)
 os.environ.setdefault("MODEL_PATH", model or os.path.join(tree, "models", "iris.onnx"))
 SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-         "scheme": "http", "path": route, "raw_path": route.encode(), "query_string": b"",
+         "scheme": "http", "path": route, "raw_path": route.encode(), "query_string": query,
          "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
          "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
                      (b"content-length", str(len(body)).encode())]}
@@ -84,16 +85,21 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--burst", type=int, default=500, help="requests per burst")
     parser.add_argument("--cpu", default="1", help="the CPU every process is pinned to")
-    parser.add_argument("--body", default=json.dumps({"instances": [SETOSA]}))
+    parser.add_argument("--body", type=Path, help="a file with the request body (default: "
+                        "one iris row)")
     parser.add_argument("--route", default="/")
+    parser.add_argument("--query", default="", help="e.g. format=columns")
     parser.add_argument("--model", default="", help="MODEL_PATH (default: models/iris.onnx)")
     args = parser.parse_args(argv)
+    if args.body is None:
+        args.body = Path(tempfile.mkdtemp(prefix="inprocess-ab-")) / "body.json"
+        args.body.write_text(json.dumps({"instances": [SETOSA]}))
     kids = []
     for spec in args.checkouts:
         path, env = checkout(spec)
         kids.append(subprocess.Popen(
             ["taskset", "-c", args.cpu, sys.executable, "-c", CHILD, str(path),
-             str(args.burst), args.body, args.route, args.model],
+             str(args.burst), str(args.body.resolve()), args.route, args.model, args.query],
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             stderr=subprocess.DEVNULL, start_new_session=True))
     try:
