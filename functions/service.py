@@ -33,6 +33,7 @@ from functions.errors import (
     first_failure,
     validation_error,
 )
+from functions.loading.exit_wait import let_loads_finish
 from functions.loading.holder import ModelHolder
 from functions.metrics import inc
 from functions.model.finite import CODE as NON_FINITE_CODE
@@ -50,6 +51,7 @@ def _let_calibrations_finish(timeout: float = 10.0) -> None:
     """At interpreter exit, wait (bounded) for a cost-curve measurement still running: it
     is inside onnxruntime, and freeing the session under it at teardown would abort the
     process. Forked workers leave through functions.loading.fork_exit."""
+    let_loads_finish(timeout)  # first: a load's ready callback may start a calibration
     for thread in list(_CALIBRATING):
         thread.join(timeout)
 

@@ -16,6 +16,7 @@
     sdk_clients.py   Cloud SDK clients, created on first use, closed before a fork,
                      forgotten after it; the modules network stores import up front
     fork_exit.py     lets a forked worker exit although onnxruntime was imported
+    exit_wait.py     interpreter exit waits (bounded) for loads still in onnxruntime
 
 The names below are imported on first use: importing one module of this package (the
 early fetch, at main.py's first line) must not import the others (the holder brings

@@ -51,7 +51,7 @@ from functions import telemetry
 from functions.config.card import ModelCard
 from functions.config.settings import Settings
 from functions.errors import ModelLoadError, ModelNotReady
-from functions.loading import early_fetch, fork_exit
+from functions.loading import early_fetch, exit_wait, fork_exit
 from functions.loading.artifacts import fetch_model
 from functions.loading.beside_build import BesideBuild
 from functions.loading.early_fetch import arbiter_will_fork  # noqa: F401 - runtime's
@@ -101,6 +101,8 @@ class ModelHolder:
         # (path, card) verified by this process, or by the arbiter before it forked us
         self._fetched: tuple[Path, ModelCard] | None = None
         self._on_ready: list[Callable[[], None]] = []
+        self._working = threading.Lock()  # held by an attempt: its native work and ready
+        exit_wait.watch(self)  # callbacks, which teardown must not run under (exit_wait)
         self._beside = BesideBuild()  # e.g. the tokenizer parsed while the session builds
         self._log_handlers: list[logging.Handler] = []
         # methods, not bound lock methods: the child replaces its locks and may fork again
@@ -150,8 +152,17 @@ class ModelHolder:
         finally:
             self._done.set()
 
+    def settle(self, timeout: float) -> None:
+        """Wait, at most ``timeout`` seconds, for a load attempt in progress to end."""
+        if self._working.acquire(timeout=timeout):
+            self._working.release()
+
     def _attempt(self, t0: float, attempts: int) -> bool:
         """One try at the whole load; False when it failed (``_failure`` says how)."""
+        with self._working:
+            return self._attempt_now(t0, attempts)
+
+    def _attempt_now(self, t0: float, attempts: int) -> bool:
         s = self.settings
         try:
             with self._session_guard:  # a fork now waits for the whole load (see above)
@@ -221,6 +232,7 @@ class ModelHolder:
                 pass
         self._session_guard = threading.Lock()
         self._lock = threading.Lock()
+        self._working = threading.Lock()
         if self._model is not None:
             self._inherited.append(self._model)
         self._model, self._failure, self._started = None, None, False
