@@ -22,7 +22,8 @@ from functions.http.openapi import OpenApiDocs
 from functions.http.router import Router
 from functions.http.routes import prediction_routes
 from functions.http.shutdown import Drain
-from functions.loading.holder import ModelHolder, arbiter_will_fork
+from functions.loading.early_fetch import arbiter_will_fork
+from functions.loading.holder import ModelHolder
 from functions.loading.pointer import is_pointer
 from functions.loading.stores import Stores
 from functions.lookups.enricher import LookupEnricher

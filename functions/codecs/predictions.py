@@ -24,10 +24,6 @@ import orjson
 from functions.codecs.values import to_python
 from functions.config.card import ModelCard, TensorSpec
 
-_INDEX_DTYPES = frozenset({"int64", "int32", "int16", "int8", "uint8", "uint16", "uint32",
-                           "uint64"})
-
-
 FEW_FLOATS = 64
 """Arrays of up to this many float32 values are written as each value's shortest decimal."""
 
@@ -110,7 +106,7 @@ class _Classes(Shape):
         label, probs = declared.get(card.label_output or ""), \
             declared.get(card.probability_output or "")
         self.indexes = bool(card.labels) and label is not None and len(label.shape) == 1 \
-            and label.dtype in _INDEX_DTYPES
+            and label.dtype.startswith(("int", "uint"))
         """The label output is an integer vector: the card's labels by index."""
         self.width = probs.shape[1] if probs is not None and probs.dtype == "float32" \
             and len(probs.shape) == 2 and isinstance(probs.shape[1], int) else 0

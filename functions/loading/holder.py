@@ -54,7 +54,6 @@ from functions.errors import ModelLoadError, ModelNotReady
 from functions.loading import early_fetch, exit_wait, fork_exit
 from functions.loading.artifacts import fetch_model
 from functions.loading.beside_build import BesideBuild
-from functions.loading.early_fetch import arbiter_will_fork  # noqa: F401 - runtime's
 from functions.loading.load_retry import LOADING_RETRY_AFTER, LoadFailure
 from functions.loading.pointer import resolve_model_uris
 from functions.loading.stores import Stores
