@@ -82,10 +82,10 @@ def render(gauges: Iterable[tuple[str, float, str]] = ()) -> str:
         for suffix in ("_sum", "_count", "_bucket"):
             if base.endswith(suffix) and base[: -len(suffix)] in _families:
                 base = base[: -len(suffix)]
-        by_family[base].append(f"{name} {value:g}")
+        by_family[base].append(f"{name} {value:.15g}")
     lines: list[str] = []
     for name, value, doc in gauges:
-        lines += [f"# HELP {name} {doc}", f"# TYPE {name} gauge", f"{name} {value:g}"]
+        lines += [f"# HELP {name} {doc}", f"# TYPE {name} gauge", f"{name} {value:.15g}"]
     for family in sorted(by_family):
         kind, doc = _families.get(family, ("untyped", ""))
         if doc:

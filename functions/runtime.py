@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from functions import logs
 from functions.codecs.tokens import read_ahead
 from functions.config.settings import Settings
+from functions.http.admission import Admission
 from functions.http.docs_routes import docs_routes
 from functions.http.openapi import OpenApiDocs
 from functions.http.router import Router
@@ -75,10 +76,12 @@ def build(settings: Settings) -> Runtime:
     service = PredictionService(holder, Runners(settings),
                                 LookupEnricher(holder, settings))
     router = Router(Drain(settings.shutdown_grace_seconds))
-    prediction_routes(router, holder, service, settings)
-    oip_routes(router, holder, service, settings)  # /v2: Open Inference Protocol
+    admission = Admission(settings.requests_memory_mb << 20, settings.admission_wait_seconds,
+                          settings.max_body_bytes)  # one memory bound for every prediction route
+    prediction_routes(router, holder, service, settings, admission)
+    oip_routes(router, holder, service, settings, admission)  # /v2: Open Inference Protocol
     router.prefix_errors["/v2"] = error_json  # e.g. 503 while shutting down, in v2's shape
-    openai_routes(router, holder, service, settings)  # /v1/embeddings, /v1/models
+    openai_routes(router, holder, service, settings, admission)  # /v1/embeddings, /v1/models
     docs = OpenApiDocs(holder, service, settings)
     docs_routes(router, docs)  # /openapi.json and /docs
     rt = Runtime(settings, stores, holder, service, router)

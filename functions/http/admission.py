@@ -14,7 +14,14 @@ holds, against REQUESTS_MEMORY_MB:
   its body, its feeds, an answer per item sized by the model's outputs), so a request of
   a few long items gives its margin back at once;
 - the charge is given back when the answer's last byte is sent (``after_send``), or, for a
-  small charge, when the handler returns.
+  small charge, when the handler returns (``answered`` does either).
+
+One ``Admission`` per instance charges every prediction route (/predict, /batch-predict,
+/v1/embeddings, /v2 infer) against the same lanes, each in the same order: ``take``, and
+``wait`` if it must; read, decode; ``settle`` a large charge; score, encode; ``answered``
+(``leave`` if the handler raises instead). A compressed body's Content-Length bounds
+nothing of what it inflates to, so the route charges it as a body of unknown length (it
+runs alone in its lane) and settles it on the inflated body.
 
 Two lanes, each first come, first served: charges up to 1/64 of the budget (single rows,
 a few texts) share 1/8 of it, larger ones the rest; so a queue of large bodies never holds
@@ -201,6 +208,17 @@ class Admission:
             values = sum(math.prod(d or 1 for d in o.shape[1:]) for o in model.outputs)
             found = self._answer_row[model] = values * VALUE_BYTES + ANSWER_ROW_BYTES
         return found
+
+    def answered(self, response: Response, charge: int) -> Response:
+        """``response``, its request's ``charge`` given back: a small one now (the handler
+        is done with it), a large one once the answer's last byte is sent (``after_send``)."""
+        if charge > self.small_max:
+            return _Releasing(response, self, charge)
+        small = self.small
+        small.free += charge
+        if small.waiting:
+            small.leave(0)
+        return response
 
     def after_send(self, response: Response, charge: int) -> Response:
         """``response``, giving ``charge`` back once its last byte is sent (or it is

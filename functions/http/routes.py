@@ -31,11 +31,10 @@ thread hop is a large share of the work."""
 
 
 def prediction_routes(router: Router, holder: ModelHolder, service: PredictionService,
-                      settings: Settings) -> None:
-    """Register /predict, /batch-predict, /healthz, /readyz, /model and /metrics."""
-
-    admission = Admission(settings.requests_memory_mb << 20, settings.admission_wait_seconds,
-                          settings.max_body_bytes)
+                      settings: Settings, admission: Admission) -> None:
+    """Register /predict, /batch-predict, /healthz, /readyz, /model and /metrics; their
+    requests charged to ``admission`` (the instance's, shared with every prediction route,
+    which /metrics shows)."""
 
     def scoring(cap: int, strict: bool, body_of: Callable[[Scored], dict[str, Any]]) -> Any:
         async def score(request: Request) -> Response:
@@ -61,10 +60,7 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
             except BaseException:
                 admission.leave(charge)
                 raise
-            if charge <= admission.small_max:
-                admission.leave(charge)
-                return response
-            return admission.after_send(response, charge)
+            return admission.answered(response, charge)
         return score
 
     predict = scoring(settings.max_instances, True, predict_body)

@@ -10,8 +10,15 @@
 
 Errors use the protocol's shape ``{"error": "message"}`` rather than the package's: 400 for
 bad input (the core's 422 included), 404 for an unknown model, version or route, 503 when
-the model is not ready (the message says why). The health bodies are KServe's: its SDK reads
-``live`` and ``ready`` from them. The model's name and version are the card's.
+the model is not ready (the message says why), and 503 with a Retry-After when the
+instance's memory for requests in flight stayed full (REQUESTS_MEMORY_MB,
+functions.http.admission; Triton too answers 503 when its queue is full). The health
+bodies are KServe's: its SDK reads ``live`` and ``ready`` from them. The model's name and
+version are the card's.
+
+Inference is charged to REQUESTS_MEMORY_MB as /predict is. The protocol caps no item
+count, so the body alone bounds a request's items; a compressed body is charged as one of
+unknown length until it is inflated and decoded.
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from functions.codecs.v2 import (
 from functions.codecs.v2_tensors import v2_datatype
 from functions.config.settings import Settings
 from functions.errors import MethodNotAllowed, NotFound, ServingError
-from functions.http.bodies import read_body
+from functions.http.admission import Admission
+from functions.http.bodies import header_bytes, read_body
 from functions.http.responses import json_response
 from functions.loading.holder import ModelHolder
 from functions.model.onnx_model import OnnxModel
@@ -94,8 +102,9 @@ def _route(path: str) -> tuple[str, str | None, str | None]:
 
 
 def oip_routes(router: Any, holder: ModelHolder, service: PredictionService,
-               settings: Settings) -> None:
-    """Register the /v2 prefix on ``router``."""
+               settings: Settings, admission: Admission) -> None:
+    """Register the /v2 prefix on ``router``; inference charged to ``admission`` (the
+    instance's, shared with every prediction route)."""
 
     def served(name: str | None, version: str | None, model: OnnxModel) -> OnnxModel:
         card = model.card
@@ -108,14 +117,29 @@ def oip_routes(router: Any, holder: ModelHolder, service: PredictionService,
 
     async def infer(request: Request, name: str | None, version: str | None) -> Response:
         model = served(name, version, await holder.get())
-        body = inflate(await read_body(request, settings.max_body_bytes),
-                       request.headers.get("content-encoding"), settings.max_body_bytes)
-        decoded = decode_request(body, request.headers.get(HEADER_LENGTH), model)
-        scored = await service.predict(model, Inputs(decoded.feeds, {}, decoded.rows),
-                                       strict=True)
-        payload, headers = encode_response(model, decoded, in_request_order(scored))
-        media = "application/octet-stream" if headers else "application/json"
-        return Response(payload, 200, headers=headers, media_type=media)
+        encoding = request.headers.get("content-encoding")
+        declared = header_bytes(request, b"content-length") \
+            if encoding is None or encoding.strip().lower() == "identity" else None
+        # no item cap: at most an item per body byte (binary tensors); compressed: declared
+        # as unknown, so charged as the largest body until settled on its inflated size
+        charge = admission.take(declared, settings.max_body_bytes)
+        if charge < 0:
+            charge = await admission.wait(-charge, request)
+        try:
+            body = inflate(await read_body(request, settings.max_body_bytes, declared),
+                           encoding, settings.max_body_bytes)
+            decoded = decode_request(body, request.headers.get(HEADER_LENGTH), model)
+            inputs = Inputs(decoded.feeds, {}, decoded.rows)
+            if charge > admission.small_max:
+                charge = admission.settle(charge, len(body), inputs, model)
+            scored = await service.predict(model, inputs, strict=True)
+            payload, headers = encode_response(model, decoded, in_request_order(scored))
+            media = "application/octet-stream" if headers else "application/json"
+            response = Response(payload, 200, headers=headers, media_type=media)
+        except BaseException:
+            admission.leave(charge)
+            raise
+        return admission.answered(response, charge)
 
     async def dispatch(request: Request) -> Response:
         action, name, version = _route(request.scope["path"])  # as sent, decoded: not

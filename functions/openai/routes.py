@@ -8,7 +8,10 @@ other model they answer 404. Errors are OpenAI's shape
 ``{"error": {"message", "type", "param", "code"}}`` with OpenAI's statuses: 400 for bad
 input (the core's 422 included), 404 for an unknown model, 413 for a body over
 MAX_BODY_BYTES, 415 for a body that is not JSON, 503 while the model is not ready or the
-instance shuts down. Clients authenticate to the platform (Cloud Run's IAM reads the
+instance shuts down, and 503 ``overloaded`` with a Retry-After when the instance's memory
+for requests in flight (REQUESTS_MEMORY_MB, functions.http.admission) stayed full for
+ADMISSION_WAIT_SECONDS (OpenAI's status for an overloaded server; its SDKs retry a 503
+after the Retry-After). Clients authenticate to the platform (Cloud Run's IAM reads the
 identity token the SDKs send as the API key); the routes read no key.
 """
 
@@ -31,6 +34,7 @@ from functions.codecs.openai_embeddings import (
 from functions.codecs.plans import TextPlan
 from functions.config.settings import Settings
 from functions.errors import NotFound, ServingError
+from functions.http.admission import Admission
 from functions.http.bodies import read_body, require_json
 from functions.http.responses import JSONBytes, json_response
 from functions.http.router import Router
@@ -69,8 +73,9 @@ def _created(iso: str | None) -> int:
 
 
 def openai_routes(router: Router, holder: ModelHolder, service: PredictionService,
-                  settings: Settings) -> None:
-    """Register the OpenAI routes on ``router``, their errors in OpenAI's shape."""
+                  settings: Settings, admission: Admission) -> None:
+    """Register the OpenAI routes on ``router``, their errors in OpenAI's shape; embeddings
+    are charged to ``admission`` (the instance's, shared with every prediction route)."""
     served_by: weakref.WeakKeyDictionary[OnnxModel, OpenAIModel] = weakref.WeakKeyDictionary()
 
     def embedding_model(model: OnnxModel) -> tuple[TextPlan, OpenAIModel]:
@@ -85,13 +90,24 @@ def openai_routes(router: Router, holder: ModelHolder, service: PredictionServic
         return plan, served
 
     async def embeddings(request: Request) -> Response:
-        body = await read_body(request, settings.max_body_bytes, require_json(request))
+        declared = require_json(request)
         model = holder.model or await holder.get()
-        plan, served = embedding_model(model)
-        req = await asyncio.to_thread(decode_request, body, plan, served) \
-            if len(body) >= OFF_LOOP_TEXT_BYTES else decode_request(body, plan, served)
-        scored = await service.predict(model, req.inputs, strict=True)
-        return JSONBytes(encode_response(scored, req))
+        plan, served = embedding_model(model)  # 404 for another task, before any charge
+        charge = admission.take(declared, served.max_inputs)  # held until answered
+        if charge < 0:
+            charge = await admission.wait(-charge, request)
+        try:
+            body = await read_body(request, settings.max_body_bytes, declared)
+            req = await asyncio.to_thread(decode_request, body, plan, served) \
+                if len(body) >= OFF_LOOP_TEXT_BYTES else decode_request(body, plan, served)
+            if charge > admission.small_max:
+                charge = admission.settle(charge, len(body), req.inputs, model)
+            scored = await service.predict(model, req.inputs, strict=True)
+            response = JSONBytes(encode_response(scored, req))
+        except BaseException:
+            admission.leave(charge)
+            raise
+        return admission.answered(response, charge)
 
     async def models(request: Request) -> Response:
         model = holder.require()
