@@ -22,6 +22,7 @@ from functions.codecs.values import (
     holds_bool,
     read_number,
     refused_non_finite,
+    within_float,
 )
 from functions.errors import Problem
 
@@ -120,11 +121,9 @@ def _from_matrix(matrix: np.ndarray, schema: Schema) -> np.ndarray | None:
     survives the cast finite; else None (the walk then says which row and field)."""
     if matrix.ndim != 2 or matrix.shape[1] != schema.width or schema.dtype.kind != "f":
         return None
-    if beyond_float(matrix, schema.dtype) is not None:
+    if not within_float(matrix, schema.dtype):
         return None
-    with np.errstate(over="ignore", invalid="ignore"):
-        cast = matrix.astype(schema.dtype, copy=False)
-    return cast if np.isfinite(cast).all() else None
+    return matrix.astype(schema.dtype, copy=False)
 
 
 def clean_rows(instances: Sequence[Any], schema: Schema) -> np.ndarray | None:

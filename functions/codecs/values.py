@@ -87,14 +87,24 @@ def float_max(dtype: np.dtype) -> float:
     return float(np.finfo(dtype).max)
 
 
+def within_float(values: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether every one of the (numeric) ``values`` is finite and within float ``dtype``'s
+    range, so a cast to ``dtype`` keeps every value finite. Two reductions, no temporary
+    array: a NaN makes both bounds NaN, which fails the comparisons."""
+    if not values.size:
+        return True
+    top = float_max(dtype)
+    return bool(-top <= values.min() and values.max() <= top)
+
+
 def beyond_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
     """Where finite float ``values`` lie beyond float ``dtype``'s range (a cast would round
     them to its largest value or overflow them to infinity): a boolean mask, or None when
-    none does (the common case, in one pass)."""
+    none does (the common case: ``within_float``'s two reductions)."""
     if dtype.kind != "f" or values.dtype.kind != "f" or not values.size:
         return None
     top = float_max(dtype)
-    if top >= float_max(values.dtype):
+    if top >= float_max(values.dtype) or within_float(values, dtype):
         return None
     with np.errstate(invalid="ignore"):
         beyond = np.abs(values) > top  # NaN compares False; infinities are no numbers
