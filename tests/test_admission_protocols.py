@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,8 +183,10 @@ def test_a_request_over_the_budget_runs_alone_and_the_next_large_one_waits_then_
         await until_held(app, LARGE_LANE)  # let in at once: the whole large lane, alone
         second = request(route, tokenizer, others)
         same_budget = post("/predict", orjson.dumps({"instances": others}))  # its lanes too
+        started = time.monotonic()
         refused, predict_refused = await asyncio.gather(second.run(app),
                                                         same_budget.run(app))
+        assert time.monotonic() - started >= WAIT  # refused once its wait ran out
         overloaded(route, refused)
         overloaded("/predict", predict_refused)
         assert not running.done()
