@@ -8,9 +8,11 @@ import asyncio
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from tokenizers import Tokenizer
 
 from functions.codecs.plans import TextPlan
@@ -49,12 +51,13 @@ def test_cuts_cover_every_row_once_within_the_budget() -> None:
 
 
 def _text_runner(built: Path, tmp: Path, memory_mb: int,
-                 batching: str) -> tuple[ModelRunner, TextPlan]:
+                 batching: str, calls_at_once: int = 2) -> tuple[ModelRunner, TextPlan]:
     card = ModelCard.from_json(built.with_suffix("").with_suffix(".card.json").read_text())
     path = tmp / "model.onnx"  # the tokenizer beside it, where the loader caches it
     shutil.copy(built, path)
     shutil.copy(built.parent / "tokenizer.json", path.with_suffix(".tokenizer.json"))
-    s = Settings(batching=batching, inline_budget_ms=0, model_call_memory_mb=memory_mb)
+    s = Settings(batching=batching, inline_budget_ms=0, model_call_memory_mb=memory_mb,
+                 calls_at_once=calls_at_once)
     model = OnnxModel(path, card, s)
     runner, plan = ModelRunner(model, s), TextPlan(model)
     runner.pads = plan.pads()
@@ -166,11 +169,15 @@ def test_the_tokenizer_leaves_the_cores_to_the_model_unless_told(
     assert plan.decode(_texts(3)).feeds  # and it still tokenizes
 
 
-def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_thread(
-        tmp_path: Path, built_model: BuiltModels) -> None:
+@pytest.mark.parametrize("at_once", [1, 2])
+def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
+        tmp_path: Path, built_model: BuiltModels, at_once: int) -> None:
+    """Off the loop, one cut after another, or two at a time (CALLS_AT_ONCE=2) whose padded
+    tokens together stay within one call's budget."""
     path, _ = built_model("bert")
-    runner, plan = _text_runner(path, tmp_path, 16, "on")  # 256 padded tokens a call
+    runner, plan = _text_runner(path, tmp_path, 16, "on", at_once)  # 256 padded tokens a call
     calls: list[tuple[str, int]] = []
+    held, most, lock = [0], [0], threading.Lock()
     run, batcher = runner.model.run, runner.batcher
     assert batcher is not None and batcher.call_cuts is not None
     merges_cut: list[int] = []
@@ -181,8 +188,17 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_thread(
         return await call_cuts(feeds, cuts, lengths)
 
     def spy(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        calls.append((threading.current_thread().name, len(next(iter(feeds.values())))))
-        return run(feeds)
+        ids = feeds["input_ids"]
+        calls.append((threading.current_thread().name, len(ids)))
+        with lock:
+            held[0] += ids.size
+            most[0] = max(most[0], held[0])
+        try:
+            time.sleep(0.002)  # long enough for the other thread's cut to overlap
+            return run(feeds)
+        finally:
+            with lock:
+                held[0] -= ids.size
 
     batcher.call_cuts = counted
     runner.model.run = spy  # type: ignore[method-assign]
@@ -196,7 +212,9 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_thread(
     got = np.array([out[name][0] for out in asyncio.run(concurrent())])
     assert merges_cut and max(merges_cut) > 1  # merges were cut into several calls
     assert sum(rows for _, rows in calls) == len(texts)
-    assert {thread for thread, _ in calls} == {"model_0"}
+    threads = {thread for thread, _ in calls}
+    assert threads == ({"model_0"} if at_once == 1 else {"model_0", "model-beside_0"})
+    assert most[0] <= runner.call_budget.tokens == 256
     alone = np.array([asyncio.run(runner.run(plan.decode([t]).feeds, plan.finish))[name][0]
                       for t in texts])
     assert np.abs(got - alone).max() < 1e-6

@@ -129,6 +129,12 @@ class Settings(msgspec.Struct, kw_only=True):
     tokens, any other's this / 64 of input bytes. The default fits the deploy default of
     1 GiB (FUNCTION_MEMORY) with the model, the server and the requests in flight."""
 
+    calls_at_once: Annotated[int, Meta(ge=1, le=2)] = msgspec.field(
+        default_factory=lambda: min(2, default_threads()))
+    """The cuts of one merged call of a text model that may run at once, each on a thread of
+    its own (1: one after another); together they stay within MODEL_CALL_MEMORY_MB. Default:
+    2 where 2 CPUs are usable (two small calls at once beat one call on two threads)."""
+
     requests_memory_mb: Annotated[int, Meta(ge=16)] = 320
     """Memory the requests in flight on every prediction route (/predict, /batch-predict,
     /v1/embeddings, /v2 infer) may hold together, in MiB (their bodies, decoded inputs and

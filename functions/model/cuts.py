@@ -12,7 +12,9 @@ never exist whole.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,13 +155,57 @@ async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
 
 
 def run_cuts_now(run: Callable[[Feeds], Feeds], feeds: Feeds, cuts: list[np.ndarray],
-                 pads: dict[str, int], lengths: np.ndarray) -> Feeds:
-    """``run_cuts``, one cut after another on the calling thread: for a caller already off
-    the event loop (the model's thread), so no cut waits for the loop to start the next."""
+                 pads: dict[str, int], lengths: np.ndarray,
+                 beside: Callable[[Callable[[], None]], Future[None]] | None = None,
+                 tokens: int = 0) -> Feeds:
+    """``run_cuts`` for a caller already off the event loop (the model's thread), so no cut
+    waits for the loop to start the next: one cut after another on the calling thread, or
+    with ``beside`` (which runs a function in a second thread) two at a time, the larger
+    cuts first, as long as the two in flight hold at most ``tokens`` padded tokens together
+    (one call's budget). The first error is raised once neither thread runs a cut."""
     joined = _Joined(feeds, pads, lengths)
-    for index in cuts:
-        part, length = joined.part(index)
-        joined.place(index, run(part), length)
+    if beside is None or len(cuts) < 2:
+        for index in cuts:
+            part, length = joined.part(index)
+            joined.place(index, run(part), length)
+        return joined.outputs
+    sizes = [len(index) * int(lengths[index].max()) for index in cuts]
+    pending = sorted(range(len(cuts)), key=sizes.__getitem__, reverse=True)
+    state = threading.Condition()
+    held = [0]
+    done: list[tuple[int, Feeds, int]] = []
+    failed: list[BaseException] = []
+
+    def lane() -> None:
+        while True:
+            with state:
+                while True:
+                    if failed or not pending:
+                        return
+                    k = next((k for k in pending if held[0] + sizes[k] <= tokens), None)
+                    if k is not None or not held[0]:
+                        k = pending[0] if k is None else k
+                        break
+                    state.wait()  # the other thread's cut holds what this one needs
+                pending.remove(k)
+                held[0] += sizes[k]
+                part, length = joined.part(cuts[k])
+            try:
+                done.append((k, run(part), length))
+            except BaseException as exc:
+                failed.append(exc)
+            finally:
+                with state:
+                    held[0] -= sizes[k]
+                    state.notify_all()
+
+    other = beside(lane)
+    lane()
+    other.result()
+    if failed:
+        raise failed[0]
+    for k, out, length in done:
+        joined.place(cuts[k], out, length)
     return joined.outputs
 
 

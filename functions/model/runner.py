@@ -28,7 +28,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -85,6 +85,9 @@ class ModelRunner:
         self.inline_rows = UNMEASURED_INLINE_ROWS
         """The most rows a call may have and still run on the event loop (``runs_inline``)."""
         self._thread: ThreadPoolExecutor | None = None
+        self.calls_at_once = settings.calls_at_once
+        self._beside: ThreadPoolExecutor | None = None
+        """The second thread a merge's cuts may run on (``calls_at_once``)."""
         """The one thread this model's calls leave the loop for (created on first use):
         concurrent requests never hold more than one call's memory at once, and the
         allocator keeps one arena for them instead of one per pool thread."""
@@ -118,11 +121,26 @@ class ModelRunner:
                         lengths: np.ndarray) -> Feeds:
         """A merge's cuts as calls one after another in the model's thread (on the loop
         when the whole fits the inline budget): the next cut never waits for the loop."""
-        work = spans.in_context(partial(run_cuts_now, self._timed, feeds, cuts, self.pads,
-                                        lengths))
         if self.runs_inline(_rows(feeds)):
-            return work()
+            return run_cuts_now(self._timed, feeds, cuts, self.pads, lengths)
+        beside = self._run_beside if self.calls_at_once > 1 and len(cuts) > 1 else None
+        work = spans.in_context(partial(
+            run_cuts_now, self._timed if beside is None else self._counted, feeds, cuts,
+            self.pads, lengths, beside, self.call_budget.tokens))
         return await asyncio.get_running_loop().run_in_executor(self._executor(), work)
+
+    def _counted(self, feeds: Feeds) -> Feeds:
+        """One call on this thread, counted, not timed: beside another call, its time is
+        not the model's alone."""
+        n = _rows(feeds)
+        run = self.model.run if telemetry.tracer is None \
+            else telemetry.tracer.model_call(self.model.run, n)
+        return self._count(n, None, run(feeds))
+
+    def _run_beside(self, fn: Callable[[], None]) -> Future[None]:
+        if self._beside is None:
+            self._beside = ThreadPoolExecutor(1, thread_name_prefix="model-beside")
+        return self._beside.submit(spans.in_context(fn))
 
     def _timed(self, feeds: Feeds) -> Feeds:
         """One call on this thread, counted and timed for the curve."""
@@ -157,11 +175,12 @@ class ModelRunner:
             out = await self.call(feeds)
             return out if finish is None else finish(out, feeds)
         if self.pads:
-            lengths = token_lengths(feeds, self.pads)
-            cuts = cut_by_length(lengths, self.call_budget)
-            if len(cuts) > 1:
-                return await run_cuts(self._submit, feeds, cuts, self.pads, lengths, finish,
-                                      together=self.batcher is not None)
+            if _rows(feeds) > 1:  # one row is one call, whatever its length
+                lengths = token_lengths(feeds, self.pads)
+                cuts = cut_by_length(lengths, self.call_budget)
+                if len(cuts) > 1:
+                    return await run_cuts(self._submit, feeds, cuts, self.pads, lengths,
+                                          finish, together=self.batcher is not None)
         else:
             size = sum(a.nbytes for a in feeds.values())
             if size > self.call_budget.input_bytes and _shared_rows(feeds) > 1:
