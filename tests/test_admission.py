@@ -141,3 +141,52 @@ def test_each_lane_is_first_come_first_served_and_neither_holds_the_other_up() -
         assert not gate.large.waiting and gate.held() == large + 9 * 10 * BYTE_BOUND
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("form", ["rows", "columns"])
+def test_rows_of_numbers_are_charged_from_their_width_and_that_covers_their_decode(
+        form: str) -> None:
+    """A 1,000-row /batch-predict body (20,000 items at most) for the 4-feature demo
+    classifier is charged from its width, not as
+    10,000s of long texts: two at once get in without waiting (the text bound would make
+    the second wait), and the charge is over what decoding and answering it allocate."""
+    import tracemalloc
+
+    from functions.codecs import vertex
+    from functions.codecs.predict_bodies import predict_body
+    from functions.codecs.predictions import shape_for
+    from functions.config.card import ModelCard
+    from functions.config.settings import Settings
+    from functions.model.onnx_model import OnnxModel
+    from functions.model.runner import Runners
+    from functions.service import PredictionService
+    from tests.conftest import DEMO_MODEL
+
+    card = ModelCard.from_json(DEMO_MODEL.with_suffix("").with_suffix(".card.json").read_text())
+    settings = Settings(batching="off")
+    model = OnnxModel(DEMO_MODEL, card, settings)
+    service = PredictionService(None, Runners(settings))  # type: ignore[arg-type]  # no
+    # holder: the model is given to each call
+    rows = [[4 + i % 37 / 10, 2 + i % 23 / 10, 1 + i % 53 / 10, 0.1 + i % 19 / 10]
+            for i in range(1000)]
+    body = orjson.dumps({"instances": rows} if form == "rows" else
+                        {"inputs": {name: [r[j] for r in rows]
+                                    for j, name in enumerate(card.feature_names)}})
+    gate = Admission(320 << 20, 1.0, 32 << 20)
+    declared = str(len(body)).encode()
+    assert gate.take(declared, 20_000) > 0 and gate.take(declared, 20_000) < 0  # the text bound
+    gate = Admission(320 << 20, 1.0, 32 << 20)
+    first, second = gate.take(declared, 20_000, model), gate.take(declared, 20_000, model)
+    assert 0 < first == second  # both in at once
+    plan = service.plan(model)
+    shape_for(model)
+    tracemalloc.start()
+    try:
+        inputs = vertex.decode(body, plan, 1000)
+        scored = asyncio.run(service.predict(model, inputs, strict=True))
+        answer = orjson.dumps(predict_body(scored))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(orjson.loads(answer)["predictions"]) == 1000
+    assert peak + 2 * len(body) <= first, (peak, first)

@@ -7,7 +7,8 @@ requests at once multiply that. ``Admission`` charges each request an estimate o
 holds, against REQUESTS_MEMORY_MB:
 
 - before its body is read, from its Content-Length (``take``: an upper bound, as if every
-  item were the smallest JSON value at ``ROW_BYTES`` each). A request that does not fit
+  item were the smallest JSON value at ``ROW_BYTES`` each; for a model whose one input is
+  rows of numbers of a known width, from that width, ``bounds``). A request that does not fit
   waits with its body unread, so TCP holds its client back; a body whose bound is over its
   lane's budget is charged the whole lane (it runs alone);
 - once decoded, a large charge becomes what the request holds from then on (``settle``:
@@ -59,6 +60,11 @@ ROW_BYTES = 16 * 1024
 in three int64 feeds, plus the answer of a 384-value embedding."""
 BYTE_BOUND = BODY_FACTOR + ROW_BYTES // 2
 """At most one item per 2 body bytes (the shortest item, its comma included: ``1,``)."""
+TABLE_ROW_BYTES = 128
+TABLE_VALUE_BYTES = 128
+"""A row of numbers (a model with one [rows, width] input) holds at most TABLE_ROW_BYTES
+plus TABLE_VALUE_BYTES per value before its answer: its parsed list and numbers, its row of
+the matrix and of the cast, its dedupe key. Its fewest body bytes are 2 per value (``1,``)."""
 VALUE_BYTES = 24
 """An answered output value: its float32 and its JSON text."""
 ANSWER_ROW_BYTES = 256
@@ -134,17 +140,20 @@ class Admission:
         self.max_body_bytes = max_body_bytes
         self._answer_row: weakref.WeakKeyDictionary[OnnxModel, int] = \
             weakref.WeakKeyDictionary()  # per loaded version, dropped with it
+        self._last_bounds: tuple[weakref.ref[OnnxModel], tuple[int, int]] | None = None
 
-    def take(self, declared: bytes | None, cap: int) -> int:
+    def take(self, declared: bytes | None, cap: int, model: OnnxModel | None = None) -> int:
         """Charge a body of ``declared`` bytes (Content-Length; absent or unreadable: the
         largest body) with at most ``cap`` items its upper bound, at most its lane's
-        budget (0 for a body over the limit: refused unread). Returns the charge taken,
-        or its negation if it must ``wait``: it does not fit, or others wait before it."""
+        budget (0 for a body over the limit: refused unread); ``model``, when known, bounds
+        its items more tightly (``bounds``). Returns the charge taken, or its negation if
+        it must ``wait``: it does not fit, or others wait before it."""
         try:
             size = int(declared)  # type: ignore[arg-type]  # None: no length, below
         except (TypeError, ValueError):
             size = -1
-        charge = size * BYTE_BOUND
+        per_byte, row = (BYTE_BOUND, ROW_BYTES) if model is None else self.bounds(model)
+        charge = size * per_byte
         if 0 <= charge <= self.small_max:  # the common small body: its lane, at once
             small = self.small
             if charge <= small.free and not small.waiting:
@@ -155,7 +164,7 @@ class Admission:
             if size > 0:
                 return 0  # refused (413) before it is read
             size = self.max_body_bytes
-        charge = min(size * BYTE_BOUND, size * BODY_FACTOR + cap * ROW_BYTES)
+        charge = min(size * per_byte, size * BODY_FACTOR + cap * row)
         lane = self.small if charge <= self.small_max else self.large
         charge = min(charge, lane.budget)
         if charge <= lane.free and not lane.waiting:
@@ -199,6 +208,22 @@ class Admission:
         held = min(max(held, self.small_max + 1), self.large.budget)
         self.large.leave(charge - held)
         return held
+
+    def bounds(self, model: OnnxModel) -> tuple[int, int]:
+        """(bytes charged per body byte, most bytes one item holds) for ``model``: rows of
+        numbers of a known width (one [rows, width] input) from that width and the answer;
+        any other item as the largest text (``ROW_BYTES``, one per 2 body bytes)."""
+        last = self._last_bounds
+        if last is not None and last[0]() is model:
+            return last[1]
+        spec = model.row_input
+        if spec is None or not spec.n_features:
+            found = BYTE_BOUND, ROW_BYTES
+        else:
+            row = TABLE_ROW_BYTES + TABLE_VALUE_BYTES * spec.n_features + self.answer_row(model)
+            found = BODY_FACTOR + -(-row // (2 * spec.n_features)), row
+        self._last_bounds = (weakref.ref(model), found)
+        return found
 
     def answer_row(self, model: OnnxModel) -> int:
         """Bytes of one item's answer: every output's values per row (dynamic axes

@@ -41,7 +41,7 @@ def prediction_routes(router: Router, holder: ModelHolder, service: PredictionSe
             query = request.scope.get("query_string")
             fmt = answer_format(query) if query else "rows"
             declared = require_json(request)
-            charge = admission.take(declared, cap)  # memory held until answered
+            charge = admission.take(declared, cap, holder.model)  # held until answered
             if charge < 0:
                 charge = await admission.wait(-charge, request)
             try:
