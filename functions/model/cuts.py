@@ -189,8 +189,8 @@ def run_cuts_now(run: Callable[[Feeds], Feeds], feeds: Feeds, cuts: list[np.ndar
                     state.wait()  # the other thread's cut holds what this one needs
                 pending.remove(k)
                 held[0] += sizes[k]
-                part, length = joined.part(cuts[k])
             try:
+                part, length = joined.part(cuts[k])
                 done.append((k, run(part), length))
             except BaseException as exc:
                 failed.append(exc)

@@ -1,0 +1,115 @@
+"""How a merge's calls should use two vCPUs: the model alone, no server.
+
+    .venv/bin/python -m benchmarks.cut_threads [--seconds 6] [--rounds 3]
+
+all-MiniLM-L6-v2 (benchmarks/results/minilm, as embedding_bench builds it) on the corpus of
+embedding_bench, shuffled and taken 16 sentences at a time (what 16 connections put in a
+merge), tokenized beforehand, each merge cut by length as the batcher cuts it
+(functions.model.cuts, the default budget, 22 padded tokens a call). Each way of running
+the cuts runs in turn for ``--seconds`` (rounds alternate the order); sentences/s:
+
+- ``serial2``: one call at a time on a session with 2 intra-op threads (before CALLS_AT_ONCE);
+- ``pair2``: two calls at once on that session (CALLS_AT_ONCE=2, the default);
+- ``pair1``: two calls at once on a session with 1 intra-op thread;
+- ``serial1``: one call at a time on that session.
+
+The sessions use the server's options (functions.model.sessions) but for the thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.embedding_floor import corpus
+from functions.config.settings import Settings
+from functions.model.cuts import Budget, cut_by_length
+from functions.model.sessions import session_options
+
+MODEL = Path(__file__).resolve().parent / "results" / "minilm" / "model.onnx"
+Feeds = dict[str, np.ndarray]
+
+
+def merges(tokenizer: object, sentences: list[str]) -> list[list[Feeds]]:
+    """Merges of 16 shuffled sentences, each cut into its calls' feeds."""
+    order = np.random.default_rng(1).permutation(len(sentences))
+    budget = Budget(tokens=1 << 20, input_bytes=1 << 30, max_rows=64, call_tokens=22.0)
+    out = []
+    for lo in range(0, len(order) - 15, 16):
+        enc = tokenizer.encode_batch([sentences[i] for i in order[lo:lo + 16]])  # type: ignore[attr-defined]
+        feeds = {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                 "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+                 "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64)}
+        lengths = feeds["attention_mask"].sum(axis=1)
+        out.append([{k: np.ascontiguousarray(v[idx, :int(lengths[idx].max())])
+                     for k, v in feeds.items()} for idx in cut_by_length(lengths, budget)])
+    return out
+
+
+def rate(session: object, work: list[list[Feeds]], threads: int, seconds: float) -> float:
+    """Sentences/s with ``threads`` threads taking whole merges' calls, one call each."""
+    calls = [f for merge in work for f in merge]
+    lock, state = threading.Lock(), {"next": 0, "rows": 0}
+    stop = time.perf_counter() + seconds
+
+    def worker() -> None:
+        while time.perf_counter() < stop:
+            with lock:
+                feeds = calls[state["next"] % len(calls)]
+                state["next"] += 1
+            session.run(None, feeds)  # type: ignore[attr-defined]
+            with lock:
+                state["rows"] += len(feeds["input_ids"])
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return state["rows"] / (time.perf_counter() - started)
+
+
+def main() -> None:
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    tokenizer = Tokenizer.from_file(str(MODEL.parent / "tokenizer.json"))
+    tokenizer.enable_truncation(256)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    work = merges(tokenizer, corpus())
+    print(f"{len(work)} merges of 16, {sum(map(len, work)) / len(work):.2f} calls each")
+
+    def session(threads: int) -> object:
+        options = session_options(Settings())
+        options.intra_op_num_threads = threads
+        return ort.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
+
+    sessions = {1: session(1), 2: session(2)}
+    ways = {"serial2": (2, 1), "pair2": (2, 2), "pair1": (1, 2), "serial1": (1, 1)}
+    for intra in sessions:  # warm-up
+        rate(sessions[intra], work[:8], 1, 0.5)
+    rates: dict[str, list[float]] = {w: [] for w in ways}
+    for r in range(args.rounds):
+        for way in (list(ways) if r % 2 == 0 else list(ways)[::-1]):
+            intra, threads = ways[way]
+            rates[way].append(rate(sessions[intra], work, threads, args.seconds))
+    for way, got in rates.items():
+        ratios = [a / b for a, b in zip(got, rates["serial2"])]
+        print(f"{way:8s} {statistics.median(got):6.0f} sentences/s, "
+              f"{statistics.median(ratios):.2f}x serial2 (rounds: "
+              f"{', '.join(f'{g:.0f}' for g in got)})")
+
+
+if __name__ == "__main__":
+    main()
