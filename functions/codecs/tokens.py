@@ -134,8 +134,11 @@ class TextEncoder:
             output = output[:, 0]
         elif output.ndim == 3 and spec.pooling == "mean":
             mask = self._mask(feeds).astype(output.dtype)[..., None]
-            output = (output * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            # ufuncs, not np.clip and np.linalg.norm (the same values, bit for bit): their
+            # Python-level dispatch costs more than the arithmetic of a few rows
+            output = (output * mask).sum(axis=1) / np.maximum(mask.sum(axis=1),
+                                                              output.dtype.type(1e-9))
         if spec.normalize:
-            norms = np.linalg.norm(output, axis=-1, keepdims=True)
-            output = output / np.clip(norms, 1e-12, None)
+            norms = np.sqrt(np.add.reduce(output * output, axis=-1, keepdims=True))
+            output = output / np.maximum(norms, output.dtype.type(1e-12))
         return output
