@@ -127,7 +127,7 @@ def test_each_lane_is_first_come_first_served_and_neither_holds_the_other_up() -
         gate.leave(large)
         await asyncio.sleep(0)
         assert order == ["small", "huge"]
-        released = gate.after_send(JSONBytes(b"{}"), 5_600_000)  # the huge one's answer
+        released = gate.answered(JSONBytes(b"{}"), 5_600_000)  # the huge one's answer
         assert released.status_code == 200 and released.body == b"{}"
         del released  # never sent (as a Lambda answer): given back all the same
         await asyncio.gather(*tasks)

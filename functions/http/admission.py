@@ -14,8 +14,8 @@ holds, against REQUESTS_MEMORY_MB:
 - once decoded, a large charge becomes what the request holds from then on (``settle``:
   its body, its feeds, an answer per item sized by the model's outputs), so a request of
   a few long items gives its margin back at once;
-- the charge is given back when the answer's last byte is sent (``after_send``), or, for a
-  small charge, when the handler returns (``answered`` does either).
+- the charge is given back when the answer's last byte is sent, or, for a small charge,
+  when the handler returns (``answered`` does either).
 
 One ``Admission`` per instance charges every prediction route (/predict, /batch-predict,
 /v1/embeddings, /v2 infer) against the same lanes, each in the same order: ``take``, and
@@ -236,19 +236,12 @@ class Admission:
 
     def answered(self, response: Response, charge: int) -> Response:
         """``response``, its request's ``charge`` given back: a small one now (the handler
-        is done with it), a large one once the answer's last byte is sent (``after_send``)."""
+        is done with it), a large one once the answer's last byte is sent (or the answer is
+        dropped unsent)."""
         if charge > self.small_max:
             return _Releasing(response, self, charge)
-        small = self.small
-        small.free += charge
-        if small.waiting:
-            small.leave(0)
+        self.leave(charge)
         return response
-
-    def after_send(self, response: Response, charge: int) -> Response:
-        """``response``, giving ``charge`` back once its last byte is sent (or it is
-        dropped unsent)."""
-        return _Releasing(response, self, charge)
 
     async def _drop_body(self, request: Request) -> None:
         """Read the body and throw it away, up to the largest body accepted."""

@@ -182,9 +182,9 @@ def run_cuts_now(run: Callable[[Feeds], Feeds], feeds: Feeds, cuts: list[np.ndar
                 while True:
                     if failed or not pending:
                         return
-                    k = next((k for k in pending if held[0] + sizes[k] <= tokens), None)
-                    if k is not None or not held[0]:
-                        k = pending[0] if k is None else k
+                    k = next((k for k in pending if held[0] + sizes[k] <= tokens),
+                             None if held[0] else pending[0])  # alone, the largest runs
+                    if k is not None:
                         break
                     state.wait()  # the other thread's cut holds what this one needs
                 pending.remove(k)

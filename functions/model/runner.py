@@ -85,12 +85,13 @@ class ModelRunner:
         self.inline_rows = UNMEASURED_INLINE_ROWS
         """The most rows a call may have and still run on the event loop (``runs_inline``)."""
         self._thread: ThreadPoolExecutor | None = None
-        self.calls_at_once = settings.calls_at_once
-        self._beside: ThreadPoolExecutor | None = None
-        """The second thread a merge's cuts may run on (``calls_at_once``)."""
         """The one thread this model's calls leave the loop for (created on first use):
         concurrent requests never hold more than one call's memory at once, and the
         allocator keeps one arena for them instead of one per pool thread."""
+        self.calls_at_once = settings.calls_at_once
+        self._beside: ThreadPoolExecutor | None = None
+        """The second thread a merge's cuts may run on (``calls_at_once``), within the
+        same call budget."""
 
     def runs_inline(self, rows: int) -> bool:
         """Whether a call of ``rows`` rows is expected to fit the inline budget."""
@@ -110,8 +111,7 @@ class ModelRunner:
         """One model call, on the loop or in a thread (see the module docstring)."""
         n = _rows(feeds)
         started = time.perf_counter()
-        run = self.model.run if telemetry.tracer is None \
-            else telemetry.tracer.model_call(self.model.run, n)
+        run = self._run_of(n)
         if self.runs_inline(n):
             return self._count(n, started, run(feeds))
         out = await asyncio.get_running_loop().run_in_executor(self._executor(), run, feeds)
@@ -133,9 +133,7 @@ class ModelRunner:
         """One call on this thread, counted, not timed: beside another call, its time is
         not the model's alone."""
         n = _rows(feeds)
-        run = self.model.run if telemetry.tracer is None \
-            else telemetry.tracer.model_call(self.model.run, n)
-        return self._count(n, None, run(feeds))
+        return self._count(n, None, self._run_of(n)(feeds))
 
     def _run_beside(self, fn: Callable[[], None]) -> Future[None]:
         if self._beside is None:
@@ -146,9 +144,12 @@ class ModelRunner:
         """One call on this thread, counted and timed for the curve."""
         n = _rows(feeds)
         started = time.perf_counter()
-        run = self.model.run if telemetry.tracer is None \
-            else telemetry.tracer.model_call(self.model.run, n)
-        return self._count(n, started, run(feeds))
+        return self._count(n, started, self._run_of(n)(feeds))
+
+    def _run_of(self, rows: int) -> Callable[[Feeds], Feeds]:
+        """The model's run, in a ``model.call`` span of ``rows`` rows while tracing is on."""
+        return self.model.run if telemetry.tracer is None \
+            else telemetry.tracer.model_call(self.model.run, rows)
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._thread is None:
