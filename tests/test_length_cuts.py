@@ -239,3 +239,75 @@ def test_a_large_requests_cuts_queue_a_window_at_a_time(
     runner._submit = observed  # type: ignore[method-assign]  # counts, computes nothing
     out = asyncio.run(runner.run(feeds, plan.finish))[runner.model.card.embedding_output]
     assert most[0] == IN_QUEUE and len(out) == 200  # together, but never all at once
+
+
+def _qa_shaped_model(folder: Path) -> Path:
+    """A text-shaped graph with a 2-D output on the token axis (``start``: each token's
+    id, as a question-answering model's per-token logits) and one of fixed width
+    (``classes``: the row's token count times 1, 2 and 3)."""
+    from onnx import TensorProto, helper
+
+    tok = ["batch", "tokens"]
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["input_ids"], ["start"], to=TensorProto.FLOAT),
+         helper.make_node("Cast", ["attention_mask"], ["mask"], to=TensorProto.FLOAT),
+         helper.make_node("ReduceSum", ["mask", "axis"], ["count"], keepdims=1),
+         helper.make_node("Mul", ["count", "steps"], ["classes"])],
+        "qa", [helper.make_tensor_value_info("input_ids", TensorProto.INT64, tok),
+               helper.make_tensor_value_info("attention_mask", TensorProto.INT64, tok)],
+        [helper.make_tensor_value_info("start", TensorProto.FLOAT, tok),
+         helper.make_tensor_value_info("classes", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor("axis", TensorProto.INT64, [1], [1]),
+         helper.make_tensor("steps", TensorProto.FLOAT, [1, 3], [1, 2, 3])])
+    onnx_bytes = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                                   ir_version=8).SerializeToString()
+    return mk.write_model(folder, "qa", onnx_bytes, task="regression", value_output="classes")
+
+
+def _token_feeds(lengths: list[int], width: int | None = None) -> dict[str, np.ndarray]:
+    """Rows of ids 1..length (0-padded to ``width``, or the longest)."""
+    width = width or max(lengths)
+    ids = np.zeros((len(lengths), width), dtype=np.int64)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = np.arange(1, n + 1)
+    return {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64)}
+
+
+def _expect(out: dict[str, np.ndarray], lengths: list[int], width: int) -> None:
+    for row, n in enumerate(lengths):
+        assert out["start"].shape[1] == width
+        assert out["start"][row, :n].tolist() == list(range(1, n + 1))
+        assert not out["start"][row, n:].any()
+        assert out["classes"][row].tolist() == [n, 2 * n, 3 * n]
+
+
+def test_which_outputs_carry_the_token_axis_is_read_from_the_graph(tmp_path: Path) -> None:
+    """A 2-D token output is padded across cuts and cut back per merged request; an output
+    whose width happens to equal the merge's token length is left whole."""
+    path = _qa_shaped_model(tmp_path)
+    card = ModelCard.from_json(path.with_suffix(".card.json").read_text())
+    pads = {"input_ids": 0, "attention_mask": 0}
+    for batching in ("off", "on"):
+        s = Settings(batching=batching, inline_budget_ms=0, model_call_memory_mb=16)
+        model = OnnxModel(path, card, s)
+        assert model.token_outputs == {"start"}
+        runner = ModelRunner(model, s)
+        runner.pads = pads
+        runner.calibrate(lambda n: _token_feeds([3] * n), pads)
+        assert (runner.batcher is not None) == (batching == "on")
+        lengths = [3, 40, 2, 3, 41, 2]  # cut by length: the short rows apart from the long
+
+        async def alone_then_merged(runner: ModelRunner = runner,
+                                    ) -> list[dict[str, np.ndarray]]:
+            first = asyncio.ensure_future(runner.run(_token_feeds([1])))
+            await asyncio.sleep(0)  # in flight: the next two queue and merge
+            return await asyncio.gather(first, runner.run(_token_feeds([3])),
+                                        runner.run(_token_feeds([2])))
+
+        calls = runner.calls
+        whole = asyncio.run(runner.run(_token_feeds(lengths)))
+        assert runner.calls - calls >= 2  # cut by length
+        _expect(whole, lengths, 41)
+        _, three, two = asyncio.run(alone_then_merged())
+        _expect(three, [3], 3)
+        _expect(two, [2], 2)  # classes (width 3) whole beside a merge 3 tokens long

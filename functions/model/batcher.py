@@ -9,7 +9,8 @@ the model is busy, and a request waits at most for the call ahead of it (Ray Ser
 A merge is one concatenate per input, one call, and a split by row offsets (PyTriton's
 ``batch``). Rows identical across requests are computed once. Token inputs (``pads``:
 input name -> pad value) are re-padded to the longest item of the merge, and outputs that
-carry the token axis are cut back to each request's own length. A merge of token inputs
+carry the token axis (as the graph declares it: OnnxModel.token_outputs) are cut back to
+each request's own length. A merge of token inputs
 is sorted by length and cut into calls within the memory budget and its padding bound
 (functions.model.cuts), so short sentences are not padded to a long one. If a merged
 call fails (one request holds a value the model refuses), every request of it runs again
@@ -79,8 +80,10 @@ def merge(parts: list[Feeds], pads: dict[str, int]) -> Feeds:
     return merged
 
 
-def split(outputs: Feeds, sizes: list[int], lengths: list[int], total: int) -> list[Feeds]:
-    """Each part's rows of every output (cut back to its own token length where padded)."""
+def split(outputs: Feeds, sizes: list[int], lengths: list[int], total: int,
+          token_outputs: frozenset[str]) -> list[Feeds]:
+    """Each part's rows of every output; those of ``token_outputs`` (OnnxModel's) cut back
+    to the part's own token length where the merge padded them."""
     bounds = np.cumsum([0, *sizes])
     longest = max(lengths, default=0)
     parts: list[Feeds] = []
@@ -92,7 +95,8 @@ def split(outputs: Feeds, sizes: list[int], lengths: list[int], total: int) -> l
                 part[name] = out  # no batch axis: every part gets it whole
                 continue
             rows = out[lo:hi]
-            if longest and length < longest and rows.ndim >= 2 and rows.shape[1] == longest:
+            if length < longest and name in token_outputs and rows.ndim >= 2 \
+                    and rows.shape[1] == longest:
                 rows = rows[:, :length]
             part[name] = rows
         parts.append(part)
@@ -119,13 +123,16 @@ class Batcher:
 
     def __init__(self, call: Call, budget: Budget, pads: dict[str, int] | None = None,
                  wait_bound: Callable[[], float] = lambda: 0.0,
-                 call_cuts: CallCuts | None = None) -> None:
+                 call_cuts: CallCuts | None = None,
+                 token_outputs: frozenset[str] = frozenset()) -> None:
         self.call = call
         self.call_cuts = call_cuts
         """Runs a merge's cuts in one go off the loop (else: one ``call`` per cut)."""
         self.budget = budget
         self.max_rows = budget.max_rows
         self.pads = pads or {}
+        self.token_outputs = token_outputs
+        """Outputs that may carry the token axis of ``pads`` (OnnxModel.token_outputs)."""
         self.wait_bound = wait_bound
         self._last_rows = 0
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -248,7 +255,8 @@ class Batcher:
             out = {k: v[inverse] if v.ndim and v.shape[0] == len(next(iter(unique.values())))
                    else v for k, v in out.items()}
         lengths = [_length(p, self.pads) for p in parts] if self.pads else [0] * len(parts)
-        for w, part in zip(group, split(out, [w.rows for w in group], lengths, total)):
+        for w, part in zip(group, split(out, [w.rows for w in group], lengths, total,
+                                          self.token_outputs)):
             if not w.future.done():
                 w.future.set_result(part)
 
@@ -261,7 +269,8 @@ class Batcher:
         if len(cuts) == 1:
             return await self._one(feeds)
         if self.call_cuts is None:
-            return await run_cuts(self._one, feeds, cuts, self.pads, lengths)
+            return await run_cuts(self._one, feeds, cuts, self.pads, lengths,
+                                  token_outputs=self.token_outputs)
         for index in cuts:
             metrics.histogram("batch_rows", len(index), "rows per model call (requests merged)")
         return await self.call_cuts(feeds, cuts, lengths)

@@ -105,8 +105,10 @@ def take(feeds: Feeds, index: np.ndarray, pads: dict[str, int], length: int) -> 
 class _Joined:
     """The outputs of every row of ``feeds``, filled in one cut at a time."""
 
-    def __init__(self, feeds: Feeds, pads: dict[str, int], lengths: np.ndarray | None) -> None:
+    def __init__(self, feeds: Feeds, pads: dict[str, int], lengths: np.ndarray | None,
+                 token_outputs: frozenset[str]) -> None:
         self.feeds, self.pads, self.lengths = feeds, pads, lengths
+        self.token_outputs = token_outputs
         self.total = len(next(iter(feeds.values())))
         self.width = max((feeds[n].shape[1] for n in pads if n in feeds), default=0)
         self.outputs: Feeds = {}
@@ -117,17 +119,18 @@ class _Joined:
         return take(self.feeds, index, self.pads, length), length
 
     def place(self, index: np.ndarray, out: Feeds, length: int) -> None:
-        _place(self.outputs, out, index, self.total, length, self.width)
+        _place(self.outputs, out, index, self.total, length, self.width, self.token_outputs)
 
 
 async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
                    cuts: list[np.ndarray], pads: dict[str, int], lengths: np.ndarray | None,
-                   finish: Finish | None = None, together: bool = False) -> Feeds:
+                   finish: Finish | None = None, together: bool = False, *,
+                   token_outputs: frozenset[str]) -> Feeds:
     """Outputs for every row of ``feeds``, in row order: computed one cut at a time, or
     with ``together`` up to ``IN_QUEUE`` cuts handed to ``call`` at once (a batcher's queue,
     which merges them with other requests' rows and cuts the whole again; if one cut fails,
     the others are cancelled and its error raised)."""
-    joined = _Joined(feeds, pads, lengths)
+    joined = _Joined(feeds, pads, lengths, token_outputs)
 
     async def one(index: np.ndarray) -> None:
         part, length = joined.part(index)
@@ -157,13 +160,13 @@ async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
 def run_cuts_now(run: Callable[[Feeds], Feeds], feeds: Feeds, cuts: list[np.ndarray],
                  pads: dict[str, int], lengths: np.ndarray,
                  beside: Callable[[Callable[[], None]], Future[None]] | None = None,
-                 tokens: int = 0) -> Feeds:
+                 tokens: int = 0, *, token_outputs: frozenset[str]) -> Feeds:
     """``run_cuts`` for a caller already off the event loop (the model's thread), so no cut
     waits for the loop to start the next: one cut after another on the calling thread, or
     with ``beside`` (which runs a function in a second thread) two at a time, the larger
     cuts first, as long as the two in flight hold at most ``tokens`` padded tokens together
     (one call's budget). The first error is raised once neither thread runs a cut."""
-    joined = _Joined(feeds, pads, lengths)
+    joined = _Joined(feeds, pads, lengths, token_outputs)
     if beside is None or len(cuts) < 2:
         for index in cuts:
             part, length = joined.part(index)
@@ -210,14 +213,16 @@ def run_cuts_now(run: Callable[[Feeds], Feeds], feeds: Feeds, cuts: list[np.ndar
 
 
 def _place(joined: Feeds, out: Feeds, index: np.ndarray, total: int, length: int,
-           width: int) -> None:
-    """Write one cut's outputs at its rows (an output carrying the token axis is padded
-    back with zeros to the feeds' width; one without a batch axis is kept as it is)."""
+           width: int, token_outputs: frozenset[str]) -> None:
+    """Write one cut's outputs at its rows (one of ``token_outputs`` whose second axis is
+    the cut's length is padded back with zeros to the feeds' width; one without a batch
+    axis is kept as it is)."""
     for name, value in out.items():
         if value.ndim == 0 or value.shape[0] != len(index):
             joined.setdefault(name, value)
             continue
-        tokens = value.ndim >= 3 and value.shape[1] == length and length != width
+        tokens = length != width and name in token_outputs and value.ndim >= 2 \
+            and value.shape[1] == length
         if name not in joined:
             shape = (total, width, *value.shape[2:]) if tokens else (total, *value.shape[1:])
             joined[name] = np.zeros(shape, dtype=value.dtype)

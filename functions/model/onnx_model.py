@@ -42,6 +42,20 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(name=arg.name, dtype=ORT_TO_NUMPY.get(arg.type, arg.type), shape=shape)
 
 
+def _token_outputs(inputs: list[Any], outputs: list[Any]) -> frozenset[str]:
+    """Outputs whose second axis may be the inputs' token axis (a text model's ``tokens``:
+    such an output is cut back to each request's length, and padded across calls of
+    different lengths where its size equals the call's length). Ruled out: an axis of
+    fixed size (classes, hidden units) and one declared as another axis of the inputs
+    (``batch``); a symbol the inputs do not name (an exporter's ``unk__3``) or none at
+    all leaves only the size to tell."""
+    named = {d for i in inputs for d in i.shape if isinstance(d, str)}
+    tokens = {i.shape[1] for i in inputs if len(i.shape) >= 2 and isinstance(i.shape[1], str)}
+    return frozenset(o.name for o in outputs if len(o.shape) >= 2 and (
+        o.shape[1] is None or o.shape[1] in tokens or
+        (isinstance(o.shape[1], str) and o.shape[1] not in named)))
+
+
 @dataclass(frozen=True)
 class RowInput:
     """The one 2-D input that row-format instances ([batch, n_features]) feed."""
@@ -74,6 +88,8 @@ class OnnxModel:
         self.inputs = [_spec(i) for i in self.session.get_inputs()]
         self.outputs = [_spec(o) for o in self.session.get_outputs()]
         self.output_names = [o.name for o in self.outputs]
+        self.token_outputs = _token_outputs(self.session.get_inputs(), self.session.get_outputs())
+        """Outputs that may carry the inputs' token axis (see ``_token_outputs``)."""
         problems = card_problems(card, self.inputs, self.outputs)
         if problems:  # the card is half the request schema: it must describe this graph
             raise ModelLoadError(f"the card does not match the graph of {path.name}: "

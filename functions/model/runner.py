@@ -122,11 +122,13 @@ class ModelRunner:
         """A merge's cuts as calls one after another in the model's thread (on the loop
         when the whole fits the inline budget): the next cut never waits for the loop."""
         if self.runs_inline(_rows(feeds)):
-            return run_cuts_now(self._timed, feeds, cuts, self.pads, lengths)
+            return run_cuts_now(self._timed, feeds, cuts, self.pads, lengths,
+                                token_outputs=self.model.token_outputs)
         beside = self._run_beside if self.calls_at_once > 1 and len(cuts) > 1 else None
         work = spans.in_context(partial(
             run_cuts_now, self._timed if beside is None else self._counted, feeds, cuts,
-            self.pads, lengths, beside, self.call_budget.tokens))
+            self.pads, lengths, beside, self.call_budget.tokens,
+            token_outputs=self.model.token_outputs))
         return await asyncio.get_running_loop().run_in_executor(self._executor(), work)
 
     def _counted(self, feeds: Feeds) -> Feeds:
@@ -181,12 +183,14 @@ class ModelRunner:
                 cuts = cut_by_length(lengths, self.call_budget)
                 if len(cuts) > 1:
                     return await run_cuts(self._submit, feeds, cuts, self.pads, lengths,
-                                          finish, together=self.batcher is not None)
+                                          finish, together=self.batcher is not None,
+                                          token_outputs=self.model.token_outputs)
         else:
             size = sum(a.nbytes for a in feeds.values())
             if size > self.call_budget.input_bytes and _shared_rows(feeds) > 1:
                 cuts = cut_by_bytes(_rows(feeds), size // _rows(feeds), self.call_budget)
-                return await run_cuts(self._submit, feeds, cuts, {}, None, finish)
+                return await run_cuts(self._submit, feeds, cuts, {}, None, finish,
+                                      token_outputs=frozenset())
         out = await self._submit(feeds)
         return out if finish is None else finish(out, feeds)
 
@@ -225,7 +229,7 @@ class ModelRunner:
         pays = slow and (gain >= MIN_GAIN or bool(pads))
         if self.mode == "on" or (self.mode == "auto" and pays):
             self.batcher = Batcher(self.call, self.call_budget, pads, self._wait_bound,
-                                   self.call_cuts)
+                                   self.call_cuts, self.model.token_outputs)
         self.reason = (f"BATCHING={self.mode}: one row costs {self.curve.expected(1) * 1e3:.3f} ms "
                        f"({'over' if slow else 'within'} the inline budget), {gain:.2f}x cheaper "
                        f"in a batch of 16" + (", token inputs" if pads else ""))
