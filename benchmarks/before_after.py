@@ -9,8 +9,12 @@ other one frozen with SIGSTOP) for: one row at 8 connections (``POST /``), 1,000
 rows at 2 connections as rows and as columns; with ``--text``, all-MiniLM-L6-v2 at 1 and 16
 connections, one sentence a request. The figure of each measure is the median
 of per-round ratios (this / base); requests per CPU-second of the server's processes are
-reported beside req/s, being less sensitive to what else the machine runs. Then cold
-start from outside: spawn -> first 200 of ``POST /predict``, ``--cold-runs`` starts each,
+reported beside req/s, being less sensitive to what else the machine runs. With
+``--same-core``, the tabular measures run once more with both servers pinned to one CPU
+and driven at the same time (``side_by_side``): a shared VM's speed moves between one
+window and the next, which alternation cannot cancel and which falls on both servers
+alike side by side (A/A runs of both ways: docs/benchmarks.md). Then cold start from
+outside: spawn -> first 200 of ``POST /predict``, ``--cold-runs`` starts each,
 alternating, fresh model cache each. Writes benchmarks/results/before_after.json.
 """
 
@@ -20,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -34,11 +39,13 @@ from benchmarks.harness import (
     free_port,
     median,
     pause,
+    pin_server,
     save,
     stop,
     wait_ready,
     worker_pid,
     wrk,
+    wrk_at_once,
 )
 from benchmarks.serving_bench import batch_rows
 
@@ -101,6 +108,31 @@ def throughput(trees: dict[str, Path], rounds: int, seconds: int,
     return {m: {"rates": rates[m], "per_cpu_second": per_cpu[m]} for m in measures}
 
 
+def side_by_side(trees: dict[str, Path], rounds: int, seconds: int) -> dict[str, dict]:
+    """The tabular measures with both servers pinned to one CPU and driven at the same
+    time (each by a wrk of its own on another CPU): the core's time is shared between them,
+    so each round's ratio is that of their CPU cost per request, with whatever else the
+    machine does falling on both at once."""
+    bodies = {1: json.dumps({"instances": [SETOSA]}).encode(),
+              1000: json.dumps({"instances": batch_rows(1000)}).encode()}
+    servers = {name: serve(tree) for name, tree in trees.items()}
+    rates: dict = {m: {n: [] for n in trees} for m in TABULAR}
+    try:
+        for proc, url in servers.values():
+            wait_ready(url + "/", proc, bodies[1])
+            pin_server(proc, os.cpu_count() - 1)
+        for _ in range(rounds):
+            for measure, (path, conns, rows) in TABULAR.items():
+                got = wrk_at_once([url + path for _, url in servers.values()], bodies[rows],
+                                  seconds, conns, cpu=0)
+                for name, rate in zip(servers, got):
+                    rates[measure][name].append(rows * rate)
+    finally:
+        for proc, _ in servers.values():
+            stop(proc)
+    return {m: {"rates": rates[m]} for m in TABULAR}
+
+
 def cold_starts(trees: dict[str, Path], runs: int) -> dict[str, list[float]]:
     """Spawn -> first 200 of POST /predict, each tree in turn, fresh model cache each."""
     body = json.dumps({"instances": [SETOSA]}).encode()
@@ -134,6 +166,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cold-runs", type=int, default=21)
     parser.add_argument("--text", action="store_true",
                         help="also MiniLM at 1 and 16 connections, one sentence a request")
+    parser.add_argument("--same-core", action="store_true",
+                        help="also the tabular measures side by side on one CPU "
+                             "(side_by_side): the finer comparison of CPU per request")
     args = parser.parse_args(argv)
     trees = {"this": ROOT, "base": args.base.resolve()}
     for tree in trees.values():  # bytecode compiled, as the container images are
@@ -148,6 +183,15 @@ def main(argv: list[str] | None = None) -> dict:
                            "ratio_per_cpu_second": _ratio(data["per_cpu_second"])}
         print(f"{measure}: this/base {result[measure]['ratio']:.3f}x req/s, "
               f"{result[measure]['ratio_per_cpu_second']:.3f}x per CPU-second")
+    if args.same_core:
+        for measure, data in side_by_side(trees, args.rounds, args.seconds).items():
+            ratios = [a / b for a, b in zip(data["rates"]["this"], data["rates"]["base"])]
+            result[f"{measure}_same_core"] = {**data, "ratio": _ratio(data["rates"]),
+                                              "quartiles": statistics.quantiles(ratios, n=4)}
+            print(f"{measure}, side by side on one CPU: this/base "
+                  f"{result[measure + '_same_core']['ratio']:.3f}x req/s (quartiles "
+                  + ", ".join(f"{q:.3f}" for q in result[measure + '_same_core']['quartiles'])
+                  + ")")
     if args.cold_runs:
         cold = cold_starts(trees, args.cold_runs)
         result["cold_start_s"] = {**cold, "median": {n: median(v) for n, v in cold.items()},

@@ -116,17 +116,39 @@ def cold_starts(targets: dict[str, tuple[str, dict[str, str], str]],
 
 def wrk(url: str, body: bytes, seconds: int, connections: int = 8) -> float:
     """Requests/s from wrk (POST ``body`` as JSON); raises if any answer was not 2xx."""
+    return wrk_at_once([url], body, seconds, connections)[0]
+
+
+def wrk_at_once(urls: list[str], body: bytes, seconds: int, connections: int = 8,
+                cpu: int | None = None) -> list[float]:
+    """Requests/s of each of ``urls``, driven at the same time by a wrk each (pinned to
+    ``cpu`` when given); raises if any answer was not 2xx."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk (see README, Benchmarks)")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                   f"wrk.body = {json.dumps(body.decode())}\n")
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", lua.name,
-                          url], capture_output=True, text=True, check=True).stdout
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    runs = [subprocess.Popen([*pin, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s",
+                              lua.name, url], stdout=subprocess.PIPE, text=True)
+            for url in urls]
+    outs = [run.communicate()[0] for run in runs]
     os.unlink(lua.name)
-    if "Non-2xx" in out:
-        raise RuntimeError(f"non-2xx answers during the run:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    for run, out in zip(runs, outs):
+        if run.returncode or "Non-2xx" in out:
+            raise RuntimeError(f"wrk failed or saw non-2xx answers:\n{out}")
+    return [float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)) for out in outs]
+
+
+def pin_server(proc: subprocess.Popen, cpu: int) -> None:
+    """Pin a server started in a session of its own, every process and thread of it, to
+    ``cpu``."""
+    pids = [proc.pid]
+    for pid in pids:
+        subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)], check=True,
+                       capture_output=True)
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            pids.extend(int(p) for p in fh.read().split())
 
 
 def wait_ready(url: str, proc: subprocess.Popen, body: bytes) -> None:
