@@ -230,3 +230,11 @@ def test_a_gzip_body_is_charged_as_unknown_then_on_its_inflated_size(
 
     with environment(fn.full_env):
         asyncio.run(scenario())
+
+
+def test_the_document_says_a_prediction_routes_503_may_mean_overloaded(fn: InProcess) -> None:
+    paths = fn.get("/openapi.json").json()["paths"]
+    infer = next(p for p in paths if p.startswith("/v2/models/") and p.endswith("/infer"))
+    for path in ("/predict", "/batch-predict", "/v1/embeddings", infer):
+        why = paths[path]["post"]["responses"]["503"]["description"]
+        assert "overloaded" in why and "Retry-After" in why, (path, why)

@@ -27,7 +27,9 @@ WHY = {400: "the body is not JSON or not a valid request (param names the field)
             "non_finite_output (an input the model could not embed)",
        404: "model_not_found: the model named is not served here", 413: "the body is over "
        "MAX_BODY_BYTES", 415: "Content-Type is not JSON",
-       503: "the model is not ready, or this instance is shutting down"}
+       503: "the model is not ready, this instance is shutting down, or (code overloaded) "
+            "its memory for requests in flight stayed full for ADMISSION_WAIT_SECONDS; "
+            "Retry-After says when to send again"}
 
 
 def _errors(*statuses: int) -> dict[str, Schema]:

@@ -24,7 +24,10 @@ WHY = {400: "the request does not fit the model's signature (the message names t
             "tensors do not fit, inputs the model itself refuses, inputs for which the "
             "model's output is not finite (NaN or infinity: never answered)",
        404: "no such model, version or route", 413: "the body is over MAX_BODY_BYTES",
-       415: "a Content-Encoding other than gzip or deflate", 503: "the model is not ready"}
+       415: "a Content-Encoding other than gzip or deflate",
+       503: "the model is not ready, this instance is shutting down, or (infer) overloaded: "
+            "its memory for requests in flight stayed full for ADMISSION_WAIT_SECONDS; "
+            "Retry-After says when to send again"}
 
 
 def _errors(*statuses: int) -> dict[str, Schema]:

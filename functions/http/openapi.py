@@ -63,7 +63,11 @@ WHY = {400: "the body is not JSON, or not the shape this route takes", 404: "no 
             "model_refused (a value only the model can find wrong, such as an id outside "
             "its embedding table) and non_finite_output (the model's output for the "
             "instance is NaN or infinite: never answered as a prediction)",
-       424: "an external feature lookup failed for good", 503: "the model is not ready"}
+       424: "an external feature lookup failed for good",
+       503: "the model is not ready, this instance is shutting down, or (code overloaded, "
+            "prediction routes) the instance's memory for requests in flight "
+            "(REQUESTS_MEMORY_MB) stayed full for ADMISSION_WAIT_SECONDS; Retry-After says "
+            "when to send again"}
 
 
 def json_content(schema: Schema) -> Schema:
