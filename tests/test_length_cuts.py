@@ -243,8 +243,9 @@ def test_a_large_requests_cuts_queue_a_window_at_a_time(
 
 def _qa_shaped_model(folder: Path) -> Path:
     """A text-shaped graph with a 2-D output on the token axis (``start``: each token's
-    id, as a question-answering model's per-token logits) and one of fixed width
-    (``classes``: the row's token count times 1, 2 and 3)."""
+    id, as a question-answering model's per-token logits), a 3-D one (``hidden``: each id
+    three times, as a hidden state of 3 units) and one of fixed width (``classes``: the
+    row's token count times 1, 2 and 3)."""
     from onnx import TensorProto, helper
 
     tok = ["batch", "tokens"]
@@ -252,13 +253,18 @@ def _qa_shaped_model(folder: Path) -> Path:
         [helper.make_node("Cast", ["input_ids"], ["start"], to=TensorProto.FLOAT),
          helper.make_node("Cast", ["attention_mask"], ["mask"], to=TensorProto.FLOAT),
          helper.make_node("ReduceSum", ["mask", "axis"], ["count"], keepdims=1),
-         helper.make_node("Mul", ["count", "steps"], ["classes"])],
+         helper.make_node("Mul", ["count", "steps"], ["classes"]),
+         helper.make_node("Unsqueeze", ["start", "last"], ["column"]),
+         helper.make_node("Mul", ["column", "units"], ["hidden"])],
         "qa", [helper.make_tensor_value_info("input_ids", TensorProto.INT64, tok),
                helper.make_tensor_value_info("attention_mask", TensorProto.INT64, tok)],
         [helper.make_tensor_value_info("start", TensorProto.FLOAT, tok),
-         helper.make_tensor_value_info("classes", TensorProto.FLOAT, ["batch", 3])],
+         helper.make_tensor_value_info("classes", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [*tok, 3])],
         [helper.make_tensor("axis", TensorProto.INT64, [1], [1]),
-         helper.make_tensor("steps", TensorProto.FLOAT, [1, 3], [1, 2, 3])])
+         helper.make_tensor("steps", TensorProto.FLOAT, [1, 3], [1, 2, 3]),
+         helper.make_tensor("units", TensorProto.FLOAT, [1, 1, 3], [1, 1, 1]),
+         helper.make_tensor("last", TensorProto.INT64, [1], [2])])
     onnx_bytes = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
                                    ir_version=8).SerializeToString()
     return mk.write_model(folder, "qa", onnx_bytes, task="regression", value_output="classes")
@@ -279,18 +285,30 @@ def _expect(out: dict[str, np.ndarray], lengths: list[int], width: int) -> None:
         assert out["start"][row, :n].tolist() == list(range(1, n + 1))
         assert not out["start"][row, n:].any()
         assert out["classes"][row].tolist() == [n, 2 * n, 3 * n]
+        hidden = out["hidden"][row]
+        if hidden.ndim == 1:  # pooled: the sum of the row's ids, per unit
+            assert hidden.tolist() == [n * (n + 1) / 2] * 3
+        else:
+            assert hidden.shape == (width, 3) and not hidden[n:].any()
+            assert hidden[:n].tolist() == [[i, i, i] for i in range(1, n + 1)]
+
+
+def _pool(outputs: dict[str, np.ndarray], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What a text plan's ``finish`` does: the hidden state summed over tokens, an axis fewer."""
+    return {**outputs, "hidden": outputs["hidden"].sum(axis=1)}
 
 
 def test_which_outputs_carry_the_token_axis_is_read_from_the_graph(tmp_path: Path) -> None:
     """A 2-D token output is padded across cuts and cut back per merged request; an output
-    whose width happens to equal the merge's token length is left whole."""
+    whose width happens to equal the merge's (or a cut's) token length is left whole, a
+    pooled one included."""
     path = _qa_shaped_model(tmp_path)
     card = ModelCard.from_json(path.with_suffix(".card.json").read_text())
     pads = {"input_ids": 0, "attention_mask": 0}
     for batching in ("off", "on"):
         s = Settings(batching=batching, inline_budget_ms=0, model_call_memory_mb=16)
         model = OnnxModel(path, card, s)
-        assert model.token_outputs == {"start"}
+        assert model.token_outputs == {"start": 2, "hidden": 3}
         runner = ModelRunner(model, s)
         runner.pads = pads
         runner.calibrate(lambda n: _token_feeds([3] * n), pads)
@@ -308,6 +326,8 @@ def test_which_outputs_carry_the_token_axis_is_read_from_the_graph(tmp_path: Pat
         whole = asyncio.run(runner.run(_token_feeds(lengths)))
         assert runner.calls - calls >= 2  # cut by length
         _expect(whole, lengths, 41)
+        pooled = asyncio.run(runner.run(_token_feeds(lengths), _pool))  # 3 units: the
+        _expect(pooled, lengths, 41)  # short cut's length
         _, three, two = asyncio.run(alone_then_merged())
         _expect(three, [3], 3)
         _expect(two, [2], 2)  # classes (width 3) whole beside a merge 3 tokens long

@@ -81,9 +81,9 @@ def merge(parts: list[Feeds], pads: dict[str, int]) -> Feeds:
 
 
 def split(outputs: Feeds, sizes: list[int], lengths: list[int], total: int,
-          token_outputs: frozenset[str]) -> list[Feeds]:
-    """Each part's rows of every output; those of ``token_outputs`` (OnnxModel's) cut back
-    to the part's own token length where the merge padded them."""
+          token_outputs: dict[str, int]) -> list[Feeds]:
+    """Each part's rows of every output; those of ``token_outputs`` (OnnxModel's: name ->
+    declared rank) cut back to the part's own token length where the merge padded them."""
     bounds = np.cumsum([0, *sizes])
     longest = max(lengths, default=0)
     parts: list[Feeds] = []
@@ -95,7 +95,7 @@ def split(outputs: Feeds, sizes: list[int], lengths: list[int], total: int,
                 part[name] = out  # no batch axis: every part gets it whole
                 continue
             rows = out[lo:hi]
-            if length < longest and name in token_outputs and rows.ndim >= 2 \
+            if length < longest and token_outputs.get(name) == rows.ndim \
                     and rows.shape[1] == longest:
                 rows = rows[:, :length]
             part[name] = rows
@@ -124,14 +124,14 @@ class Batcher:
     def __init__(self, call: Call, budget: Budget, pads: dict[str, int] | None = None,
                  wait_bound: Callable[[], float] = lambda: 0.0,
                  call_cuts: CallCuts | None = None,
-                 token_outputs: frozenset[str] = frozenset()) -> None:
+                 token_outputs: dict[str, int] | None = None) -> None:
         self.call = call
         self.call_cuts = call_cuts
         """Runs a merge's cuts in one go off the loop (else: one ``call`` per cut)."""
         self.budget = budget
         self.max_rows = budget.max_rows
         self.pads = pads or {}
-        self.token_outputs = token_outputs
+        self.token_outputs = token_outputs or {}
         """Outputs that may carry the token axis of ``pads`` (OnnxModel.token_outputs)."""
         self.wait_bound = wait_bound
         self._last_rows = 0

@@ -106,7 +106,7 @@ class _Joined:
     """The outputs of every row of ``feeds``, filled in one cut at a time."""
 
     def __init__(self, feeds: Feeds, pads: dict[str, int], lengths: np.ndarray | None,
-                 token_outputs: frozenset[str]) -> None:
+                 token_outputs: dict[str, int]) -> None:
         self.feeds, self.pads, self.lengths = feeds, pads, lengths
         self.token_outputs = token_outputs
         self.total = len(next(iter(feeds.values())))
@@ -125,7 +125,7 @@ class _Joined:
 async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
                    cuts: list[np.ndarray], pads: dict[str, int], lengths: np.ndarray | None,
                    finish: Finish | None = None, together: bool = False, *,
-                   token_outputs: frozenset[str]) -> Feeds:
+                   token_outputs: dict[str, int]) -> Feeds:
     """Outputs for every row of ``feeds``, in row order: computed one cut at a time, or
     with ``together`` up to ``IN_QUEUE`` cuts handed to ``call`` at once (a batcher's queue,
     which merges them with other requests' rows and cuts the whole again; if one cut fails,
@@ -160,7 +160,7 @@ async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
 def run_cuts_now(run: Callable[[Feeds], Feeds], feeds: Feeds, cuts: list[np.ndarray],
                  pads: dict[str, int], lengths: np.ndarray,
                  beside: Callable[[Callable[[], None]], Future[None]] | None = None,
-                 tokens: int = 0, *, token_outputs: frozenset[str]) -> Feeds:
+                 tokens: int = 0, *, token_outputs: dict[str, int]) -> Feeds:
     """``run_cuts`` for a caller already off the event loop (the model's thread), so no cut
     waits for the loop to start the next: one cut after another on the calling thread, or
     with ``beside`` (which runs a function in a second thread) two at a time, the larger
@@ -213,15 +213,15 @@ def run_cuts_now(run: Callable[[Feeds], Feeds], feeds: Feeds, cuts: list[np.ndar
 
 
 def _place(joined: Feeds, out: Feeds, index: np.ndarray, total: int, length: int,
-           width: int, token_outputs: frozenset[str]) -> None:
-    """Write one cut's outputs at its rows (one of ``token_outputs`` whose second axis is
-    the cut's length is padded back with zeros to the feeds' width; one without a batch
-    axis is kept as it is)."""
+           width: int, token_outputs: dict[str, int]) -> None:
+    """Write one cut's outputs at its rows (one of ``token_outputs``, at its declared rank,
+    whose second axis is the cut's length is padded back with zeros to the feeds' width;
+    one without a batch axis is kept as it is)."""
     for name, value in out.items():
         if value.ndim == 0 or value.shape[0] != len(index):
             joined.setdefault(name, value)
             continue
-        tokens = length != width and name in token_outputs and value.ndim >= 2 \
+        tokens = length != width and token_outputs.get(name) == value.ndim \
             and value.shape[1] == length
         if name not in joined:
             shape = (total, width, *value.shape[2:]) if tokens else (total, *value.shape[1:])

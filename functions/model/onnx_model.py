@@ -42,18 +42,19 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(name=arg.name, dtype=ORT_TO_NUMPY.get(arg.type, arg.type), shape=shape)
 
 
-def _token_outputs(inputs: list[Any], outputs: list[Any]) -> frozenset[str]:
-    """Outputs whose second axis may be the inputs' token axis (a text model's ``tokens``:
-    such an output is cut back to each request's length, and padded across calls of
-    different lengths where its size equals the call's length). Ruled out: an axis of
-    fixed size (classes, hidden units) and one declared as another axis of the inputs
-    (``batch``); a symbol the inputs do not name (an exporter's ``unk__3``) or none at
-    all leaves only the size to tell."""
+def _token_outputs(inputs: list[Any], outputs: list[Any]) -> dict[str, int]:
+    """Outputs whose second axis may be the inputs' token axis, with their declared rank (a
+    text model's ``tokens``: such an output is cut back to each request's length, and
+    padded across calls of different lengths, where its rank is the declared one and its
+    second axis the call's length; a pooled output, one axis fewer, never is). Ruled out:
+    an axis of fixed size (classes, hidden units) and one declared as another axis of the
+    inputs (``batch``); a symbol the inputs do not name (an exporter's ``unk__3``) or none
+    at all leaves only the size to tell."""
     named = {d for i in inputs for d in i.shape if isinstance(d, str)}
     tokens = {i.shape[1] for i in inputs if len(i.shape) >= 2 and isinstance(i.shape[1], str)}
-    return frozenset(o.name for o in outputs if len(o.shape) >= 2 and (
+    return {o.name: len(o.shape) for o in outputs if len(o.shape) >= 2 and (
         o.shape[1] is None or o.shape[1] in tokens or
-        (isinstance(o.shape[1], str) and o.shape[1] not in named)))
+        (isinstance(o.shape[1], str) and o.shape[1] not in named))}
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class OnnxModel:
         self.outputs = [_spec(o) for o in self.session.get_outputs()]
         self.output_names = [o.name for o in self.outputs]
         self.token_outputs = _token_outputs(self.session.get_inputs(), self.session.get_outputs())
-        """Outputs that may carry the inputs' token axis (see ``_token_outputs``)."""
+        """Outputs that may carry the inputs' token axis -> their rank (``_token_outputs``)."""
         problems = card_problems(card, self.inputs, self.outputs)
         if problems:  # the card is half the request schema: it must describe this graph
             raise ModelLoadError(f"the card does not match the graph of {path.name}: "

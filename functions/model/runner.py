@@ -190,7 +190,7 @@ class ModelRunner:
             if size > self.call_budget.input_bytes and _shared_rows(feeds) > 1:
                 cuts = cut_by_bytes(_rows(feeds), size // _rows(feeds), self.call_budget)
                 return await run_cuts(self._submit, feeds, cuts, {}, None, finish,
-                                      token_outputs=frozenset())
+                                      token_outputs={})
         out = await self._submit(feeds)
         return out if finish is None else finish(out, feeds)
 
