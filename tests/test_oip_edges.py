@@ -85,6 +85,26 @@ def test_nested_and_flat_data_give_the_same_answer(demo_app: InProcess) -> None:
     assert label == {"name": "label", "datatype": "INT64", "shape": [2], "data": [0, 2]}
 
 
+def test_optional_fields_sent_as_null_are_absent_as_the_document_says(
+        demo_app: InProcess) -> None:
+    import jsonschema
+
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+    plain = infer(demo_app, {"inputs": [fp32(rows, [2, 4])]})
+    body = {"id": None, "parameters": None, "outputs": None,
+            "inputs": [fp32(rows, [2, 4], parameters=None)]}
+    nulls = infer(demo_app, body)
+    assert plain.status_code == nulls.status_code == 200, nulls.text
+    assert nulls.json() == plain.json()
+    doc = demo_app.get("/openapi.json").json()
+    schema = doc["paths"]["/v2/models/{model_name}/infer"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+    jsonschema.validate(body, {**schema, "components": doc["components"]})
+    with pytest.raises(jsonschema.ValidationError):  # a value of another type is refused
+        jsonschema.validate({**body, "outputs": 5}, {**schema, "components": doc["components"]})
+    assert "'outputs' must be a list" in error_of(infer(demo_app, {**body, "outputs": 5}), 400)
+
+
 def test_duplicate_rows_go_through_the_core_dedupe(demo_app: InProcess) -> None:
     def model_rows() -> float:
         text = demo_app.get("/metrics").text

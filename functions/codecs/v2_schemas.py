@@ -59,29 +59,31 @@ def _tensor_in(spec: TensorSpec, width: int | None) -> Schema:
         "shape": {"type": "array", "items": size, "minItems": len(dims), "maxItems": len(dims),
                   "prefixItems": [size if d is None else {"const": d} for d in dims]},
         "data": {"$ref": REF + _data_name(spec.dtype)},
-        "parameters": {"type": "object", "not": {"required": ["binary_data_size"]},
+        "parameters": {"type": ["object", "null"],
+                       "not": {"type": "object", "required": ["binary_data_size"]},
                        "description": "binary_data_size: in binary bodies only"}}}
 
 
 def _infer_request(model: OnnxModel) -> Schema:
-    """Every graph input exactly once (in any order), and the outputs wanted."""
+    """Every graph input exactly once (in any order), and the outputs wanted. An optional
+    field sent as null is taken as absent (as the decoder, codecs.v2, reads it)."""
     row = model.row_input
     inputs = [_tensor_in(s, row.n_features if row and row.name == s.name else None)
               for s in model.inputs]
     flag = {"type": "boolean"}
     return {"type": "object", "required": ["inputs"], "properties": {
-        "id": {"type": "string"},
-        "parameters": {"type": "object", "properties": {"binary_data_output": flag}},
+        "id": {"type": ["string", "null"]},
+        "parameters": {"type": ["object", "null"], "properties": {"binary_data_output": flag}},
         "inputs": {"type": "array", "items": {"anyOf": inputs}, "minItems": len(inputs),
                    "maxItems": len(inputs),
                    "allOf": [{"contains": {"type": "object", "required": ["name"],
                                            "properties": {"name": {"const": s.name}}}}
                              for s in model.inputs]},
-        "outputs": {"type": "array", "items": {
+        "outputs": {"type": ["array", "null"], "items": {
             "type": "object", "required": ["name"], "properties": {
                 "name": {"enum": [s.name for s in model.outputs]},
-                "parameters": {"type": "object", "properties": {"binary_data": flag},
-                               "not": {"required": ["classification"]}}}}}}}
+                "parameters": {"type": ["object", "null"], "properties": {"binary_data": flag},
+                               "not": {"type": "object", "required": ["classification"]}}}}}}}
 
 
 def _flag(name: str) -> Schema:
