@@ -25,11 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests import survivors
 from tests.built_models import BuiltModels, built_once, session_root
 from tests.inprocess import InProcess, start_in_process
 from tests.servers import ROOT, Served, free_port, start_file_server, start_function
+
+# The property tests (the fuzzers, schemathesis) draw the same cases on every run, so a
+# run passes or fails on the code alone; HYPOTHESIS_PROFILE=explore draws new ones each
+# run, to look for what those miss (docs/testing.md).
+hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 RUN_ID = survivors.mark()  # inherited by every process the tests start
 DEMO_MODEL = ROOT / "models" / "iris.onnx"
