@@ -10,16 +10,15 @@ A merge is one concatenate per input, one call, and a split by row offsets (PyTr
 ``batch``). Rows identical across requests are computed once. Token inputs (``pads``:
 input name -> pad value) are re-padded to the longest item of the merge, and outputs that
 carry the token axis (as the graph declares it: OnnxModel.token_outputs) are cut back to
-each request's own length. A merge of token inputs
-is sorted by length and cut into calls within the memory budget and its padding bound
-(functions.model.cuts), so short sentences are not padded to a long one. If a merged
-call fails (one request holds a value the model refuses), every request of it runs again
-alone, so the failure stays with its own request. A request cancelled while it waits is
-dropped from its batch. Under load, ``wait_bound`` (the model's fixed cost per call, capped
-by BATCH_MAX_WAIT_MS) lets a small queue fill before the next call. The batcher serves the
-event loop that first used it; calls from any other loop (event handlers run their own)
-go straight to the model. A merge takes requests up to ``budget.max_rows`` rows and
-``budget.tokens`` real tokens.
+each request's own length. A merge of token inputs is sorted by length and cut into calls
+within the memory budget and its padding bound (functions.model.cuts), so short sentences
+are not padded to a long one. If a merged call fails (one request holds a value the model
+refuses), every request of it runs again alone, so the failure stays with its own request.
+A request cancelled while it waits is dropped from its batch. Under load, ``wait_bound``
+(the model's fixed cost per call, capped by BATCH_MAX_WAIT_MS) lets a small queue fill
+before the next call. The batcher serves the event loop that first used it; calls from any
+other loop (event handlers run their own) go straight to the model. A merge takes requests
+up to ``budget.max_rows`` rows and ``budget.tokens`` real tokens.
 """
 
 from __future__ import annotations
