@@ -66,6 +66,12 @@ TABULAR = {"single_row": ("/", 8, 1), "batch_1000_rows": ("/batch-predict", 2, 1
 TEXT = {"minilm_1_connection": ("/", 1, 1), "minilm_16_connections": ("/", 16, 1)}
 
 
+def _tabular_bodies() -> dict[int, bytes]:
+    """The demo model's bodies by rows: one setosa row, 1,000 distinct rows."""
+    return {1: json.dumps({"instances": [SETOSA]}).encode(),
+            1000: json.dumps({"instances": batch_rows(1000)}).encode()}
+
+
 def throughput(trees: dict[str, Path], rounds: int, seconds: int,
                text: bool = False) -> dict[str, dict]:
     """The tabular measures on the demo model, or (``text``) MiniLM with one sentence a
@@ -78,8 +84,7 @@ def throughput(trees: dict[str, Path], rounds: int, seconds: int,
         env = {"MODEL_URI": str(exported())}
         bodies = {1: json.dumps({"instances": [SENTENCE]}).encode()}
     else:
-        bodies = {1: json.dumps({"instances": [SETOSA]}).encode(),
-                  1000: json.dumps({"instances": batch_rows(1000)}).encode()}
+        bodies = _tabular_bodies()
     measures = TEXT if text else TABULAR
     servers = {name: serve(tree, env) for name, tree in trees.items()}
     rates: dict = {m: {n: [] for n in trees} for m in measures}
@@ -113,8 +118,7 @@ def side_by_side(trees: dict[str, Path], rounds: int, seconds: int) -> dict[str,
     time (each by a wrk of its own on another CPU): the core's time is shared between them,
     so each round's ratio is that of their CPU cost per request, with whatever else the
     machine does falling on both at once."""
-    bodies = {1: json.dumps({"instances": [SETOSA]}).encode(),
-              1000: json.dumps({"instances": batch_rows(1000)}).encode()}
+    bodies = _tabular_bodies()
     servers = {name: serve(tree) for name, tree in trees.items()}
     rates: dict = {m: {n: [] for n in trees} for m in TABULAR}
     try:
@@ -186,12 +190,13 @@ def main(argv: list[str] | None = None) -> dict:
     if args.same_core:
         for measure, data in side_by_side(trees, args.rounds, args.seconds).items():
             ratios = [a / b for a, b in zip(data["rates"]["this"], data["rates"]["base"])]
-            result[f"{measure}_same_core"] = {**data, "ratio": _ratio(data["rates"]),
-                                              "quartiles": statistics.quantiles(ratios, n=4)}
-            print(f"{measure}, side by side on one CPU: this/base "
-                  f"{result[measure + '_same_core']['ratio']:.3f}x req/s (quartiles "
-                  + ", ".join(f"{q:.3f}" for q in result[measure + '_same_core']['quartiles'])
-                  + ")")
+            found = result[f"{measure}_same_core"] = {
+                **data, "ratio": _ratio(data["rates"]),
+                "quartiles": statistics.quantiles(ratios, n=4) if len(ratios) > 1
+                else ratios * 3}
+            quartiles = ", ".join(f"{q:.3f}" for q in found["quartiles"])
+            print(f"{measure}, side by side on one CPU: this/base {found['ratio']:.3f}x req/s "
+                  f"(quartiles {quartiles})")
     if args.cold_runs:
         cold = cold_starts(trees, args.cold_runs)
         result["cold_start_s"] = {**cold, "median": {n: median(v) for n, v in cold.items()},

@@ -36,7 +36,7 @@ import numpy as np
 
 from functions import metrics, telemetry
 from functions.dedupe import dedupe_feeds
-from functions.model.cuts import Budget, cut_by_length, run_cuts, token_lengths
+from functions.model.cuts import Budget, cut_by_length, on_token_axis, run_cuts, token_lengths
 
 Feeds = dict[str, np.ndarray]
 Call = Callable[[Feeds], Awaitable[Feeds]]
@@ -94,8 +94,7 @@ def split(outputs: Feeds, sizes: list[int], lengths: list[int], total: int,
                 part[name] = out  # no batch axis: every part gets it whole
                 continue
             rows = out[lo:hi]
-            if length < longest and token_outputs.get(name) == rows.ndim \
-                    and rows.shape[1] == longest:
+            if length < longest and on_token_axis(token_outputs, name, rows, longest):
                 rows = rows[:, :length]
             part[name] = rows
         parts.append(part)

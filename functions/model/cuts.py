@@ -212,17 +212,23 @@ def run_cuts_now(run: Callable[[Feeds], Feeds], feeds: Feeds, cuts: list[np.ndar
     return joined.outputs
 
 
+def on_token_axis(token_outputs: dict[str, int], name: str, value: np.ndarray,
+                  length: int) -> bool:
+    """Whether output ``name``'s ``value`` carries the token axis, ``length`` long: one of
+    ``token_outputs`` (OnnxModel's: name -> declared rank) at its declared rank (a pooled
+    output has an axis fewer) whose second axis is ``length``."""
+    return token_outputs.get(name) == value.ndim and value.shape[1] == length
+
+
 def _place(joined: Feeds, out: Feeds, index: np.ndarray, total: int, length: int,
            width: int, token_outputs: dict[str, int]) -> None:
-    """Write one cut's outputs at its rows (one of ``token_outputs``, at its declared rank,
-    whose second axis is the cut's length is padded back with zeros to the feeds' width;
-    one without a batch axis is kept as it is)."""
+    """Write one cut's outputs at its rows (one on the token axis, ``on_token_axis``, is
+    padded back with zeros to the feeds' width; one without a batch axis is kept as it is)."""
     for name, value in out.items():
         if value.ndim == 0 or value.shape[0] != len(index):
             joined.setdefault(name, value)
             continue
-        tokens = length != width and token_outputs.get(name) == value.ndim \
-            and value.shape[1] == length
+        tokens = length != width and on_token_axis(token_outputs, name, value, length)
         if name not in joined:
             shape = (total, width, *value.shape[2:]) if tokens else (total, *value.shape[1:])
             joined[name] = np.zeros(shape, dtype=value.dtype)
