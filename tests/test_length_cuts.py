@@ -50,14 +50,14 @@ def test_cuts_cover_every_row_once_within_the_budget() -> None:
     assert len(cuts) < len(lengths) / 4  # sorted: few calls, not one per row
 
 
-def _text_runner(built: Path, tmp: Path, memory_mb: int,
-                 batching: str, calls_at_once: int = 2) -> tuple[ModelRunner, TextPlan]:
+def _text_runner(built: Path, tmp: Path, memory_mb: int, batching: str,
+                 calls_at_once: int = 2, pair_mb: int = 128) -> tuple[ModelRunner, TextPlan]:
     card = ModelCard.from_json(built.with_suffix("").with_suffix(".card.json").read_text())
     path = tmp / "model.onnx"  # the tokenizer beside it, where the loader caches it
     shutil.copy(built, path)
     shutil.copy(built.parent / "tokenizer.json", path.with_suffix(".tokenizer.json"))
     s = Settings(batching=batching, inline_budget_ms=0, model_call_memory_mb=memory_mb,
-                 calls_at_once=calls_at_once)
+                 calls_at_once=calls_at_once, intra_op_threads=2, pair_session_mb=pair_mb)
     model = OnnxModel(path, card, s)
     runner, plan = ModelRunner(model, s), TextPlan(model)
     runner.pads = plan.pads()
@@ -169,16 +169,24 @@ def test_the_tokenizer_leaves_the_cores_to_the_model_unless_told(
     assert plan.decode(_texts(3)).feeds  # and it still tokenizes
 
 
-@pytest.mark.parametrize("at_once", [1, 2])
+@pytest.mark.parametrize(("at_once", "pair_mb"), [(1, 128), (2, 0), (2, 128)])
 def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
-        tmp_path: Path, built_model: BuiltModels, at_once: int) -> None:
+        tmp_path: Path, built_model: BuiltModels, at_once: int, pair_mb: int) -> None:
     """Off the loop, one cut after another, or two at a time (CALLS_AT_ONCE=2) whose padded
-    tokens together stay within one call's budget."""
+    tokens together stay within one call's budget: on a pair session whose calls use one
+    intra-op thread each (a model file within PAIR_SESSION_MB), else on the model's own."""
     path, _ = built_model("bert")
-    runner, plan = _text_runner(path, tmp_path, 16, "on", at_once)  # 256 padded tokens a call
+    runner, plan = _text_runner(path, tmp_path, 16, "on", at_once, pair_mb)  # 256 padded
+    # tokens a call
+    paired = at_once == 2 and pair_mb > 0
+    assert runner.describe()["pair_session"] is paired
+    assert (runner.model.pair_session is not None) is paired
+    if paired:
+        assert runner.model.pair_session.get_session_options().intra_op_num_threads == 1
+        assert runner.model.session.get_session_options().intra_op_num_threads == 2
     calls: list[tuple[str, int]] = []
     held, most, lock = [0], [0], threading.Lock()
-    run, batcher = runner.model.run, runner.batcher
+    batcher = runner.batcher
     assert batcher is not None and batcher.call_cuts is not None
     merges_cut: list[int] = []
     call_cuts = batcher.call_cuts
@@ -187,21 +195,25 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
         merges_cut.append(len(cuts))
         return await call_cuts(feeds, cuts, lengths)
 
-    def spy(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        ids = feeds["input_ids"]
-        calls.append((threading.current_thread().name, len(ids)))
-        with lock:
-            held[0] += ids.size
-            most[0] = max(most[0], held[0])
-        try:
-            time.sleep(0.002)  # long enough for the other thread's cut to overlap
-            return run(feeds)
-        finally:
+    def spy(run, session: str):  # observes, computes nothing itself
+        def observed(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            ids = feeds["input_ids"]
+            calls.append((threading.current_thread().name, len(ids), session))
             with lock:
-                held[0] -= ids.size
+                held[0] += ids.size
+                most[0] = max(most[0], held[0])
+            try:
+                time.sleep(0.002)  # long enough for the other thread's cut to overlap
+                return run(feeds)
+            finally:
+                with lock:
+                    held[0] -= ids.size
+        return observed
 
     batcher.call_cuts = counted
-    runner.model.run = spy  # type: ignore[method-assign]
+    runner.model.run = spy(runner.model.run, "model")  # type: ignore[method-assign]
+    if paired:
+        runner._pair = spy(runner._pair, "pair")
     texts = _texts(60, seed=5)
 
     async def concurrent() -> list[dict[str, np.ndarray]]:
@@ -211,9 +223,11 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
     name = runner.model.card.embedding_output
     got = np.array([out[name][0] for out in asyncio.run(concurrent())])
     assert merges_cut and max(merges_cut) > 1  # merges were cut into several calls
-    assert sum(rows for _, rows in calls) == len(texts)
-    threads = {thread for thread, _ in calls}
+    assert sum(rows for _, rows, _ in calls) == len(texts)
+    threads = {thread for thread, _, _ in calls}
     assert threads == ({"model_0"} if at_once == 1 else {"model_0", "model-beside_0"})
+    beside = {session for thread, _, session in calls if thread == "model-beside_0"}
+    assert beside == (set() if at_once == 1 else {"pair" if paired else "model"})
     assert most[0] <= runner.call_budget.tokens == 256
     alone = np.array([asyncio.run(runner.run(plan.decode([t]).feeds, plan.finish))[name][0]
                       for t in texts])

@@ -135,6 +135,12 @@ class Settings(msgspec.Struct, kw_only=True):
     its own (1: one after another); together they stay within MODEL_CALL_MEMORY_MB. Default:
     2 where 2 CPUs are usable (two small calls at once beat one call on two threads)."""
 
+    pair_session_mb: Annotated[int, Meta(ge=0)] = 128
+    """With CALLS_AT_ONCE=2 on CPU, a text model file up to this size (MiB) gets a second
+    session whose calls use one intra-op thread each: the two cuts at once run on it, one
+    per CPU, and their cost sets where merges are cut. It holds the weights a second time;
+    a larger model's cuts share its one session. 0: never."""
+
     requests_memory_mb: Annotated[int, Meta(ge=16)] = 320
     """Memory the requests in flight on every prediction route (/predict, /batch-predict,
     /v1/embeddings, /v2 infer) may hold together, in MiB (their bodies, decoded inputs and

@@ -65,6 +65,18 @@ def token_lengths(feeds: Feeds, pads: dict[str, int]) -> np.ndarray:
     return np.where(real.any(axis=1), last, 1).astype(np.intp)
 
 
+def tokens_aligned(feeds: Feeds, pads: dict[str, int]) -> bool:
+    """Whether the token inputs are one [rows, tokens] layout (what cuts and merges take)."""
+    shapes = {feeds[name].shape for name in pads if name in feeds}
+    return len(shapes) == 1 and len(next(iter(shapes))) == 2
+
+
+def shared_rows(feeds: Feeds) -> int:
+    """The batch axis every feed shares (0: none, e.g. Open Inference Protocol tensors)."""
+    sizes = {len(a) if a.ndim else 0 for a in feeds.values()}
+    return sizes.pop() if len(sizes) == 1 else 0
+
+
 def cut_by_length(lengths: np.ndarray, budget: Budget) -> list[np.ndarray]:
     """Row indices per call: sorted by length, each call within ``budget.tokens`` padded
     tokens (a single longer row still gets a call), ``budget.max_rows`` rows and

@@ -7,6 +7,7 @@ job). Session options and providers come from ``functions.model.sessions``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,14 +73,12 @@ class OnnxModel:
     def __init__(self, path: Path, card: ModelCard, settings: Settings) -> None:
         self.path = path
         self.card = card
-        providers = choose_providers(settings, ort.get_available_providers())
+        self.settings = settings
+        self._asked = choose_providers(settings, ort.get_available_providers())
         self.graph_optimised_offline = settings.optimized_model or optimised_offline(card)
-        options = session_options(settings, self.graph_optimised_offline)
-        self.custom_ops = register_custom_ops(options, path)  # e.g. onnxruntime-extensions
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelLoadError(f"onnxruntime cannot load {path.name}: {exc}") from exc
+        self.session = self._open()
+        self.pair_session: ort.InferenceSession | None = None
+        """A second session of the graph with fewer intra-op threads (``pair_run``)."""
         self.providers: list[str] = self.session.get_providers()
         if settings.execution_providers == "gpu" and not set(GPU_PROVIDERS) & set(self.providers):
             raise ModelLoadError(
@@ -104,6 +103,29 @@ class OnnxModel:
         """Every output is a tensor (no ZipMap sequence): outputs are used as they come."""
         log.info("model %s:%s loaded with providers %s", card.name, card.version, self.providers)
 
+    def _open(self, threads: int | None = None) -> ort.InferenceSession:
+        options = session_options(self.settings, self.graph_optimised_offline, threads)
+        self.custom_ops = register_custom_ops(options, self.path)  # onnxruntime-extensions
+        try:
+            return ort.InferenceSession(str(self.path), options, providers=self._asked)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelLoadError(f"onnxruntime cannot load {self.path.name}: {exc}") from exc
+
+    def pair_run(self, threads: int) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+        """``run`` on a second session of this graph whose calls use ``threads`` intra-op
+        threads (opened by the first call of this method): two calls at once on it take a
+        CPU each, where two on ``session`` would share, and contend for, its one thread
+        pool. It holds the weights a second time."""
+        if self.pair_session is None:
+            self.pair_session = self._open(threads)
+        session, names = self.pair_session, self.output_names
+
+        def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            values = session.run(names, feeds)
+            return dict(zip(names, values)) if self._tensors_only else \
+                self._as_tensors(names, values)
+        return run
+
     def _row_input(self) -> RowInput | None:
         if len(self.inputs) != 1 or len(self.inputs[0].shape) != 2:
             return None
@@ -127,6 +149,9 @@ class OnnxModel:
         values = self.session.run(names, feeds)
         if self._tensors_only:
             return dict(zip(names, values))
+        return self._as_tensors(names, values)
+
+    def _as_tensors(self, names: list[str], values: list[Any]) -> dict[str, np.ndarray]:
         return {name: value if isinstance(value, np.ndarray) else self._as_tensor(name, value)
                 for name, value in zip(names, values)}
 

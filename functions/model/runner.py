@@ -12,8 +12,8 @@ calls off the event loop. Whether concurrent requests are merged
 only where the measured curve says it pays: a call too slow for the loop, and a row at
 least ``MIN_GAIN`` times cheaper inside a batch than alone (token inputs: a call too slow
 for the loop suffices; their merges are cut by length where padding would cost more than a
-call, from the same curve). Measuring happens once per
-version, off the request path (``calibrate``).
+call, from the curve of the session the cuts run on). Measured once per version, off the
+request path (``calibrate``).
 
 Every call fits the memory budget (MODEL_CALL_MEMORY_MB, functions.model.cuts): a request
 over it runs as several calls, token rows sorted by length; ``finish`` (the plan's pooling)
@@ -46,7 +46,9 @@ from functions.model.cuts import (
     cut_by_length,
     run_cuts,
     run_cuts_now,
+    shared_rows,
     token_lengths,
+    tokens_aligned,
 )
 from functions.model.onnx_model import OnnxModel
 from functions.telemetry import spans
@@ -92,6 +94,10 @@ class ModelRunner:
         self._beside: ThreadPoolExecutor | None = None
         """The second thread a merge's cuts may run on (``calls_at_once``), within the
         same call budget."""
+        self.pair_threads, self.pair_bytes = settings.intra_op_threads // 2, \
+            settings.pair_session_mb << 20
+        self._pair: Callable[[Feeds], Feeds] | None = None
+        """The run of the model's pair session (``_open_pair``); None: none."""
 
     def runs_inline(self, rows: int) -> bool:
         """Whether a call of ``rows`` rows is expected to fit the inline budget."""
@@ -126,16 +132,16 @@ class ModelRunner:
                                 token_outputs=self.model.token_outputs)
         beside = self._run_beside if self.calls_at_once > 1 and len(cuts) > 1 else None
         work = spans.in_context(partial(
-            run_cuts_now, self._timed if beside is None else self._counted, feeds, cuts,
+            run_cuts_now, self._timed if beside is None else self._counted_pair, feeds, cuts,
             self.pads, lengths, beside, self.call_budget.tokens,
             token_outputs=self.model.token_outputs))
         return await asyncio.get_running_loop().run_in_executor(self._executor(), work)
 
-    def _counted(self, feeds: Feeds) -> Feeds:
-        """One call on this thread, counted, not timed: beside another call, its time is
-        not the model's alone."""
+    def _counted_pair(self, feeds: Feeds) -> Feeds:
+        """One of two calls at once, on this thread and the pair session when there is one;
+        counted, not timed: beside another call, its time is not the model's alone."""
         n = _rows(feeds)
-        return self._count(n, None, self._run_of(n)(feeds))
+        return self._count(n, None, self._run_of(n, self._pair)(feeds))
 
     def _run_beside(self, fn: Callable[[], None]) -> Future[None]:
         if self._beside is None:
@@ -148,10 +154,12 @@ class ModelRunner:
         started = time.perf_counter()
         return self._count(n, started, self._run_of(n)(feeds))
 
-    def _run_of(self, rows: int) -> Callable[[Feeds], Feeds]:
-        """The model's run, in a ``model.call`` span of ``rows`` rows while tracing is on."""
-        return self.model.run if telemetry.tracer is None \
-            else telemetry.tracer.model_call(self.model.run, rows)
+    def _run_of(self, rows: int, run: Callable[[Feeds], Feeds] | None = None,
+                ) -> Callable[[Feeds], Feeds]:
+        """``run`` (the model's, when None), in a ``model.call`` span of ``rows`` rows while
+        tracing is on."""
+        run = run or self.model.run
+        return run if telemetry.tracer is None else telemetry.tracer.model_call(run, rows)
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._thread is None:
@@ -172,7 +180,7 @@ class ModelRunner:
     async def run(self, feeds: Feeds, finish: Finish | None = None) -> Feeds:
         """The outputs for ``feeds`` (``finish``-ed, when given), in one call or, over the
         budget or padded to waste, several; through the batcher when merging is on."""
-        if self.pads and not _tokens_aligned(feeds, self.pads):  # tensors fed as sent
+        if self.pads and not tokens_aligned(feeds, self.pads):  # tensors fed as sent
             # (Open Inference Protocol) with no one token layout: one call, never merged,
             # and the model says what is wrong with them
             out = await self.call(feeds)
@@ -187,7 +195,7 @@ class ModelRunner:
                                           token_outputs=self.model.token_outputs)
         else:
             size = sum(a.nbytes for a in feeds.values())
-            if size > self.call_budget.input_bytes and _shared_rows(feeds) > 1:
+            if size > self.call_budget.input_bytes and shared_rows(feeds) > 1:
                 cuts = cut_by_bytes(_rows(feeds), size // _rows(feeds), self.call_budget)
                 return await run_cuts(self._submit, feeds, cuts, {}, None, finish,
                                       token_outputs={})
@@ -218,10 +226,12 @@ class ModelRunner:
             self.reason = f"cost not measurable: {type(exc).__name__}: {exc}"
             log.warning("batching stays off for %s: %s", self.model.card.name, self.reason)
             return
-        if pads:  # calls cut where padding costs more than a call (functions.model.cuts)
+        if pads:  # calls cut where padding costs more than a call (functions.model.cuts),
+            # on the session the cuts run on when two run at once
+            cuts_cost = self._open_pair(sample) or self.curve
             tokens = int(token_lengths(sample(1), pads)[0])
             self.call_budget = replace(self.call_budget, call_tokens=(
-                self.curve.fixed / max(self.curve.per_row, 1e-12) * tokens))
+                cuts_cost.fixed / max(cuts_cost.per_row, 1e-12) * tokens))
         slow = self.curve.expected(1) > self.budget
         gain = self.curve.gain()
         # token rows queue for the one model thread anyway, and length-sorted cuts bound
@@ -234,6 +244,24 @@ class ModelRunner:
                        f"({'over' if slow else 'within'} the inline budget), {gain:.2f}x cheaper "
                        f"in a batch of 16" + (", token inputs" if pads else ""))
 
+    def _open_pair(self, sample: Callable[[int], Feeds]) -> CostCurve | None:
+        """Open the model's pair session, where two cuts at once then run, one CPU each
+        (PAIR_SESSION_MB: CALLS_AT_ONCE=2 on CPU, a model file that small), and measure
+        it; None where the cuts share the model's session."""
+        if self.calls_at_once < 2 or self.pair_threads < 1 or not self.pair_bytes \
+                or self.model.providers != ["CPUExecutionProvider"] \
+                or self.model.path.stat().st_size > self.pair_bytes:
+            return None
+        try:
+            pair = self.model.pair_run(self.pair_threads)
+            curve = measure(pair, sample)
+        except Exception as exc:  # memory, most likely: the cuts share the one session
+            log.warning("no pair session for %s: %s: %s", self.model.card.name,
+                        type(exc).__name__, exc)
+            return None
+        self._pair = pair
+        return curve
+
     def _wait_bound(self) -> float:
         """How long a small queue may wait for company: never longer than one call's fixed
         cost (waiting more than a call saves cannot pay), nor BATCH_MAX_WAIT_MS."""
@@ -242,26 +270,14 @@ class ModelRunner:
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, "merging": self.batcher is not None, "reason": self.reason,
                 "max_rows": self.max_rows, "max_wait_ms": self.max_wait * 1e3,
-
+                "pair_session": self._pair is not None,
                 "calls": self.calls,
                 "cost": self.curve.describe() if self.curve else None}
-
-
-def _tokens_aligned(feeds: Feeds, pads: dict[str, int]) -> bool:
-    """Whether the token inputs are one [rows, tokens] layout (what cuts and merges take)."""
-    shapes = {feeds[name].shape for name in pads if name in feeds}
-    return len(shapes) == 1 and len(next(iter(shapes))) == 2
 
 
 def _rows(feeds: Feeds) -> int:
     first = next(iter(feeds.values()), None)
     return len(first) if first is not None and first.ndim else 1
-
-
-def _shared_rows(feeds: Feeds) -> int:
-    """The batch axis every feed shares (0: none, e.g. Open Inference Protocol tensors)."""
-    sizes = {len(a) if a.ndim else 0 for a in feeds.values()}
-    return sizes.pop() if len(sizes) == 1 else 0
 
 
 class Runners:

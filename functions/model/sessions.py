@@ -46,10 +46,12 @@ def optimised_offline(card: ModelCard) -> bool:
     return bool(card.variants) and card.variants[-1].get("kind") == "optimize"
 
 
-def session_options(settings: Settings, skip_optimisation: bool = False) -> ort.SessionOptions:
-    """Options for a small serverless instance."""
+def session_options(settings: Settings, skip_optimisation: bool = False,
+                    threads: int | None = None) -> ort.SessionOptions:
+    """Options for a small serverless instance (``threads``: intra-op threads other than
+    INTRA_OP_THREADS)."""
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = settings.intra_op_threads
+    opts.intra_op_num_threads = threads or settings.intra_op_threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
