@@ -87,12 +87,18 @@ def texts(seed: int = 25) -> tuple[list[str], list[str]]:
     return list(long), list(varied)
 
 
-def post(url: str, batch: list[str]) -> tuple[np.ndarray, float, int]:
+def post(url: str, batch: list[str], attempts: int = 10) -> tuple[np.ndarray, float, int]:
     """The embeddings ``url`` answers for ``batch``, the wall time and the per-item errors;
-    raises unless it answers 200 with one embedding per text."""
+    raises unless it answers 200 with one embedding per text. A 503 with a Retry-After
+    (admission: the instance's memory for requests in flight stayed full) is sent again
+    after it, as a retrying client does, up to ``attempts`` times."""
     t0 = time.perf_counter()
-    answer = requests.post(url, data=orjson.dumps({"instances": batch}), timeout=1_800,
-                           headers={"content-type": "application/json"})
+    for _ in range(attempts):
+        answer = requests.post(url, data=orjson.dumps({"instances": batch}), timeout=1_800,
+                               headers={"content-type": "application/json"})
+        if answer.status_code != 503 or "retry-after" not in answer.headers:
+            break
+        time.sleep(float(answer.headers["retry-after"]))
     wall = time.perf_counter() - t0
     if answer.status_code != 200:
         raise AssertionError(f"{url}: {answer.status_code} {answer.text[:300]}")
