@@ -226,12 +226,9 @@ class ModelRunner:
             self.reason = f"cost not measurable: {type(exc).__name__}: {exc}"
             log.warning("batching stays off for %s: %s", self.model.card.name, self.reason)
             return
-        if pads:  # calls cut where padding costs more than a call (functions.model.cuts),
-            # on the session the cuts run on when two run at once
-            cuts_cost = self._open_pair(sample) or self.curve
-            tokens = int(token_lengths(sample(1), pads)[0])
-            self.call_budget = replace(self.call_budget, call_tokens=(
-                cuts_cost.fixed / max(cuts_cost.per_row, 1e-12) * tokens))
+        tokens = int(token_lengths(sample(1), pads)[0]) if pads else 0
+        if pads:  # calls cut where padding costs more than a call (functions.model.cuts)
+            self._cut_by(self.curve, tokens)
         slow = self.curve.expected(1) > self.budget
         gain = self.curve.gain()
         # token rows queue for the one model thread anyway, and length-sorted cuts bound
@@ -243,11 +240,20 @@ class ModelRunner:
         self.reason = (f"BATCHING={self.mode}: one row costs {self.curve.expected(1) * 1e3:.3f} ms "
                        f"({'over' if slow else 'within'} the inline budget), {gain:.2f}x cheaper "
                        f"in a batch of 16" + (", token inputs" if pads else ""))
+        pair = self._open_pair(sample) if pads else None  # (after merging is on: it takes
+        if pair is not None:  # a while) its calls are the cuts: its cost decides them
+            self._cut_by(pair, tokens)
+
+    def _cut_by(self, curve: CostCurve, tokens: int) -> None:
+        """Cut merges where padding costs more than a call of ``curve`` (in padded tokens)."""
+        self.call_budget = replace(self.call_budget, call_tokens=(
+            curve.fixed / max(curve.per_row, 1e-12) * tokens))
+        if self.batcher is not None:
+            self.batcher.budget = self.call_budget
 
     def _open_pair(self, sample: Callable[[int], Feeds]) -> CostCurve | None:
-        """Open the model's pair session, where two cuts at once then run, one CPU each
-        (PAIR_SESSION_MB: CALLS_AT_ONCE=2 on CPU, a model file that small), and measure
-        it; None where the cuts share the model's session."""
+        """Open and measure the pair session that two cuts at once run on (PAIR_SESSION_MB);
+        None: they share the model's session."""
         if self.calls_at_once < 2 or self.pair_threads < 1 or not self.pair_bytes \
                 or self.model.providers != ["CPUExecutionProvider"] \
                 or self.model.path.stat().st_size > self.pair_bytes:
@@ -256,8 +262,7 @@ class ModelRunner:
             pair = self.model.pair_run(self.pair_threads)
             curve = measure(pair, sample)
         except Exception as exc:  # memory, most likely: the cuts share the one session
-            log.warning("no pair session for %s: %s: %s", self.model.card.name,
-                        type(exc).__name__, exc)
+            log.warning("no pair session for %s: %r", self.model.card.name, exc)
             return None
         self._pair = pair
         return curve
