@@ -156,8 +156,7 @@ class ModelRunner:
 
     def _run_of(self, rows: int, run: Callable[[Feeds], Feeds] | None = None,
                 ) -> Callable[[Feeds], Feeds]:
-        """``run`` (the model's, when None), in a ``model.call`` span of ``rows`` rows while
-        tracing is on."""
+        """``run`` (None: the model's), in a ``model.call`` span of ``rows`` rows if traced."""
         run = run or self.model.run
         return run if telemetry.tracer is None else telemetry.tracer.model_call(run, rows)
 
@@ -263,6 +262,7 @@ class ModelRunner:
             curve = measure(pair, sample)
         except Exception as exc:  # memory, most likely: the cuts share the one session
             log.warning("no pair session for %s: %r", self.model.card.name, exc)
+            self.model.pair_session = None  # opened but not measurable: not kept, unused
             return None
         self._pair = pair
         return curve
