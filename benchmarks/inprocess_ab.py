@@ -2,6 +2,7 @@
 
     git clone -q . /tmp/base && git -C /tmp/base checkout -q <commit>
     .venv/bin/python -m benchmarks.inprocess_ab /tmp/base . [--rounds 100] [--burst 500]
+    .venv/bin/python -m benchmarks.inprocess_ab /tmp/base . --instructions 2000
 
 A diagnostic for work on the request path, not a measurement of record (before_after.py
 measures from outside, over the production server). Each checkout runs in a process of its
@@ -10,6 +11,13 @@ main.py, driven with ``POST /`` one single-row body at a time, no sockets. All p
 are pinned to one CPU; the bursts alternate between them (ABBA), so whatever else the
 machine runs falls on every checkout alike. Reported: process CPU per request (median
 over bursts) and, per checkout, the median of its per-burst ratios to the first one.
+
+With ``--instructions N`` each checkout instead runs under valgrind's callgrind, and what is
+reported is the instructions executed by N requests after warm-up (background threads
+joined, counters zeroed), per request: a count that repeats within about 0.5% from run to
+run whatever else the machine does, where timings here move by several percent. It is a
+proxy for CPU time, not a measure of it (cache misses are not counted); checkouts are
+counted two at a time, a minute or two each.
 
 Why bursts: on a shared 2-vCPU machine, successive whole runs of one checkout, then the
 other, differed by 20% and more; interleaved bursts of ~25 ms keep the ratio within a few
@@ -22,6 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,6 +68,12 @@ async def main():
         await app(dict(SCOPE), receive, send)
     for _ in range(2000):
         await app(dict(SCOPE), receive, send)
+    await measure(app)
+
+asyncio.run(main())
+'''
+TIMED = r'''
+async def measure(app):
     print("ready", flush=True)
     for line in sys.stdin:
         statuses.clear()
@@ -67,8 +83,21 @@ async def main():
         spent = time.process_time() - started
         ok = statuses.count(200) == burst
         print(f"{spent / burst * 1e6 if ok else -1.0}", flush=True)
+'''
+COUNTED = r'''
+import subprocess, threading
 
-asyncio.run(main())
+async def measure(app):  # burst: how many requests to count
+    for thread in threading.enumerate():  # calibration is done before counting starts
+        if thread is not threading.main_thread() and not thread.name.startswith("asyncio"):
+            thread.join()
+    me = str(os.getpid())
+    subprocess.run(["callgrind_control", "-z", me], check=True, stdout=subprocess.DEVNULL)
+    statuses.clear()
+    for _ in range(burst):
+        await app(dict(SCOPE), receive, send)
+    assert statuses.count(200) == burst, "a request was answered other than 200"
+    subprocess.run(["callgrind_control", "-d", me], check=True, stdout=subprocess.DEVNULL)
 '''
 
 
@@ -90,15 +119,19 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--route", default="/")
     parser.add_argument("--query", default="", help="e.g. format=columns")
     parser.add_argument("--model", default="", help="MODEL_PATH (default: models/iris.onnx)")
+    parser.add_argument("--instructions", type=int, default=0, metavar="N",
+                        help="count the instructions of N requests under callgrind instead")
     args = parser.parse_args(argv)
     if args.body is None:
         args.body = Path(tempfile.mkdtemp(prefix="inprocess-ab-")) / "body.json"
         args.body.write_text(json.dumps({"instances": [SETOSA]}))
+    if args.instructions:
+        return instructions(args)
     kids = []
     for spec in args.checkouts:
         path, env = checkout(spec)
         kids.append(subprocess.Popen(
-            ["taskset", "-c", args.cpu, sys.executable, "-c", CHILD, str(path),
+            ["taskset", "-c", args.cpu, sys.executable, "-c", TIMED + CHILD, str(path),
              str(args.burst), str(args.body.resolve()), args.route, args.model, args.query],
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             stderr=subprocess.DEVNULL, start_new_session=True))
@@ -129,6 +162,36 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         print(f"{spec}: {report[spec]['us_per_request']:.1f} us/request, "
               f"{report[spec]['ratio']:.3f}x the first (quartiles {report[spec]['ratio_q25']:.3f}"
               f"-{report[spec]['ratio_q75']:.3f})")
+    return report
+
+
+def instructions(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """``--instructions``: instructions per request of each checkout, two at a time."""
+    if not shutil.which("valgrind"):
+        raise SystemExit("valgrind is not installed: apt-get install valgrind")
+    folder = Path(tempfile.mkdtemp(prefix="inprocess-ab-cg-"))
+    counts: list[float] = []
+    for first in range(0, len(args.checkouts), 2):
+        kids = []
+        for i in range(first, min(first + 2, len(args.checkouts))):
+            path, env = checkout(args.checkouts[i])
+            kids.append(subprocess.Popen(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/{i}",
+                 sys.executable, "-c", COUNTED + CHILD, str(path), str(args.instructions),
+                 str(args.body.resolve()), args.route, args.model, args.query],
+                env={**env, "PYTHONHASHSEED": "0"}, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        for i, kid in enumerate(kids, start=first):
+            if kid.wait():
+                raise SystemExit(f"{args.checkouts[i]} failed under callgrind (run it alone)")
+            dump = next(folder.glob(f"{i}.*"))  # the one dump the child asked for
+            found = re.search(r"^summary: (\d+)$", dump.read_text(), re.M)
+            counts.append(int(found.group(1)) / args.instructions)  # type: ignore[union-attr]
+    shutil.rmtree(folder)
+    report = {}
+    for spec, count in zip(args.checkouts, counts):
+        report[spec] = {"instructions_per_request": count, "ratio": count / counts[0]}
+        print(f"{spec}: {count:,.0f} instructions/request, {count / counts[0]:.3f}x the first")
     return report
 
 
