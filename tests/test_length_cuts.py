@@ -174,7 +174,8 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
         tmp_path: Path, built_model: BuiltModels, at_once: int, pair_mb: int) -> None:
     """Off the loop, one cut after another, or two at a time (CALLS_AT_ONCE=2) whose padded
     tokens together stay within one call's budget: on a pair session whose calls use one
-    intra-op thread each (a model file within PAIR_SESSION_MB), else on the model's own."""
+    intra-op thread each (a model file within PAIR_SESSION_MB), else on the model's own; with
+    two at a time, the next merge starts as soon as one lane is free."""
     path, _ = built_model("bert")
     runner, plan = _text_runner(path, tmp_path, 16, "on", at_once, pair_mb)  # 256 padded
     # tokens a call
@@ -190,10 +191,16 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
     assert batcher is not None and batcher.call_cuts is not None
     merges_cut: list[int] = []
     call_cuts = batcher.call_cuts
+    merges_at_once = [0, 0]  # now, most
 
     async def counted(feeds, cuts, lengths):  # observes, computes nothing itself
         merges_cut.append(len(cuts))
-        return await call_cuts(feeds, cuts, lengths)
+        merges_at_once[0] += 1
+        merges_at_once[1] = max(merges_at_once)
+        try:
+            return await call_cuts(feeds, cuts, lengths)
+        finally:
+            merges_at_once[0] -= 1
 
     def spy(run, session: str):  # observes, computes nothing itself
         def observed(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -229,6 +236,9 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
     beside = {session for thread, _, session in calls if thread == "model-beside_0"}
     assert beside == (set() if at_once == 1 else {"pair" if paired else "model"})
     assert most[0] <= runner.call_budget.tokens == 256
+    # two lanes: a lane with no cut of its merge left starts the next merge's, the merge
+    # before still running in the other (one at a time: merges one after another)
+    assert merges_at_once[1] == (1 if at_once == 1 else 2)
     alone = np.array([asyncio.run(runner.run(plan.decode([t]).feeds, plan.finish))[name][0]
                       for t in texts])
     assert np.abs(got - alone).max() < 1e-6

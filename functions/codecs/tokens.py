@@ -19,7 +19,7 @@ import numpy as np
 from functions.config.card import ModelCard, TokenizerSpec
 from functions.errors import ModelLoadError
 from functions.loading.sidecars import tokenizer_path
-from functions.model.batcher import merge
+from functions.model.merging import merge
 
 PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>")
 CHARS_PER_TOKEN = 100  # far above any real token's length, whitespace included

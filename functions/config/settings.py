@@ -131,9 +131,10 @@ class Settings(msgspec.Struct, kw_only=True):
 
     calls_at_once: Annotated[int, Meta(ge=1, le=2)] = msgspec.field(
         default_factory=lambda: min(2, default_threads()))
-    """The cuts of one merged call of a text model that may run at once, each on a thread of
-    its own (1: one after another); together they stay within MODEL_CALL_MEMORY_MB. Default:
-    2 where 2 CPUs are usable (two small calls at once beat one call on two threads)."""
+    """The cuts of merged calls of a text model that may run at once, each on a thread of
+    its own (1: one after another); together they stay within MODEL_CALL_MEMORY_MB, and a
+    thread with no cut of its merge left starts the next merge's. Default: 2 where 2 CPUs
+    are usable (two small calls at once beat one call on two threads)."""
 
     pair_session_mb: Annotated[int, Meta(ge=0)] = 128
     """With CALLS_AT_ONCE=2 on CPU, a text model file up to this size (MiB) gets a second

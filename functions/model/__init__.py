@@ -8,7 +8,9 @@
     runner.py       ModelRunner: inline or in a thread, alone or merged; Runners
     cost.py         the cost curve (fixed + per row), measured and kept current
     batcher.py      Batcher: concurrent requests merged into one call, split by offsets
+    merging.py      merged requests' feeds concatenated (re-padded), outputs split back
     cuts.py         the memory budget of one call; rows cut to fit it, token rows by length
+    lanes.py        Lanes: merges' cuts two calls at once, the next merge's as one frees
     isolation.py    items the model itself refuses, isolated by bisection, input named
     finite.py       which rows of the outputs are NaN or infinite (never answered)
 """

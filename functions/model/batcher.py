@@ -28,15 +28,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from functions import metrics, telemetry
 from functions.dedupe import dedupe_feeds
-from functions.model.cuts import Budget, cut_by_length, on_token_axis, run_cuts, token_lengths
+from functions.model.cuts import Budget, cut_by_length, run_cuts, token_lengths
+from functions.model.lanes import Lanes
+from functions.model.merging import compatible, merge, padded_length, split
 
 Feeds = dict[str, np.ndarray]
 Call = Callable[[Feeds], Awaitable[Feeds]]
@@ -55,77 +58,21 @@ class _Waiting:
     """Its ``model.queue`` span while tracing is on (functions.telemetry)."""
 
 
-def _length(feeds: Feeds, pads: dict[str, int]) -> int:
-    return max((feeds[name].shape[1] for name in pads if name in feeds), default=0)
-
-
-def merge(parts: list[Feeds], pads: dict[str, int]) -> Feeds:
-    """One feed per input: the parts concatenated, token inputs padded to the longest."""
-    longest = max(_length(p, pads) for p in parts) if pads else 0
-    merged = {}
-    for name in parts[0]:
-        arrays = [p[name] for p in parts]
-        if name in pads and any(a.shape[1] < longest for a in arrays):
-            rows = sum(len(a) for a in arrays)
-            out = np.full((rows, longest, *arrays[0].shape[2:]), pads[name],
-                          dtype=np.result_type(*arrays))
-            lo = 0
-            for a in arrays:  # each part's tokens at its rows, the rest left as padding
-                out[lo:lo + len(a), :a.shape[1]] = a
-                lo += len(a)
-            merged[name] = out
-        else:
-            merged[name] = np.concatenate(arrays)
-    return merged
-
-
-def split(outputs: Feeds, sizes: list[int], lengths: list[int], total: int,
-          token_outputs: dict[str, int]) -> list[Feeds]:
-    """Each part's rows of every output; those of ``token_outputs`` (OnnxModel's: name ->
-    declared rank) cut back to the part's own token length where the merge padded them."""
-    bounds = np.cumsum([0, *sizes])
-    longest = max(lengths, default=0)
-    parts: list[Feeds] = []
-    for k, length in enumerate(lengths):
-        lo, hi = bounds[k], bounds[k + 1]
-        part = {}
-        for name, out in outputs.items():
-            if out.ndim == 0 or out.shape[0] != total:
-                part[name] = out  # no batch axis: every part gets it whole
-                continue
-            rows = out[lo:hi]
-            if length < longest and on_token_axis(token_outputs, name, rows, longest):
-                rows = rows[:, :length]
-            part[name] = rows
-        parts.append(part)
-    return parts
-
-
-def _shape_key(feeds: Feeds, pads: dict[str, int]) -> tuple:
-    """What must be equal for two requests to be concatenated: every item shape, but the
-    token axis of padded inputs."""
-    return tuple((name, a.shape[2:] if name in pads else a.shape[1:])
-                 for name, a in feeds.items())
-
-
-def compatible(group: list[_Waiting], pads: dict[str, int]) -> list[list[_Waiting]]:
-    """The group split into runs that can be concatenated (same item shapes)."""
-    runs: dict[tuple, list[_Waiting]] = {}
-    for w in group:
-        runs.setdefault(_shape_key(w.feeds, pads), []).append(w)
-    return list(runs.values())
-
-
 class Batcher:
     """The queue in front of one model version's calls."""
 
     def __init__(self, call: Call, budget: Budget, pads: dict[str, int] | None = None,
                  wait_bound: Callable[[], float] = lambda: 0.0,
                  call_cuts: CallCuts | None = None,
-                 token_outputs: dict[str, int] | None = None) -> None:
+                 token_outputs: dict[str, int] | None = None, lanes: Lanes | None = None) -> None:
         self.call = call
         self.call_cuts = call_cuts
         """Runs a merge's cuts in one go off the loop (else: one ``call`` per cut)."""
+        self.lanes = lanes
+        """Where ``call_cuts`` runs cuts two at a time: the next merge is formed as soon as
+        one of them is free, not once the merge before it is done (None: one at a time)."""
+        if lanes is not None:
+            lanes.on_idle = self._lane_free
         self.budget = budget
         self.max_rows = budget.max_rows
         self.pads = pads or {}
@@ -137,6 +84,7 @@ class Batcher:
         self._queue: deque[_Waiting] = deque()
         self._busy = False
         self._drainer: asyncio.Task[None] | None = None
+        self._nudge = asyncio.Event()  # for the drainer: a lane freed, a merge settled, ...
 
     def serves_this_loop(self) -> bool:
         """Whether this call may queue here: the server's loop (the main thread's) only.
@@ -146,7 +94,7 @@ class Batcher:
             return False
         loop = asyncio.get_running_loop()
         if self.loop is None or (self.loop.is_closed() and not self._busy and not self._queue):
-            self.loop = loop
+            self.loop, self._nudge = loop, asyncio.Event()
         return loop is self.loop
 
     async def submit(self, feeds: Feeds) -> Feeds:
@@ -161,9 +109,10 @@ class Batcher:
                 self._busy = False
                 self._kick()
         rows = len(next(iter(feeds.values())))
-        waiting = _Waiting(feeds, rows, rows * max(1, _length(feeds, self.pads)),
+        waiting = _Waiting(feeds, rows, rows * max(1, padded_length(feeds, self.pads)),
                            asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
+        self._nudge.set()
         if telemetry.tracer is None:
             return await waiting.future  # cancelled while waiting: skipped when its turn comes
         waiting.span = telemetry.tracer.queued(rows)
@@ -198,16 +147,36 @@ class Batcher:
         return group
 
     async def _drain(self) -> None:
+        running: set[asyncio.Task[None]] = set()
         try:
-            while self._queue:
-                await self._fill()
-                for group in compatible(self._take(), self.pads):
-                    if group:
-                        await self._settle(group)
+            while True:
+                self._nudge.clear()
+                if self._queue and (not running or self.lanes is not None
+                                    and not self.lanes.busy()):
+                    await self._fill()
+                    for group in compatible(self._take(), self.pads):
+                        task = asyncio.get_running_loop().create_task(self._settle(group))
+                        running.add(task)
+                        task.add_done_callback(partial(self._settled, running))
+                    await asyncio.sleep(0)  # their first steps: merges handed to the lanes
+                elif running:
+                    await self._nudge.wait()
+                else:
+                    return
         finally:
             self._busy = False
             if self._queue:  # arrived after the last take, before busy was released
                 self._kick()
+
+    def _settled(self, running: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        self._nudge.set()
+
+    def _lane_free(self) -> None:
+        """From a lane's thread: the drainer may start the next merge."""
+        with suppress(RuntimeError):  # the loop closed meanwhile (tests run several)
+            if self.loop is not None:
+                self.loop.call_soon_threadsafe(self._nudge.set)
 
     async def _fill(self) -> None:
         """Under load (the last call merged requests) and with fewer rows queued than it
@@ -247,16 +216,24 @@ class Batcher:
             out = await self._by_length(unique)
         except Exception:  # one request's bad value: each runs alone, keeping its own error
             for w in group:
-                await self._deliver(w, self.call(w.feeds))
+                await self._deliver(w, self._alone(w.feeds))
             return
         if unique is not merged:
             out = {k: v[inverse] if v.ndim and v.shape[0] == len(next(iter(unique.values())))
                    else v for k, v in out.items()}
-        lengths = [_length(p, self.pads) for p in parts] if self.pads else [0] * len(parts)
+        lengths = [padded_length(p, self.pads) for p in parts] if self.pads else [0] * len(parts)
         for w, part in zip(group, split(out, [w.rows for w in group], lengths, total,
                                           self.token_outputs)):
             if not w.future.done():
                 w.future.set_result(part)
+
+    def _alone(self, feeds: Feeds) -> Awaitable[Feeds]:
+        """One request's call on its own (its merge failed); in the lanes when there are
+        lanes, where the model's thread may be taken for a while."""
+        if self.lanes is None or self.call_cuts is None:
+            return self.call(feeds)
+        lengths = token_lengths(feeds, self.pads)
+        return self.call_cuts(feeds, [np.arange(len(lengths))], lengths)
 
     async def _by_length(self, feeds: Feeds) -> Feeds:
         """A merge's outputs; token rows sorted by length and cut within the budget."""
@@ -264,7 +241,7 @@ class Batcher:
             return await self._one(feeds)
         lengths = token_lengths(feeds, self.pads)
         cuts = cut_by_length(lengths, self.budget)
-        if len(cuts) == 1:
+        if len(cuts) == 1 and self.lanes is None:
             return await self._one(feeds)
         if self.call_cuts is None:
             return await run_cuts(self._one, feeds, cuts, self.pads, lengths,

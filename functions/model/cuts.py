@@ -12,9 +12,7 @@ never exist whole.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,7 +112,7 @@ def take(feeds: Feeds, index: np.ndarray, pads: dict[str, int], length: int) -> 
     return {name: (a[index, :length] if name in pads else a[index]) for name, a in feeds.items()}
 
 
-class _Joined:
+class Joined:
     """The outputs of every row of ``feeds``, filled in one cut at a time."""
 
     def __init__(self, feeds: Feeds, pads: dict[str, int], lengths: np.ndarray | None,
@@ -142,7 +140,7 @@ async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
     with ``together`` up to ``IN_QUEUE`` cuts handed to ``call`` at once (a batcher's queue,
     which merges them with other requests' rows and cuts the whole again; if one cut fails,
     the others are cancelled and its error raised)."""
-    joined = _Joined(feeds, pads, lengths, token_outputs)
+    joined = Joined(feeds, pads, lengths, token_outputs)
 
     async def one(index: np.ndarray) -> None:
         part, length = joined.part(index)
@@ -170,57 +168,15 @@ async def run_cuts(call: Callable[[Feeds], Awaitable[Feeds]], feeds: Feeds,
 
 
 def run_cuts_now(run: Callable[[Feeds], Feeds], feeds: Feeds, cuts: list[np.ndarray],
-                 pads: dict[str, int], lengths: np.ndarray,
-                 beside: Callable[[Callable[[], None]], Future[None]] | None = None,
-                 tokens: int = 0, *, token_outputs: dict[str, int]) -> Feeds:
-    """``run_cuts`` for a caller already off the event loop (the model's thread), so no cut
-    waits for the loop to start the next: one cut after another on the calling thread, or
-    with ``beside`` (which runs a function in a second thread) two at a time, the larger
-    cuts first, as long as the two in flight hold at most ``tokens`` padded tokens together
-    (one call's budget). The first error is raised once neither thread runs a cut."""
-    joined = _Joined(feeds, pads, lengths, token_outputs)
-    if beside is None or len(cuts) < 2:
-        for index in cuts:
-            part, length = joined.part(index)
-            joined.place(index, run(part), length)
-        return joined.outputs
-    sizes = [len(index) * int(lengths[index].max()) for index in cuts]
-    pending = sorted(range(len(cuts)), key=sizes.__getitem__, reverse=True)
-    state = threading.Condition()
-    held = [0]
-    done: list[tuple[int, Feeds, int]] = []
-    failed: list[BaseException] = []
-
-    def lane() -> None:
-        while True:
-            with state:
-                while True:
-                    if failed or not pending:
-                        return
-                    k = next((k for k in pending if held[0] + sizes[k] <= tokens),
-                             None if held[0] else pending[0])  # alone, the largest runs
-                    if k is not None:
-                        break
-                    state.wait()  # the other thread's cut holds what this one needs
-                pending.remove(k)
-                held[0] += sizes[k]
-            try:
-                part, length = joined.part(cuts[k])
-                done.append((k, run(part), length))
-            except BaseException as exc:
-                failed.append(exc)
-            finally:
-                with state:
-                    held[0] -= sizes[k]
-                    state.notify_all()
-
-    other = beside(lane)
-    lane()
-    other.result()
-    if failed:
-        raise failed[0]
-    for k, out, length in done:
-        joined.place(cuts[k], out, length)
+                 pads: dict[str, int], lengths: np.ndarray, *,
+                 token_outputs: dict[str, int]) -> Feeds:
+    """``run_cuts`` for a caller already off the event loop (the model's thread), or on it
+    within the inline budget: one cut after another on the calling thread, so no cut waits
+    for the loop to start the next (two at a time: functions.model.lanes)."""
+    joined = Joined(feeds, pads, lengths, token_outputs)
+    for index in cuts:
+        part, length = joined.part(index)
+        joined.place(index, run(part), length)
     return joined.outputs
 
 

@@ -28,7 +28,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -42,6 +42,7 @@ from functions.model.cost import CostCurve, measure
 from functions.model.cuts import (
     Budget,
     Finish,
+    Joined,
     cut_by_bytes,
     cut_by_length,
     run_cuts,
@@ -50,6 +51,7 @@ from functions.model.cuts import (
     token_lengths,
     tokens_aligned,
 )
+from functions.model.lanes import Lanes
 from functions.model.onnx_model import OnnxModel
 from functions.telemetry import spans
 
@@ -91,9 +93,7 @@ class ModelRunner:
         concurrent requests never hold more than one call's memory at once, and the
         allocator keeps one arena for them instead of one per pool thread."""
         self.calls_at_once = settings.calls_at_once
-        self._beside: ThreadPoolExecutor | None = None
-        """The second thread a merge's cuts may run on (``calls_at_once``), within the
-        same call budget."""
+        self.lanes: Lanes | None = None  # merges' cuts two at a time (CALLS_AT_ONCE=2)
         self.pair_threads, self.pair_bytes = settings.intra_op_threads // 2, \
             settings.pair_session_mb << 20
         self._pair: Callable[[Feeds], Feeds] | None = None
@@ -126,27 +126,24 @@ class ModelRunner:
     async def call_cuts(self, feeds: Feeds, cuts: list[np.ndarray],
                         lengths: np.ndarray) -> Feeds:
         """A merge's cuts as calls one after another in the model's thread (on the loop
-        when the whole fits the inline budget): the next cut never waits for the loop."""
+        when the whole fits the inline budget): the next cut never waits for the loop;
+        with CALLS_AT_ONCE=2, in the two lanes (functions.model.lanes)."""
         if self.runs_inline(_rows(feeds)):
             return run_cuts_now(self._timed, feeds, cuts, self.pads, lengths,
                                 token_outputs=self.model.token_outputs)
-        beside = self._run_beside if self.calls_at_once > 1 and len(cuts) > 1 else None
-        work = spans.in_context(partial(
-            run_cuts_now, self._timed if beside is None else self._counted_pair, feeds, cuts,
-            self.pads, lengths, beside, self.call_budget.tokens,
-            token_outputs=self.model.token_outputs))
+        if self.lanes is not None:
+            joined = Joined(feeds, self.pads, lengths, self.model.token_outputs)
+            return await asyncio.wrap_future(self.lanes.submit(
+                joined, cuts, lengths, spans.in_context(self._counted_pair)))
+        work = spans.in_context(partial(run_cuts_now, self._timed, feeds, cuts, self.pads,
+                                        lengths, token_outputs=self.model.token_outputs))
         return await asyncio.get_running_loop().run_in_executor(self._executor(), work)
 
     def _counted_pair(self, feeds: Feeds) -> Feeds:
-        """One of two calls at once, on this thread and the pair session when there is one;
-        counted, not timed: beside another call, its time is not the model's alone."""
+        """One of two calls at once, on a lane's thread and the pair session when there is
+        one; counted, not timed: beside another call, its time is not the model's alone."""
         n = _rows(feeds)
         return self._count(n, None, self._run_of(n, self._pair)(feeds))
-
-    def _run_beside(self, fn: Callable[[], None]) -> Future[None]:
-        if self._beside is None:
-            self._beside = ThreadPoolExecutor(1, thread_name_prefix="model-beside")
-        return self._beside.submit(spans.in_context(fn))
 
     def _timed(self, feeds: Feeds) -> Feeds:
         """One call on this thread, counted and timed for the curve."""
@@ -234,8 +231,11 @@ class ModelRunner:
         # their padding: merging them pays whenever their calls leave the loop
         pays = slow and (gain >= MIN_GAIN or bool(pads))
         if self.mode == "on" or (self.mode == "auto" and pays):
+            if self.calls_at_once > 1 and pads:
+                self.lanes = Lanes(lambda fn: self._executor().submit(fn),
+                                   self.call_budget.tokens)
             self.batcher = Batcher(self.call, self.call_budget, pads, self._wait_bound,
-                                   self.call_cuts, self.model.token_outputs)
+                                   self.call_cuts, self.model.token_outputs, self.lanes)
         self.reason = (f"BATCHING={self.mode}: one row costs {self.curve.expected(1) * 1e3:.3f} ms "
                        f"({'over' if slow else 'within'} the inline budget), {gain:.2f}x cheaper "
                        f"in a batch of 16" + (", token inputs" if pads else ""))
