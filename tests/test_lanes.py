@@ -170,3 +170,26 @@ def test_a_call_queued_on_the_model_thread_waits_one_cut_at_most(
     on_model_thread = sorted(start for thread, _, _, start, _ in run.calls
                              if thread == "model_0")
     assert sum(1 for start in on_model_thread if start > ran_at) >= 2  # lanes went on after
+
+
+def test_a_merge_given_up_by_its_caller_leaves_the_lanes_working(
+        text: tuple[ModelRunner, TextPlan]) -> None:
+    """Its awaiting task cancelled (a client gone, a loop closing), a merge's future is
+    cancelled while its cuts run: the lanes finish them and both go on with the next."""
+    runner, plan = text
+    run = Recorded(runner)
+    with ThreadPoolExecutor(1, thread_name_prefix="model") as model_thread:
+        lanes = _lanes(model_thread)
+        _, cuts, dropped = _submit(lanes, runner, plan, _texts(20, seed=6), run, 64)
+        assert dropped.cancel()
+        while len(run.calls) < len(cuts):  # its cuts are done, its answer refused
+            time.sleep(0.01)
+        time.sleep(0.05)
+        since = time.perf_counter()
+        texts = _texts(20, seed=7)
+        feeds, next_cuts, kept = _submit(lanes, runner, plan, texts, run, 64)
+        assert len(next_cuts) >= 4
+        got = _pooled(runner, plan, kept.result(60), feeds)
+    assert np.abs(got - _expected(runner, plan, texts)).max() < 1e-5
+    assert {thread for thread, _, _, start, _ in run.calls if start >= since} == \
+        {"model_0", "model-beside_0"}

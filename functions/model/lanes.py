@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -120,6 +121,16 @@ class Lanes:
         if cut is None:
             self.on_idle()
             return
+        try:
+            self._run(cut)
+        finally:
+            try:
+                self.starts[lane](lambda: self._lane(lane))
+            except RuntimeError:  # its thread's executor is shut down: the process exits
+                with self._state:
+                    self._running[lane] = False
+
+    def _run(self, cut: _Cut) -> None:
         merge = cut.merge
         try:
             if merge.failed is None:
@@ -139,17 +150,19 @@ class Lanes:
             self._state.notify_all()
         if finished:
             _finish(merge)
-        self.starts[lane](lambda: self._lane(lane))
 
 
 def _finish(merge: _Merge) -> None:
-    if merge.failed is not None:
-        merge.future.set_exception(merge.failed)
-        return
-    try:
-        for index, out, length in merge.done:
-            merge.joined.place(index, out, length)
-    except BaseException as exc:  # noqa: BLE001 - raised to the merge's caller
-        merge.future.set_exception(exc)
-        return
-    merge.future.set_result(merge.joined.outputs)
+    """The merge's answer, or its error, to its caller (who may have given up on it)."""
+    future = merge.future
+    with suppress(InvalidStateError):  # cancelled: the awaiting task was cancelled
+        if merge.failed is not None:
+            future.set_exception(merge.failed)
+            return
+        try:
+            for index, out, length in merge.done:
+                merge.joined.place(index, out, length)
+        except Exception as exc:  # noqa: BLE001 - raised to the merge's caller
+            future.set_exception(exc)
+            return
+        future.set_result(merge.joined.outputs)
