@@ -193,3 +193,44 @@ def test_a_merge_given_up_by_its_caller_leaves_the_lanes_working(
     assert np.abs(got - _expected(runner, plan, texts)).max() < 1e-5
     assert {thread for thread, _, _, start, _ in run.calls if start >= since} == \
         {"model_0", "model-beside_0"}
+
+
+def test_one_cut_finding_both_lanes_idle_runs_on_both_cpus_alone(
+        text: tuple[ModelRunner, TextPlan]) -> None:
+    """A merge of one cut, both lanes idle: one call of the model's own (2-thread) session,
+    in the first lane, the second held: a merge handed over meanwhile starts after it."""
+    runner, plan = text
+    pair, wide = Recorded(runner), Recorded(runner, seconds=0.05)
+    wide.run = runner.model.run
+    with ThreadPoolExecutor(1, thread_name_prefix="model") as model_thread:
+        lanes = _lanes(model_thread)
+        first = _texts(3, seed=9)
+        feeds = plan.decode(first).feeds
+        lengths = token_lengths(feeds, plan.pads())
+        alone = lanes.submit(Joined(feeds, plan.pads(), lengths, runner.model.token_outputs),
+                             [np.arange(len(first))], lengths, pair, wide)
+        time.sleep(0.01)
+        assert lanes.busy()
+        later = _texts(12, seed=10)
+        l_feeds, l_cuts, after = _submit(lanes, runner, plan, later, pair, 64)
+        assert len(l_cuts) >= 2
+        got = _pooled(runner, plan, alone.result(30), feeds)
+        got_later = _pooled(runner, plan, after.result(30), l_feeds)
+    assert [(thread, rows) for thread, rows, *_ in wide.calls] == [("model_0", len(first))]
+    wide_end = wide.calls[0][4]
+    assert min(start for *_, start, _ in pair.calls) >= wide_end  # held until it ended
+    assert {thread for thread, *_ in pair.calls} == {"model_0", "model-beside_0"}
+    assert np.abs(got - _expected(runner, plan, first)).max() < 1e-5
+    assert np.abs(got_later - _expected(runner, plan, later)).max() < 1e-5
+
+
+def test_a_merging_text_model_keeps_its_calls_off_the_event_loop(
+        text: tuple[ModelRunner, TextPlan]) -> None:
+    """However fast its calls turn out (short texts on a fast machine), a text model that
+    merges never calls on the loop: there a call would hold every request up while it ran,
+    and no merge would form (seen: 16 clients at ~350 requests/s instead of ~2,000)."""
+    runner, _ = text
+    assert runner.batcher is not None and runner.curve is not None
+    runner.curve.scale = 1e-3  # its calls seen a thousand times faster than measured
+    runner._follow_curve()
+    assert runner.inline_rows == 0 and not runner.runs_inline(1)

@@ -77,12 +77,24 @@ class Lanes:
             return all(self._running)
 
     def submit(self, joined: Joined, cuts: list[np.ndarray], lengths: np.ndarray,
-               run: Callable[[Feeds], Feeds]) -> Future[Feeds]:
+               run: Callable[[Feeds], Feeds],
+               wide: Callable[[Feeds], Feeds] | None = None) -> Future[Feeds]:
         """The outputs of every row of ``joined``'s feeds, ``cuts`` run with ``run`` in the
-        lanes (after the cuts of merges submitted earlier); placed in row order."""
-        merge = _Merge(joined, run, len(cuts))
+        lanes (after the cuts of merges submitted earlier); placed in row order. One cut
+        that finds both lanes idle runs with ``wide`` (a call on both CPUs) instead, in the
+        first lane, the second held meanwhile: the next merge waits for it, and grows."""
         sized = sorted(((len(index) * int(lengths[index].max()), k)
                         for k, index in enumerate(cuts)), reverse=True)
+        alone = None
+        with self._state:
+            if wide is not None and len(cuts) == 1 and not any(self._running):
+                self._running = [True, True]  # the second lane held while it runs
+                self._held += sized[0][0]
+                alone = _Cut(_Merge(joined, wide, 1), cuts[0], sized[0][0])
+        if alone is not None:
+            self.starts[0](lambda: self._wide(alone))
+            return alone.merge.future
+        merge = _Merge(joined, run, len(cuts))
         start = []
         with self._state:
             self._pending.extend(_Cut(merge, cuts[k], size) for size, k in sized)
@@ -111,6 +123,19 @@ class Lanes:
                 self._held += cut.size
                 return cut
             self._state.wait()  # the other lane's cut holds what this one needs
+
+    def _wide(self, cut: _Cut) -> None:
+        """``cut`` alone on both CPUs; then the first lane goes on, and the second if it
+        has cuts to take."""
+        try:
+            self._run(cut)
+        finally:
+            with self._state:
+                self._running[1] = bool(self._pending)
+                second = self._running[1]
+            if second:
+                self.starts[1](lambda: self._lane(1))
+            self._lane(0)
 
     def _lane(self, lane: int) -> None:
         """Run one cut in ``lane``'s thread, then queue the lane's next turn there: a call

@@ -74,16 +74,14 @@ class ModelRunner:
         self.mode = "off" if settings.aws_lambda_function_name else settings.batching
         self.max_rows = settings.batch_max_rows
         self.call_budget = Budget.of(settings.model_call_memory_mb, settings.batch_max_rows)
-        self.pads: dict[str, int] = {}
-        """Token inputs and their pad values (set from the model's plan): cut by length."""
+        self.pads: dict[str, int] = {}  # token inputs -> pad value (the plan's): cut by length
         self.max_wait = settings.batch_max_wait_ms / 1000.0
         self.curve: CostCurve | None = None
         self.batcher: Batcher | None = None
         self.measures = not settings.aws_lambda_function_name
         """Measure the cost curve (every mode: it also decides what runs on the event loop;
         not on Lambda, where one request at a time has no loop to keep free)."""
-        self.measuring = False
-        """Set once its measurement has been started (by the service, in a thread)."""
+        self.measuring = False  # its measurement started (by the service, in a thread)
         self.reason = "not measured yet" if self.measures else "BATCHING=off (Lambda)"
         self.calls = 0
         self.inline_rows = UNMEASURED_INLINE_ROWS
@@ -96,8 +94,7 @@ class ModelRunner:
         self.lanes: Lanes | None = None  # merges' cuts two at a time (CALLS_AT_ONCE=2)
         self.pair_threads, self.pair_bytes = settings.intra_op_threads // 2, \
             settings.pair_session_mb << 20
-        self._pair: Callable[[Feeds], Feeds] | None = None
-        """The run of the model's pair session (``_open_pair``); None: none."""
+        self._pair: Callable[[Feeds], Feeds] | None = None  # the pair session's run, if any
 
     def runs_inline(self, rows: int) -> bool:
         """Whether a call of ``rows`` rows is expected to fit the inline budget."""
@@ -112,6 +109,8 @@ class ModelRunner:
             self.inline_rows = int((self.budget / curve.scale - curve.fixed) // curve.per_row)
         else:
             self.inline_rows = sys.maxsize if curve.expected(1) <= self.budget else 0
+        if self.batcher is not None and self.pads:  # merging text: a call on the loop holds
+            self.inline_rows = 0  # every request up while it runs, and no merge forms
 
     async def call(self, feeds: Feeds) -> Feeds:
         """One model call, on the loop or in a thread (see the module docstring)."""
@@ -133,8 +132,8 @@ class ModelRunner:
                                 token_outputs=self.model.token_outputs)
         if self.lanes is not None:
             joined = Joined(feeds, self.pads, lengths, self.model.token_outputs)
-            return await asyncio.wrap_future(self.lanes.submit(
-                joined, cuts, lengths, spans.in_context(self._counted_pair)))
+            pair, wide = spans.in_context(self._counted_pair), spans.in_context(self._timed)
+            return await asyncio.wrap_future(self.lanes.submit(joined, cuts, lengths, pair, wide))
         work = spans.in_context(partial(run_cuts_now, self._timed, feeds, cuts, self.pads,
                                         lengths, token_outputs=self.model.token_outputs))
         return await asyncio.get_running_loop().run_in_executor(self._executor(), work)
@@ -236,6 +235,7 @@ class ModelRunner:
                                    self.call_budget.tokens)
             self.batcher = Batcher(self.call, self.call_budget, pads, self._wait_bound,
                                    self.call_cuts, self.model.token_outputs, self.lanes)
+            self._follow_curve()
         self.reason = (f"BATCHING={self.mode}: one row costs {self.curve.expected(1) * 1e3:.3f} ms "
                        f"({'over' if slow else 'within'} the inline budget), {gain:.2f}x cheaper "
                        f"in a batch of 16" + (", token inputs" if pads else ""))
