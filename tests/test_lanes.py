@@ -62,14 +62,15 @@ def text(tmp_path: Path, built_model: BuiltModels) -> tuple[ModelRunner, TextPla
 
 
 def _submit(lanes: Lanes, runner: ModelRunner, plan: TextPlan, texts: list[str], run: Recorded,
-            budget_tokens: int = TOKENS):
-    """``texts`` as one merge, cut by length within ``budget_tokens`` padded tokens a call,
-    handed to ``lanes``: (feeds, cuts, future of the outputs)."""
+            budget_tokens: int | None = TOKENS, wide: Recorded | None = None):
+    """``texts`` as one merge, cut by length within ``budget_tokens`` padded tokens a call
+    (None: one cut), handed to ``lanes``: (feeds, cuts, future of the outputs)."""
     feeds = plan.decode(texts).feeds
     lengths = token_lengths(feeds, plan.pads())
-    cuts = cut_by_length(lengths, Budget(budget_tokens, 1, 64))
+    cuts = [np.arange(len(texts))] if budget_tokens is None else \
+        cut_by_length(lengths, Budget(budget_tokens, 1, 64))
     joined = Joined(feeds, plan.pads(), lengths, runner.model.token_outputs)
-    return feeds, cuts, lanes.submit(joined, cuts, lengths, run)
+    return feeds, cuts, lanes.submit(joined, cuts, lengths, run, wide)
 
 
 def _expected(runner: ModelRunner, plan: TextPlan, texts: list[str]) -> np.ndarray:
@@ -102,7 +103,7 @@ def test_a_free_lane_takes_the_next_merges_cuts_while_the_other_finishes(
         started_b = time.perf_counter()
         b_feeds, _, b = _submit(lanes, runner, plan, second, run)
         got_a, got_b = a.result(30), b.result(30)
-    ends_of_a = [end for _, rows, _, start, end in run.calls if start < started_b]
+    ends_of_a = [end for *_, start, end in run.calls if start < started_b]
     firsts_of_b = [start for _, _, _, start, _ in run.calls if start >= started_b]
     assert firsts_of_b and max(ends_of_a) > min(firsts_of_b)  # the two merges overlapped
     assert {thread for thread, *_ in run.calls} == {"model_0", "model-beside_0"}
@@ -205,10 +206,7 @@ def test_one_cut_finding_both_lanes_idle_runs_on_both_cpus_alone(
     with ThreadPoolExecutor(1, thread_name_prefix="model") as model_thread:
         lanes = _lanes(model_thread)
         first = _texts(3, seed=9)
-        feeds = plan.decode(first).feeds
-        lengths = token_lengths(feeds, plan.pads())
-        alone = lanes.submit(Joined(feeds, plan.pads(), lengths, runner.model.token_outputs),
-                             [np.arange(len(first))], lengths, pair, wide)
+        feeds, _, alone = _submit(lanes, runner, plan, first, pair, None, wide)
         time.sleep(0.01)
         assert lanes.busy()
         later = _texts(12, seed=10)

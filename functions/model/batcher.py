@@ -37,9 +37,9 @@ import numpy as np
 
 from functions import metrics, telemetry
 from functions.dedupe import dedupe_feeds
-from functions.model.cuts import Budget, cut_by_length, run_cuts, token_lengths
+from functions.model.cuts import Budget, cut_by_length, padded_length, run_cuts, token_lengths
 from functions.model.lanes import Lanes
-from functions.model.merging import compatible, merge, padded_length, split
+from functions.model.merging import compatible, merge, split
 
 Feeds = dict[str, np.ndarray]
 Call = Callable[[Feeds], Awaitable[Feeds]]

@@ -63,6 +63,11 @@ def token_lengths(feeds: Feeds, pads: dict[str, int]) -> np.ndarray:
     return np.where(real.any(axis=1), last, 1).astype(np.intp)
 
 
+def padded_length(feeds: Feeds, pads: dict[str, int]) -> int:
+    """The token axis of ``feeds``' token inputs (0: none)."""
+    return max((feeds[name].shape[1] for name in pads if name in feeds), default=0)
+
+
 def tokens_aligned(feeds: Feeds, pads: dict[str, int]) -> bool:
     """Whether the token inputs are one [rows, tokens] layout (what cuts and merges take)."""
     shapes = {feeds[name].shape for name in pads if name in feeds}
@@ -120,7 +125,7 @@ class Joined:
         self.feeds, self.pads, self.lengths = feeds, pads, lengths
         self.token_outputs = token_outputs
         self.total = len(next(iter(feeds.values())))
-        self.width = max((feeds[n].shape[1] for n in pads if n in feeds), default=0)
+        self.width = padded_length(feeds, pads)
         self.outputs: Feeds = {}
 
     def part(self, index: np.ndarray) -> tuple[Feeds, int]:

@@ -6,19 +6,14 @@ see its docstring for when.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
-from functions.model.cuts import on_token_axis
+from functions.model.cuts import on_token_axis, padded_length
 
 Feeds = dict[str, np.ndarray]
-W = TypeVar("W", bound=Any)
-
-
-def padded_length(feeds: Feeds, pads: dict[str, int]) -> int:
-    """The token axis of ``feeds``' token inputs (0: none)."""
-    return max((feeds[name].shape[1] for name in pads if name in feeds), default=0)
+W = TypeVar("W")
 
 
 def merge(parts: list[Feeds], pads: dict[str, int]) -> Feeds:
