@@ -25,7 +25,10 @@ try:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from functions.http.execution_ids import install as install_execution_ids
     from functions.runtime import runtime
+
+    install_execution_ids()  # one draw per request instead of twelve (see its module)
 
     _rt = runtime()  # starts the model load now, at process start, not at first request
 finally:

@@ -10,6 +10,7 @@
     openapi.py       the OpenAPI 3.1 document per loaded model (OpenApiDocs), built from
                      the codecs' schemas
     docs_routes.py   GET /openapi.json and GET /docs (docs_page.py: the static page)
+    execution_ids.py functions-framework's per-request execution id in one draw
 """
 
 from functions.http.responses import error_response, json_response
