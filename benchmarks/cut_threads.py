@@ -1,17 +1,25 @@
 """How a merge's calls should use two vCPUs: the model alone, no server.
 
-    .venv/bin/python -m benchmarks.cut_threads [--seconds 6] [--rounds 3]
+    .venv/bin/python -m benchmarks.cut_threads [--seconds 6] [--rounds 3] [--merge 16]
 
 all-MiniLM-L6-v2 (benchmarks/results/minilm, as embedding_bench builds it) on the corpus of
-embedding_bench, shuffled and taken 16 sentences at a time (what 16 connections put in a
-merge), tokenized beforehand, each merge cut by length as the batcher cuts it
-(functions.model.cuts, the default budget, 22 padded tokens a call). Each way of running
-the cuts runs in turn for ``--seconds`` (rounds alternate the order); sentences/s:
+embedding_bench, shuffled and taken ``--merge`` sentences at a time (16: what 16
+connections put in a merge when every request waits for it; with the lanes a merge holds
+what queued while a lane ran, about half that), tokenized beforehand, each merge cut by
+length as the batcher cuts it (functions.model.cuts, the default budget, 22 padded tokens
+a call). Each way of running the cuts runs in turn for ``--seconds`` (rounds alternate the
+order); sentences/s:
 
 - ``serial2``: one call at a time on a session with 2 intra-op threads (before CALLS_AT_ONCE);
 - ``pair2``: two calls at once on that session (CALLS_AT_ONCE=2, the default);
 - ``pair1``: two calls at once on a session with 1 intra-op thread;
-- ``serial1``: one call at a time on that session.
+- ``serial1``: one call at a time on that session;
+- ``floor``: embedding_bench's floor on this graph, the whole corpus sorted by length in
+  calls of 32, one at a time on the 2-thread session.
+
+Each way is also reported against ``floor``: ``pair1`` over it is what two lanes could do
+with merges of that size and nothing else on the CPUs (no HTTP, no tokenizing), a ceiling
+for the served 16-connection figure of issue 24.
 
 The sessions use the server's options (functions.model.sessions) but for the thread count.
 """
@@ -35,19 +43,28 @@ MODEL = Path(__file__).resolve().parent / "results" / "minilm" / "model.onnx"
 Feeds = dict[str, np.ndarray]
 
 
-def merges(tokenizer: object, sentences: list[str]) -> list[list[Feeds]]:
-    """Merges of 16 shuffled sentences, each cut into its calls' feeds."""
+def merges(tokenizer: object, sentences: list[str], size: int = 16,
+           floor: bool = False) -> list[list[Feeds]]:
+    """Merges of ``size`` shuffled sentences, each cut into its calls' feeds; with
+    ``floor``, one merge of them all in calls of 32 by length."""
     order = np.random.default_rng(1).permutation(len(sentences))
     budget = Budget(tokens=1 << 20, input_bytes=1 << 30, max_rows=64, call_tokens=22.0)
     out = []
-    for lo in range(0, len(order) - 15, 16):
-        enc = tokenizer.encode_batch([sentences[i] for i in order[lo:lo + 16]])  # type: ignore[attr-defined]
+    if floor:
+        lengths = [len(e.ids) for e in tokenizer.encode_batch(sentences)]  # type: ignore[attr-defined]
+        order = np.argsort(lengths, kind="stable")
+        budget = Budget(tokens=1 << 20, input_bytes=1 << 30, max_rows=32, max_waste=1.0)
+        size = len(order)
+    for lo in range(0, len(order) - size + 1, size):
+        enc = tokenizer.encode_batch([sentences[i] for i in order[lo:lo + size]])  # type: ignore[attr-defined]
         feeds = {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
                  "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
                  "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64)}
         lengths = feeds["attention_mask"].sum(axis=1)
         out.append([{k: np.ascontiguousarray(v[idx, :int(lengths[idx].max())])
                      for k, v in feeds.items()} for idx in cut_by_length(lengths, budget)])
+    if floor:  # calls in random order: ``rate`` stops after its seconds, wherever it is
+        out = [[out[0][k] for k in np.random.default_rng(2).permutation(len(out[0]))]]
     return out
 
 
@@ -83,12 +100,16 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--merge", type=int, default=16, help="sentences a merge")
     args = parser.parse_args()
     tokenizer = Tokenizer.from_file(str(MODEL.parent / "tokenizer.json"))
     tokenizer.enable_truncation(256)
     tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-    work = merges(tokenizer, corpus())
-    print(f"{len(work)} merges of 16, {sum(map(len, work)) / len(work):.2f} calls each")
+    sentences = corpus()
+    work = merges(tokenizer, sentences, args.merge)
+    floor = merges(tokenizer, sentences, floor=True)
+    print(f"{len(work)} merges of {args.merge}, {sum(map(len, work)) / len(work):.2f} calls "
+          "each")
 
     def session(threads: int) -> object:
         options = session_options(Settings())
@@ -96,19 +117,22 @@ def main() -> None:
         return ort.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
 
     sessions = {1: session(1), 2: session(2)}
-    ways = {"serial2": (2, 1), "pair2": (2, 2), "pair1": (1, 2), "serial1": (1, 1)}
+    ways = {"serial2": (2, 1), "pair2": (2, 2), "pair1": (1, 2), "serial1": (1, 1),
+            "floor": (2, 1)}
     for intra in sessions:  # warm-up
         rate(sessions[intra], work[:8], 1, 0.5)
     rates: dict[str, list[float]] = {w: [] for w in ways}
     for r in range(args.rounds):
         for way in (list(ways) if r % 2 == 0 else list(ways)[::-1]):
             intra, threads = ways[way]
-            rates[way].append(rate(sessions[intra], work, threads, args.seconds))
+            rates[way].append(rate(sessions[intra], floor if way == "floor" else work,
+                                   threads, args.seconds))
     for way, got in rates.items():
         ratios = [a / b for a, b in zip(got, rates["serial2"])]
+        floors = [a / b for a, b in zip(got, rates["floor"])]
         print(f"{way:8s} {statistics.median(got):6.0f} sentences/s, "
-              f"{statistics.median(ratios):.2f}x serial2 (rounds: "
-              f"{', '.join(f'{g:.0f}' for g in got)})")
+              f"{statistics.median(ratios):.2f}x serial2, {statistics.median(floors):.2f}x "
+              f"floor (rounds: {', '.join(f'{g:.0f}' for g in got)})")
 
 
 if __name__ == "__main__":
