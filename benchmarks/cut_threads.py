@@ -2,8 +2,8 @@
 
     .venv/bin/python -m benchmarks.cut_threads [--seconds 6] [--rounds 3] [--merge 16]
 
-all-MiniLM-L6-v2 (benchmarks/results/minilm, as embedding_bench builds it) on the corpus of
-embedding_bench, shuffled and taken ``--merge`` sentences at a time (16: what 16
+all-MiniLM-L6-v2 (embedding_bench's export, the graph it serves; built on first use) on the
+corpus of embedding_bench, shuffled and taken ``--merge`` sentences at a time (16: what 16
 connections put in a merge when every request waits for it; with the lanes a merge holds
 what queued while a lane ran, about half that), tokenized beforehand, each merge cut by
 length as the batcher cuts it (functions.model.cuts, the default budget, 22 padded tokens
@@ -14,12 +14,14 @@ order); sentences/s:
 - ``pair2``: two calls at once on that session (CALLS_AT_ONCE=2, the default);
 - ``pair1``: two calls at once on a session with 1 intra-op thread;
 - ``serial1``: one call at a time on that session;
-- ``floor``: embedding_bench's floor on this graph, the whole corpus sorted by length in
-  calls of 32, one at a time on the 2-thread session.
+- ``sorted32``: the whole corpus sorted by length in calls of 32 (taken in random order),
+  one at a time on the 2-thread session: the floor's calls, tokens computed beforehand;
+- ``floor``: embedding_bench's floor itself (``Floor.rate``: sorted batches of 32 on the
+  2-thread session, tokenizing included), the figure its "x sorted floor" divides by.
 
 Each way is also reported against ``floor``: ``pair1`` over it is what two lanes could do
-with merges of that size and nothing else on the CPUs (no HTTP, no tokenizing), a ceiling
-for the served 16-connection figure of issue 24.
+with merges of that size and nothing else on the CPUs (no HTTP, no tokenizing, no answers),
+a ceiling for the served 16-connection figure of issue 24.
 
 The sessions use the server's options (functions.model.sessions) but for the thread count.
 """
@@ -30,16 +32,15 @@ import argparse
 import statistics
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.embedding_floor import corpus
+from benchmarks.embedding_bench import exported
+from benchmarks.embedding_floor import Floor, corpus
 from functions.config.settings import Settings
 from functions.model.cuts import Budget, cut_by_length
 from functions.model.sessions import session_options
 
-MODEL = Path(__file__).resolve().parent / "results" / "minilm" / "model.onnx"
 Feeds = dict[str, np.ndarray]
 
 
@@ -102,31 +103,34 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--merge", type=int, default=16, help="sentences a merge")
     args = parser.parse_args()
-    tokenizer = Tokenizer.from_file(str(MODEL.parent / "tokenizer.json"))
+    model = exported(False)
+    tokenizer = Tokenizer.from_file(str(model.parent / "minilm.tokenizer.json"))
     tokenizer.enable_truncation(256)
     tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
     sentences = corpus()
     work = merges(tokenizer, sentences, args.merge)
     floor = merges(tokenizer, sentences, floor=True)
+    served_floor = Floor(model)
     print(f"{len(work)} merges of {args.merge}, {sum(map(len, work)) / len(work):.2f} calls "
           "each")
 
     def session(threads: int) -> object:
         options = session_options(Settings())
         options.intra_op_num_threads = threads
-        return ort.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     sessions = {1: session(1), 2: session(2)}
     ways = {"serial2": (2, 1), "pair2": (2, 2), "pair1": (1, 2), "serial1": (1, 1),
-            "floor": (2, 1)}
+            "sorted32": (2, 1), "floor": (2, 1)}
     for intra in sessions:  # warm-up
         rate(sessions[intra], work[:8], 1, 0.5)
     rates: dict[str, list[float]] = {w: [] for w in ways}
     for r in range(args.rounds):
         for way in (list(ways) if r % 2 == 0 else list(ways)[::-1]):
             intra, threads = ways[way]
-            rates[way].append(rate(sessions[intra], floor if way == "floor" else work,
-                                   threads, args.seconds))
+            rates[way].append(served_floor.rate(sentences, 32, args.seconds) if way == "floor"
+                              else rate(sessions[intra], floor if way == "sorted32" else work,
+                                        threads, args.seconds))
     for way, got in rates.items():
         ratios = [a / b for a, b in zip(got, rates["serial2"])]
         floors = [a / b for a, b in zip(got, rates["floor"])]
