@@ -1,14 +1,16 @@
 """How a merge's calls should use two vCPUs: the model alone, no server.
 
-    .venv/bin/python -m benchmarks.cut_threads [--seconds 6] [--rounds 3] [--merge 16]
+    .venv/bin/python -m benchmarks.cut_threads [--seconds 6] [--rounds 3] [--merge 16] \
+        [--call-tokens 22] [--max-waste 0.3]
 
 all-MiniLM-L6-v2 (embedding_bench's export, the graph it serves; built on first use) on the
 corpus of embedding_bench, shuffled and taken ``--merge`` sentences at a time (16: what 16
 connections put in a merge when every request waits for it; with the lanes a merge holds
 what queued while a lane ran, about half that), tokenized beforehand, each merge cut by
-length as the batcher cuts it (functions.model.cuts, the default budget, 22 padded tokens
-a call). Each way of running the cuts runs in turn for ``--seconds`` (rounds alternate the
-order); sentences/s:
+length as the batcher cuts it (functions.model.cuts, the default budget; ``--call-tokens``
+and ``--max-waste`` set its cut rule: 22 padded tokens a call, what the server measures
+for this model, and 30% padding). Each way of running the cuts runs in turn for
+``--seconds`` (rounds alternate the order); sentences/s:
 
 - ``serial2``: one call at a time on a session with 2 intra-op threads (before CALLS_AT_ONCE);
 - ``pair2``: two calls at once on that session (CALLS_AT_ONCE=2, the default);
@@ -38,18 +40,20 @@ import numpy as np
 from benchmarks.embedding_bench import exported
 from benchmarks.embedding_floor import Floor, corpus
 from functions.config.settings import Settings
-from functions.model.cuts import Budget, cut_by_length
+from functions.model.cuts import MAX_WASTE, Budget, cut_by_length
 from functions.model.sessions import session_options
 
 Feeds = dict[str, np.ndarray]
 
 
-def merges(tokenizer: object, sentences: list[str], size: int = 16,
-           floor: bool = False) -> list[list[Feeds]]:
-    """Merges of ``size`` shuffled sentences, each cut into its calls' feeds; with
-    ``floor``, one merge of them all in calls of 32 by length."""
+def merges(tokenizer: object, sentences: list[str], size: int = 16, floor: bool = False,
+           call_tokens: float = 22.0, max_waste: float = MAX_WASTE) -> list[list[Feeds]]:
+    """Merges of ``size`` shuffled sentences, each cut into its calls' feeds by the rule of
+    ``call_tokens`` and ``max_waste``; with ``floor``, one merge of them all in calls of 32
+    by length."""
     order = np.random.default_rng(1).permutation(len(sentences))
-    budget = Budget(tokens=1 << 20, input_bytes=1 << 30, max_rows=64, call_tokens=22.0)
+    budget = Budget(tokens=1 << 20, input_bytes=1 << 30, max_rows=64, call_tokens=call_tokens,
+                    max_waste=max_waste)
     out = []
     if floor:  # one merge: cut_by_length sorts it and cuts 32 rows a call
         budget = Budget(tokens=1 << 20, input_bytes=1 << 30, max_rows=32, max_waste=1.0)
@@ -100,13 +104,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--merge", type=int, default=16, help="sentences a merge")
+    parser.add_argument("--call-tokens", type=float, default=22.0,
+                        help="the cut rule's cost of a call, in padded tokens")
+    parser.add_argument("--max-waste", type=float, default=MAX_WASTE,
+                        help="the cut rule's padding bound (1: none)")
     args = parser.parse_args()
     model = exported(False)
     tokenizer = Tokenizer.from_file(str(model.parent / "minilm.tokenizer.json"))
     tokenizer.enable_truncation(256)
     tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
     sentences = corpus()
-    work = merges(tokenizer, sentences, args.merge)
+    work = merges(tokenizer, sentences, args.merge, call_tokens=args.call_tokens,
+                  max_waste=args.max_waste)
     floor = merges(tokenizer, sentences, floor=True)
     served_floor = Floor(model)
     print(f"{len(work)} merges of {args.merge}, {sum(map(len, work)) / len(work):.2f} calls "
