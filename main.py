@@ -62,7 +62,7 @@ def on_storage_event(event) -> None:  # noqa: ANN001 - a cloudevents CloudEvent
 def _push() -> Any:
     from functions.events.routes import push_endpoint  # event deployments only
 
-    return push_endpoint(_rt.events, _rt.settings.max_body_bytes)
+    return push_endpoint(_rt.events, _rt.settings.max_body_bytes, _rt.admission)
 
 
 @functions_framework.aio.http

@@ -47,6 +47,8 @@ class Runtime:
     holder: ModelHolder
     service: PredictionService
     router: Router
+    admission: Admission
+    """Memory for requests in flight, shared by the prediction routes and event pushes."""
     _lazy: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def events(self) -> EventHandlers:
@@ -77,14 +79,14 @@ def build(settings: Settings) -> Runtime:
                                 LookupEnricher(holder, settings))
     router = Router(Drain(settings.shutdown_grace_seconds))
     admission = Admission(settings.requests_memory_mb << 20, settings.admission_wait_seconds,
-                          settings.max_body_bytes)  # one memory bound for every prediction route
+                          settings.max_body_bytes)  # one memory bound for every request route
     prediction_routes(router, holder, service, settings, admission)
     oip_routes(router, holder, service, settings, admission)  # /v2: Open Inference Protocol
     router.prefix_errors["/v2"] = error_json  # e.g. 503 while shutting down, in v2's shape
     openai_routes(router, holder, service, settings, admission)  # /v1/embeddings, /v1/models
     docs = OpenApiDocs(holder, service, settings)
     docs_routes(router, docs)  # /openapi.json and /docs
-    rt = Runtime(settings, stores, holder, service, router)
+    rt = Runtime(settings, stores, holder, service, router, admission)
     holder.while_building(read_ahead)  # a text model's tokenizer, parsed beside the session
     holder.on_ready(service.prepare)  # e.g. a text model's tokenizer, at cold start
     holder.on_ready(docs.prepare)  # the model's OpenAPI document, built once per model
@@ -95,7 +97,7 @@ def build(settings: Settings) -> Runtime:
     if settings.event_routes:  # POST /events (functions/events/), imported only when used
         from functions.events.routes import event_routes
 
-        event_routes(router, rt.events, settings.max_body_bytes)
+        event_routes(router, rt.events, settings.max_body_bytes, admission)
     holder.start()  # after the on_ready callbacks are in place; the rest above takes µs
     return rt
 

@@ -144,8 +144,9 @@ class Settings(msgspec.Struct, kw_only=True):
 
     requests_memory_mb: Annotated[int, Meta(ge=16)] = 320
     """Memory the requests in flight on every prediction route (/predict, /batch-predict,
-    /v1/embeddings, /v2 infer) may hold together, in MiB (their bodies, decoded inputs and
-    answers; model calls are MODEL_CALL_MEMORY_MB's). A request that would go
+    /v1/embeddings, /v2 infer) and event push (/events, on_pubsub_message) may hold
+    together, in MiB (their bodies, decoded inputs and answers; model calls are
+    MODEL_CALL_MEMORY_MB's). A request that would go
     over waits, its body unread, until earlier ones are answered. The default fits the
     deploy default of 1 GiB (FUNCTION_MEMORY) with the model, its calls and the server;
     scale it with the instance's memory (docs/benchmarks.md, Memory per model call)."""

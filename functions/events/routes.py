@@ -26,6 +26,7 @@ from functions.errors import MethodNotAllowed
 from functions.events.dispatch import EventHandlers
 from functions.events.failures import Redeliver, Unhandled, is_transient
 from functions.events.push import cloud_event_from_http
+from functions.http.admission import Admission
 from functions.http.bodies import read_body
 from functions.http.responses import error_response, json_response
 from functions.http.router import Router
@@ -34,14 +35,36 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 PUSH_BODY_LIMIT = (10 << 20) * 4 // 3 + (64 << 10)
 """The largest push body a Pub/Sub message can make: 10 MiB of data, base64-encoded, plus
 its envelope (attributes, ids). Larger bodies are refused with 413 before being read."""
+PUSH_BODY_FACTOR = 4
+"""Bytes a push holds per body byte while it is handled: the body, the values parsed from
+it, the decoded data and the CloudEvent made of it (what the handler then reads, e.g. a
+file it scores, it streams: docs/events.md)."""
 
 
-def events_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int) -> Endpoint:
+def events_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int,
+                    admission: Admission | None = None) -> Endpoint:
     """The HTTP handler for pushed events; ``handlers`` gives the event handlers (built on
-    first use). Errors it does not answer itself (a bug) raise to the caller."""
+    first use). Each push is charged to ``admission`` (the instance's memory for requests
+    in flight) from its Content-Length before its body is read, and waits there when it
+    does not fit: a burst of large pushes cannot hold more bodies than that memory, and one
+    that waits too long is answered 503 with a Retry-After, so the platform delivers it
+    again. Errors it does not answer itself (a bug) raise to the caller."""
+    limit = min(max_body_bytes, PUSH_BODY_LIMIT)
 
     async def events(request: Request) -> Response:
-        body = await read_body(request, min(max_body_bytes, PUSH_BODY_LIMIT))
+        if admission is None:
+            return await handle(request)
+        charge = admission.take_body(request.headers.get("content-length"), limit,
+                                     PUSH_BODY_FACTOR)
+        if charge < 0:
+            charge = await admission.wait(-charge, request)
+        try:
+            return await handle(request)
+        finally:
+            admission.leave(charge)
+
+    async def handle(request: Request) -> Response:
+        body = await read_body(request, limit)
         if request.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
             parse_json(body)  # 400 for what the SDK's own json.loads would choke on (depth)
         event = cloud_event_from_http(dict(request.headers), body, request.scope["path"])
@@ -60,10 +83,11 @@ def events_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int) 
     return events
 
 
-def push_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int) -> Endpoint:
+def push_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int,
+                  admission: Admission | None = None) -> Endpoint:
     """``events_endpoint`` on its own (``main.on_pubsub_message``, every path), its errors
     mapped to answers by the same mapper as the Router's."""
-    endpoint = events_endpoint(handlers, max_body_bytes)
+    endpoint = events_endpoint(handlers, max_body_bytes, admission)
 
     async def push(request: Request) -> Response:
         try:
@@ -76,7 +100,7 @@ def push_endpoint(handlers: Callable[[], EventHandlers], max_body_bytes: int) ->
     return push
 
 
-def event_routes(router: Router, handlers: Callable[[], EventHandlers],
-                 max_body_bytes: int) -> None:
+def event_routes(router: Router, handlers: Callable[[], EventHandlers], max_body_bytes: int,
+                 admission: Admission | None = None) -> None:
     """Register POST /events."""
-    router.add("POST", "/events", events_endpoint(handlers, max_body_bytes))
+    router.add("POST", "/events", events_endpoint(handlers, max_body_bytes, admission))

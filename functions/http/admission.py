@@ -18,11 +18,11 @@ holds, against REQUESTS_MEMORY_MB:
   when the handler returns (``answered`` does either).
 
 One ``Admission`` per instance charges every prediction route (/predict, /batch-predict,
-/v1/embeddings, /v2 infer) against the same lanes, each in the same order: ``take``, and
-``wait`` if it must; read, decode; ``settle`` a large charge; score, encode; ``answered``
-(``leave`` if the handler raises instead). A compressed body's Content-Length bounds
-nothing of what it inflates to, so the route charges it as a body of unknown length (it
-runs alone in its lane) and settles it on the inflated body.
+/v1/embeddings, /v2 infer) and event pushes (``take_body``) against the same lanes. A
+prediction goes: ``take``, and ``wait`` if it must; read, decode; ``settle`` a large charge;
+score, encode; ``answered`` (``leave`` if the handler raises instead). A compressed body's
+Content-Length bounds nothing of what it inflates to, so the route charges it as a body of
+unknown length (it runs alone in its lane) and settles it on the inflated body.
 
 Two lanes, each first come, first served: charges up to 1/64 of the budget (single rows,
 a few texts) share 1/8 of it, larger ones the rest; so a queue of large bodies never holds
@@ -166,6 +166,23 @@ class Admission:
             size = self.max_body_bytes
         charge = min(size * per_byte, size * BODY_FACTOR + cap * row)
         lane = self.small if charge <= self.small_max else self.large
+        charge = min(charge, lane.budget)
+        if charge <= lane.free and not lane.waiting:
+            lane.free -= charge
+            return charge
+        return -charge
+
+    def take_body(self, declared: bytes | str | None, limit: int, factor: int) -> int:
+        """Charge a body of ``declared`` bytes (at most ``limit``; unknown: ``limit``) held
+        ``factor`` times over while it is handled (an event push: the body, the values
+        parsed from it, its decoded data), at most its lane's budget; like ``take``, the
+        charge, or its negation if it must ``wait``."""
+        try:
+            size = min(int(declared), limit)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            size = limit
+        charge = max(0, size) * factor
+        lane = self._lane(charge)
         charge = min(charge, lane.budget)
         if charge <= lane.free and not lane.waiting:
             lane.free -= charge
