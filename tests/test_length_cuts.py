@@ -175,7 +175,7 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
     """Off the loop, one cut after another, or two at a time (CALLS_AT_ONCE=2) whose padded
     tokens together stay within one call's budget: on a pair session whose calls use one
     intra-op thread each (a model file within PAIR_SESSION_MB), else on the model's own; with
-    two at a time, the next merge starts as soon as one lane is free."""
+    two at a time, the next merge starts as soon as one lane is free, formed by that lane."""
     path, _ = built_model("bert")
     runner, plan = _text_runner(path, tmp_path, 16, "on", at_once, pair_mb)  # 256 padded
     # tokens a call
@@ -193,14 +193,35 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
     call_cuts = batcher.call_cuts
     merges_at_once = [0, 0]  # now, most
 
+    def started(cuts) -> None:
+        with lock:
+            merges_cut.append(len(cuts))
+            merges_at_once[0] += 1
+            merges_at_once[1] = max(merges_at_once)
+
+    def ended(*_) -> None:
+        with lock:
+            merges_at_once[0] -= 1
+
     async def counted(feeds, cuts, lengths):  # observes, computes nothing itself
-        merges_cut.append(len(cuts))
-        merges_at_once[0] += 1
-        merges_at_once[1] = max(merges_at_once)
+        started(cuts)
         try:
             return await call_cuts(feeds, cuts, lengths)
         finally:
-            merges_at_once[0] -= 1
+            ended()
+
+    lanes, formed_in = runner.lanes, set()
+    if lanes is not None:  # where every merge goes, whether the loop or a lane formed it
+        submit = lanes.submit
+
+        def submitted(joined, cuts, *args):  # observes, computes nothing itself
+            formed_in.add(threading.current_thread().name)
+            started(cuts)
+            future = submit(joined, cuts, *args)
+            future.add_done_callback(ended)
+            return future
+
+        lanes.submit = submitted  # type: ignore[method-assign]
 
     def spy(run, session: str):  # observes, computes nothing itself
         def observed(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -217,7 +238,8 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
                     held[0] -= ids.size
         return observed
 
-    batcher.call_cuts = counted
+    if lanes is None:
+        batcher.call_cuts = counted
     runner.model.run = spy(runner.model.run, "model")  # type: ignore[method-assign]
     if paired:
         runner._pair = spy(runner._pair, "pair")
@@ -239,6 +261,11 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
     # two lanes: a lane with no cut of its merge left starts the next merge's, the merge
     # before still running in the other (one at a time: merges one after another)
     assert merges_at_once[1] == (1 if at_once == 1 else 2)
+    # and a lane with no cut left formed the next merge itself, in its thread, from what
+    # had queued, without waiting for the event loop (the drainer formed the first)
+    lane_threads = {"model_0", "model-beside_0"}
+    assert at_once == 1 or "MainThread" in formed_in and formed_in - {"MainThread"} and \
+        formed_in <= {"MainThread"} | lane_threads, formed_in
     alone = np.array([asyncio.run(runner.run(plan.decode([t]).feeds, plan.finish))[name][0]
                       for t in texts])
     assert np.abs(got - alone).max() < 1e-6

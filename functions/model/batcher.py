@@ -14,11 +14,14 @@ each request's own length. A merge of token inputs is sorted by length and cut i
 within the memory budget and its padding bound (functions.model.cuts), so short sentences
 are not padded to a long one. If a merged call fails (one request holds a value the model
 refuses), every request of it runs again alone, so the failure stays with its own request.
-A request cancelled while it waits is dropped from its batch. Under load, ``wait_bound``
-(the model's fixed cost per call, capped by BATCH_MAX_WAIT_MS) lets a small queue fill
-before the next call. The batcher serves the event loop that first used it; calls from any
-other loop (event handlers run their own) go straight to the model. A merge takes requests
-up to ``budget.max_rows`` rows and ``budget.tokens`` real tokens.
+With lanes (functions.model.lanes), a lane that finds no cut left forms the next merge
+itself, in its thread, from what queued (``_refill``): it does not wait for the event
+loop, busy writing answers and reading requests, to take its turn. A request cancelled
+while it waits is dropped from its batch. Under load, ``wait_bound`` (the model's fixed
+cost per call, capped by BATCH_MAX_WAIT_MS) lets a small queue fill before the next call.
+The batcher serves the event loop that first used it; calls from any other loop (event
+handlers run their own) go straight to the model. A merge takes requests up to
+``budget.max_rows`` rows and ``budget.tokens`` real tokens.
 """
 
 from __future__ import annotations
@@ -26,36 +29,22 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from contextlib import nullcontext, suppress
-from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
 
 import numpy as np
 
 from functions import metrics, telemetry
-from functions.dedupe import dedupe_feeds
 from functions.model.cuts import Budget, cut_by_length, padded_length, run_cuts, token_lengths
 from functions.model.lanes import Lanes
-from functions.model.merging import compatible, merge, split
+from functions.model.merging import Merged, compatible
+from functions.model.waiting import Waiting, WaitQueue
 
 Feeds = dict[str, np.ndarray]
 Call = Callable[[Feeds], Awaitable[Feeds]]
 CallCuts = Callable[[Feeds, list[np.ndarray], np.ndarray], Awaitable[Feeds]]
-
-
-@dataclass
-class _Waiting:
-    feeds: Feeds
-    rows: int
-    tokens: int
-    """Rows times the token length (rows for inputs without tokens)."""
-    future: asyncio.Future[Feeds]
-    since: float = field(default_factory=time.perf_counter)
-    span: Any = None
-    """Its ``model.queue`` span while tracing is on (functions.telemetry)."""
+SubmitCuts = Callable[[Feeds, list[np.ndarray], np.ndarray], "Future[Feeds]"]
 
 
 class Batcher:
@@ -64,15 +53,21 @@ class Batcher:
     def __init__(self, call: Call, budget: Budget, pads: dict[str, int] | None = None,
                  wait_bound: Callable[[], float] = lambda: 0.0,
                  call_cuts: CallCuts | None = None,
-                 token_outputs: dict[str, int] | None = None, lanes: Lanes | None = None) -> None:
+                 token_outputs: dict[str, int] | None = None, lanes: Lanes | None = None,
+                 submit_cuts: SubmitCuts | None = None) -> None:
         self.call = call
         self.call_cuts = call_cuts
         """Runs a merge's cuts in one go off the loop (else: one ``call`` per cut)."""
         self.lanes = lanes
         """Where ``call_cuts`` runs cuts two at a time: the next merge is formed as soon as
         one of them is free, not once the merge before it is done (None: one at a time)."""
+        self.submit_cuts = submit_cuts
+        """``call_cuts`` without the await, from any thread: how a lane queues the merge it
+        formed (``_refill``; None: only the drainer forms merges)."""
         if lanes is not None:
             lanes.on_idle = self._lane_free
+            if submit_cuts is not None:
+                lanes.refill = self._refill
         self.budget = budget
         self.max_rows = budget.max_rows
         self.pads = pads or {}
@@ -81,9 +76,10 @@ class Batcher:
         self.wait_bound = wait_bound
         self._last_rows = 0
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._queue: deque[_Waiting] = deque()
+        self._queue = WaitQueue()
         self._busy = False
         self._drainer: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()  # merges being run and answered
         self._nudge = asyncio.Event()  # for the drainer: a lane freed, a merge settled, ...
 
     def serves_this_loop(self) -> bool:
@@ -109,7 +105,7 @@ class Batcher:
                 self._busy = False
                 self._kick()
         rows = len(next(iter(feeds.values())))
-        waiting = _Waiting(feeds, rows, rows * max(1, padded_length(feeds, self.pads)),
+        waiting = Waiting(feeds, rows, rows * max(1, padded_length(feeds, self.pads)),
                            asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         self._nudge.set()
@@ -127,27 +123,15 @@ class Batcher:
         return await self.call(feeds)
 
     def _kick(self) -> None:
-        if self._queue and not self._busy:
+        if (self._queue or self._running) and not self._busy:
             self._busy = True
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
 
-    def _take(self) -> list[_Waiting]:
-        group: list[_Waiting] = []
-        rows = tokens = 0
-        limit = self.budget.tokens if self.pads else None
-        while self._queue and (not group or (
-                rows + self._queue[0].rows <= self.max_rows
-                and (limit is None or tokens + self._queue[0].tokens <= limit))):
-            waiting = self._queue.popleft()
-            if waiting.future.done():  # cancelled (client gone) while it waited
-                continue
-            group.append(waiting)
-            rows += waiting.rows
-            tokens += waiting.tokens
-        return group
+    def _take(self) -> list[Waiting]:
+        return self._queue.take(self.max_rows, self.budget.tokens if self.pads else None)
 
     async def _drain(self) -> None:
-        running: set[asyncio.Task[None]] = set()
+        running = self._running
         try:
             while True:
                 self._nudge.clear()
@@ -155,9 +139,7 @@ class Batcher:
                                     and not self.lanes.busy()):
                     await self._fill()
                     for group in compatible(self._take(), self.pads):
-                        task = asyncio.get_running_loop().create_task(self._settle(group))
-                        running.add(task)
-                        task.add_done_callback(partial(self._settled, running))
+                        self._track(self._settle(group, self._run(group)))
                     await asyncio.sleep(0)  # their first steps: merges handed to the lanes
                 elif running:
                     await self._nudge.wait()
@@ -165,12 +147,51 @@ class Batcher:
                     return
         finally:
             self._busy = False
-            if self._queue:  # arrived after the last take, before busy was released
-                self._kick()
+            self._kick()  # arrived after the last take, before busy was released
 
-    def _settled(self, running: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
-        running.discard(task)
+    def _track(self, work: Awaitable[None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
+        self._running.add(task)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
         self._nudge.set()
+
+    def _refill(self) -> bool:
+        """From a lane's thread that found no cut left: the next merges, formed here from
+        the queue as the drainer forms them, their cuts queued in the lanes at once, their
+        answers left to the event loop (``_adopt``). False, and the lane asks the drainer,
+        when nothing is queued, when a merge should wait for company (``wait_bound``) or is
+        traced, or when the loop is gone."""
+        loop = self.loop
+        if loop is None or not self._queue or self.submit_cuts is None \
+                or telemetry.tracer is not None or self.wait_bound() > 0:
+            return False
+        group = self._take()
+        for run in compatible(group, self.pads):
+            merged, future = None, Future()  # type: ignore[var-annotated]
+            try:
+                merged = Merged.of([w.feeds for w in run], self.pads)
+                lengths = token_lengths(merged.unique, self.pads)
+                cuts = cut_by_length(lengths, self.budget)
+                self._count(cuts)
+                future = self.submit_cuts(merged.unique, cuts, lengths)
+            except Exception as exc:  # noqa: BLE001 - its requests run alone, on the loop
+                future.set_exception(exc)
+            try:
+                loop.call_soon_threadsafe(self._adopt, run, merged, future)
+            except RuntimeError:  # the loop closed meanwhile (tests run several)
+                return False
+        return bool(group)
+
+    def _adopt(self, group: list[Waiting], merged: Merged | None,
+               future: Future[Feeds]) -> None:
+        """On the loop: a merge a lane formed is answered as the drainer's are."""
+        self._started(group)
+        self._track(self._settle(group, self._complete(group, merged,
+                                                       asyncio.wrap_future(future))))
+        self._kick()  # a drainer, for the merges in flight
 
     def _lane_free(self) -> None:
         """From a lane's thread: the drainer may start the next merge."""
@@ -182,16 +203,17 @@ class Batcher:
         """Under load (the last call merged requests) and with fewer rows queued than it
         took, give arrivals up to ``wait_bound()`` seconds to join (0: never wait)."""
         bound = self.wait_bound()
-        queued = sum(w.rows for w in self._queue)
-        if bound > 0 and self._last_rows > 1 and queued < min(self._last_rows, self.max_rows):
+        if bound <= 0 or self._last_rows < 2:
+            return
+        if self._queue.rows() < min(self._last_rows, self.max_rows):
             await asyncio.sleep(bound)
 
-    async def _settle(self, group: list[_Waiting]) -> None:
-        """Run the group; whatever happens, no request of it is left waiting."""
+    async def _settle(self, group: list[Waiting], work: Awaitable[None]) -> None:
+        """Run the group's ``work``; whatever happens, no request of it is left waiting."""
         try:
             with nullcontext() if telemetry.tracer is None else telemetry.tracer.merged(
                     [w.span for w in group], sum(w.rows for w in group)):
-                await self._run(group)
+                await work
         except BaseException as exc:
             for w in group:
                 if not w.future.done():
@@ -200,30 +222,32 @@ class Batcher:
             if not isinstance(exc, Exception):
                 raise
 
-    async def _run(self, group: list[_Waiting]) -> None:
+    def _started(self, group: list[Waiting]) -> None:
         now = time.perf_counter()
         self._last_rows = sum(w.rows for w in group)
         for w in group:
             metrics.observe("batch_queue_wait", now - w.since, "time requests waited to merge")
+
+    async def _run(self, group: list[Waiting]) -> None:
+        self._started(group)
         if len(group) == 1:
             await self._deliver(group[0], self._one(group[0].feeds))
             return
-        parts = [w.feeds for w in group]
-        merged = merge(parts, self.pads)
-        total = len(next(iter(merged.values())))
-        unique, inverse = dedupe_feeds(merged)
+        merged = Merged.of([w.feeds for w in group], self.pads)
+        await self._complete(group, merged, self._by_length(merged.unique))
+
+    async def _complete(self, group: list[Waiting], merged: Merged | None,
+                        outputs: Awaitable[Feeds]) -> None:
+        """Answer the group from ``outputs`` (``merged.unique``'s). If they fail (one
+        request's bad value), each request runs alone, keeping its own error."""
         try:
-            out = await self._by_length(unique)
-        except Exception:  # one request's bad value: each runs alone, keeping its own error
+            out = await outputs
+        except Exception:
             for w in group:
                 await self._deliver(w, self._alone(w.feeds))
             return
-        if unique is not merged:
-            out = {k: v[inverse] if v.ndim and v.shape[0] == len(next(iter(unique.values())))
-                   else v for k, v in out.items()}
-        lengths = [padded_length(p, self.pads) for p in parts] if self.pads else [0] * len(parts)
-        for w, part in zip(group, split(out, [w.rows for w in group], lengths, total,
-                                          self.token_outputs)):
+        assert merged is not None  # outputs came from it
+        for w, part in zip(group, merged.answers(out, self.pads, self.token_outputs)):
             if not w.future.done():
                 w.future.set_result(part)
 
@@ -246,12 +270,16 @@ class Batcher:
         if self.call_cuts is None:
             return await run_cuts(self._one, feeds, cuts, self.pads, lengths,
                                   token_outputs=self.token_outputs)
-        for index in cuts:
-            metrics.histogram("batch_rows", len(index), "rows per model call (requests merged)")
+        self._count(cuts)
         return await self.call_cuts(feeds, cuts, lengths)
 
     @staticmethod
-    async def _deliver(waiting: _Waiting, result: Awaitable[Feeds]) -> None:
+    def _count(cuts: list[np.ndarray]) -> None:
+        for index in cuts:
+            metrics.histogram("batch_rows", len(index), "rows per model call (requests merged)")
+
+    @staticmethod
+    async def _deliver(waiting: Waiting, result: Awaitable[Feeds]) -> None:
         try:
             value = await result
         except Exception as exc:

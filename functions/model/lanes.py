@@ -5,9 +5,10 @@ model's and the one beside it) each take the next cut that fits beside the other
 padded tokens of the two calls in flight stay within one call's budget, as a single call's
 would. A lane that finds no cut of its merge left takes the next merge's at once, so at the
 tail of a merge one CPU does not idle while the other finishes the last cut: the batcher
-forms the next merge as soon as a lane asks for work (``on_idle``), from the requests that
-queued meanwhile, instead of once both lanes are done (continuous batching, as vLLM and
-TEI schedule a GPU).
+forms the next merge as soon as a lane asks for work, from the requests that queued
+meanwhile, instead of once both lanes are done (continuous batching, as vLLM and TEI
+schedule a GPU). The lane asks in its own thread first (``refill``), then the event loop
+(``on_idle``).
 
 A merge's answers are placed once its last cut is done, on the lane that ran it; if a cut
 fails, its merge's cuts not yet started are dropped and the error is raised once none of
@@ -61,6 +62,9 @@ class Lanes:
         self.tokens = tokens
         self.on_idle = on_idle
         """Called (from a lane's thread) when a lane finds no cut to take and stops."""
+        self.refill: Callable[[], bool] | None = None
+        """Asked first (from that thread): whether it queued a merge here itself
+        (``submit``), which the lane then takes without waiting for ``on_idle``'s caller."""
         self._state = threading.Condition()
         self._pending: list[_Cut] = []
         self._held = 0
@@ -144,7 +148,8 @@ class Lanes:
         with self._state:
             cut = self._next(lane)
         if cut is None:
-            self.on_idle()
+            if self.refill is None or not self.refill():
+                self.on_idle()
             return
         try:
             self._run(cut)

@@ -6,10 +6,12 @@ see its docstring for when.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
+from functions.dedupe import dedupe_feeds
 from functions.model.cuts import on_token_axis, padded_length
 
 Feeds = dict[str, np.ndarray]
@@ -56,6 +58,34 @@ def split(outputs: Feeds, sizes: list[int], lengths: list[int], total: int,
             part[name] = rows
         parts.append(part)
     return parts
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """A group of requests' feeds (``parts``) concatenated (``merged``), with the rows
+    repeated across them computed once: ``unique``, and ``inverse`` (dedupe_feeds') to put
+    the answers back."""
+
+    parts: list[Feeds]
+    merged: Feeds
+    unique: Feeds
+    inverse: np.ndarray
+
+    @classmethod
+    def of(cls, parts: list[Feeds], pads: dict[str, int]) -> Merged:
+        merged = merge(parts, pads)
+        return cls(parts, merged, *dedupe_feeds(merged))
+
+    def answers(self, out: Feeds, pads: dict[str, int],
+                token_outputs: dict[str, int]) -> list[Feeds]:
+        """Each part's outputs, from ``out`` (the outputs of ``unique``)."""
+        if self.unique is not self.merged:
+            rows = len(next(iter(self.unique.values())))
+            out = {k: v[self.inverse] if v.ndim and v.shape[0] == rows else v
+                   for k, v in out.items()}
+        sizes = [len(next(iter(p.values()))) for p in self.parts]
+        lengths = [padded_length(p, pads) for p in self.parts] if pads else [0] * len(sizes)
+        return split(out, sizes, lengths, sum(sizes), token_outputs)
 
 
 def _shape_key(feeds: Feeds, pads: dict[str, int]) -> tuple:

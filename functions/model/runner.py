@@ -2,18 +2,17 @@
 
 Per model version, one runner. Where a call runs: expected to finish within the inline
 budget (the model's cost curve, functions.model.cost), it runs on the event loop, where a
-thread hop would cost more than a small model's whole batch; longer, in a worker
-thread, so the loop keeps accepting requests. Before the curve is measured, calls of up
-to ``UNMEASURED_INLINE_ROWS`` rows run inline.
+thread hop would cost more than a small model's whole batch; longer, in a worker thread,
+so the loop keeps accepting requests. Before the curve is measured, calls of up to
+``UNMEASURED_INLINE_ROWS`` rows run inline.
 
 The curve is measured in every mode but on Lambda, so that BATCHING=off too keeps slow
-calls off the event loop. Whether concurrent requests are merged
-(functions.model.batcher): ``BATCHING=off`` never; ``on`` always; ``auto`` (the default)
-only where the measured curve says it pays: a call too slow for the loop, and a row at
-least ``MIN_GAIN`` times cheaper inside a batch than alone (token inputs: a call too slow
-for the loop suffices; their merges are cut by length where padding would cost more than a
-call, from the curve of the session the cuts run on). Measured once per version, off the
-request path (``calibrate``).
+calls off the event loop. Whether concurrent requests are merged (functions.model.batcher):
+``BATCHING=off`` never; ``on`` always; ``auto`` (the default) only where the curve says it
+pays: a call too slow for the loop, and a row at least ``MIN_GAIN`` times cheaper inside a
+batch than alone (token inputs: a call too slow for the loop suffices; their merges are cut
+by length where padding would cost more than a call, from the curve of the session the
+cuts run on). Measured once per version, off the request path (``calibrate``).
 
 Every call fits the memory budget (MODEL_CALL_MEMORY_MB, functions.model.cuts): a request
 over it runs as several calls, token rows sorted by length; ``finish`` (the plan's pooling)
@@ -28,7 +27,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -63,6 +62,7 @@ the machine from those, and the other seven skip two clock reads and the update,
 of a small model's request worth keeping (docs/benchmarks.md)."""
 MIN_GAIN = 1.5
 Feeds = dict[str, np.ndarray]
+Run = Callable[[Feeds], Feeds]
 
 
 class ModelRunner:
@@ -79,22 +79,21 @@ class ModelRunner:
         self.curve: CostCurve | None = None
         self.batcher: Batcher | None = None
         self.measures = not settings.aws_lambda_function_name
-        """Measure the cost curve (every mode: it also decides what runs on the event loop;
-        not on Lambda, where one request at a time has no loop to keep free)."""
+        """Measure the cost curve (every mode: it decides what runs on the event loop; not on
+        Lambda, where one request at a time has no loop to keep free)."""
         self.measuring = False  # its measurement started (by the service, in a thread)
         self.reason = "not measured yet" if self.measures else "BATCHING=off (Lambda)"
         self.calls = 0
         self.inline_rows = UNMEASURED_INLINE_ROWS
         """The most rows a call may have and still run on the event loop (``runs_inline``)."""
         self._thread: ThreadPoolExecutor | None = None
-        """The one thread this model's calls leave the loop for (created on first use):
-        concurrent requests never hold more than one call's memory at once, and the
-        allocator keeps one arena for them instead of one per pool thread."""
+        """The one thread this model's calls leave the loop for (created on first use): one
+        call's memory at once, and one allocator arena instead of one per pool thread."""
         self.calls_at_once = settings.calls_at_once
         self.lanes: Lanes | None = None  # merges' cuts two at a time (CALLS_AT_ONCE=2)
-        self.pair_threads, self.pair_bytes = settings.intra_op_threads // 2, \
-            settings.pair_session_mb << 20
-        self._pair: Callable[[Feeds], Feeds] | None = None  # the pair session's run, if any
+        self.pair_threads = settings.intra_op_threads // 2
+        self.pair_bytes = settings.pair_session_mb << 20
+        self._pair: Run | None = None  # the pair session's run, if any
 
     def runs_inline(self, rows: int) -> bool:
         """Whether a call of ``rows`` rows is expected to fit the inline budget."""
@@ -131,12 +130,17 @@ class ModelRunner:
             return run_cuts_now(self._timed, feeds, cuts, self.pads, lengths,
                                 token_outputs=self.model.token_outputs)
         if self.lanes is not None:
-            joined = Joined(feeds, self.pads, lengths, self.model.token_outputs)
-            pair, wide = spans.in_context(self._counted_pair), spans.in_context(self._timed)
-            return await asyncio.wrap_future(self.lanes.submit(joined, cuts, lengths, pair, wide))
+            return await asyncio.wrap_future(self.submit_cuts(feeds, cuts, lengths))
         work = spans.in_context(partial(run_cuts_now, self._timed, feeds, cuts, self.pads,
                                         lengths, token_outputs=self.model.token_outputs))
         return await asyncio.get_running_loop().run_in_executor(self._executor(), work)
+
+    def submit_cuts(self, feeds: Feeds, cuts: list[np.ndarray],
+                    lengths: np.ndarray) -> Future[Feeds]:
+        """A merge's cuts queued in the lanes, from any thread; their outputs when done."""
+        pair, wide = spans.in_context(self._counted_pair), spans.in_context(self._timed)
+        return self.lanes.submit(Joined(feeds, self.pads, lengths, self.model.token_outputs),
+                                 cuts, lengths, pair, wide)
 
     def _counted_pair(self, feeds: Feeds) -> Feeds:
         """One of two calls at once, on a lane's thread and the pair session when there is
@@ -150,8 +154,7 @@ class ModelRunner:
         started = time.perf_counter()
         return self._count(n, started, self._run_of(n)(feeds))
 
-    def _run_of(self, rows: int, run: Callable[[Feeds], Feeds] | None = None,
-                ) -> Callable[[Feeds], Feeds]:
+    def _run_of(self, rows: int, run: Run | None = None) -> Run:
         """``run`` (None: the model's), in a ``model.call`` span of ``rows`` rows if traced."""
         run = run or self.model.run
         return run if telemetry.tracer is None else telemetry.tracer.model_call(run, rows)
@@ -175,9 +178,8 @@ class ModelRunner:
     async def run(self, feeds: Feeds, finish: Finish | None = None) -> Feeds:
         """The outputs for ``feeds`` (``finish``-ed, when given), in one call or, over the
         budget or padded to waste, several; through the batcher when merging is on."""
-        if self.pads and not tokens_aligned(feeds, self.pads):  # tensors fed as sent
-            # (Open Inference Protocol) with no one token layout: one call, never merged,
-            # and the model says what is wrong with them
+        if self.pads and not tokens_aligned(feeds, self.pads):  # tensors fed as sent (Open
+            # Inference Protocol), no one token layout: one call, the model says what is wrong
             out = await self.call(feeds)
             return out if finish is None else finish(out, feeds)
         if self.pads:
@@ -226,15 +228,15 @@ class ModelRunner:
             self._cut_by(self.curve, tokens)
         slow = self.curve.expected(1) > self.budget
         gain = self.curve.gain()
-        # token rows queue for the one model thread anyway, and length-sorted cuts bound
-        # their padding: merging them pays whenever their calls leave the loop
+        # token rows: length-sorted cuts bound their padding, so merging pays off the loop
         pays = slow and (gain >= MIN_GAIN or bool(pads))
         if self.mode == "on" or (self.mode == "auto" and pays):
             if self.calls_at_once > 1 and pads:
                 self.lanes = Lanes(lambda fn: self._executor().submit(fn),
                                    self.call_budget.tokens)
             self.batcher = Batcher(self.call, self.call_budget, pads, self._wait_bound,
-                                   self.call_cuts, self.model.token_outputs, self.lanes)
+                                   self.call_cuts, self.model.token_outputs, self.lanes,
+                                   self.submit_cuts)  # (used only with lanes)
             self._follow_curve()
         self.reason = (f"BATCHING={self.mode}: one row costs {self.curve.expected(1) * 1e3:.3f} ms "
                        f"({'over' if slow else 'within'} the inline budget), {gain:.2f}x cheaper "
@@ -251,8 +253,7 @@ class ModelRunner:
             self.batcher.budget = self.call_budget
 
     def _open_pair(self, sample: Callable[[int], Feeds]) -> CostCurve | None:
-        """Open and measure the pair session that two cuts at once run on (PAIR_SESSION_MB);
-        None: they share the model's session."""
+        """The pair session two cuts at once run on (PAIR_SESSION_MB), or None: the model's."""
         if self.calls_at_once < 2 or self.pair_threads < 1 or not self.pair_bytes \
                 or self.model.providers != ["CPUExecutionProvider"] \
                 or self.model.path.stat().st_size > self.pair_bytes:
@@ -275,8 +276,7 @@ class ModelRunner:
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, "merging": self.batcher is not None, "reason": self.reason,
                 "max_rows": self.max_rows, "max_wait_ms": self.max_wait * 1e3,
-                "pair_session": self._pair is not None,
-                "calls": self.calls,
+                "pair_session": self._pair is not None, "calls": self.calls,
                 "cost": self.curve.describe() if self.curve else None}
 
 
