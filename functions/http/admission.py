@@ -164,13 +164,7 @@ class Admission:
             if size > 0:
                 return 0  # refused (413) before it is read
             size = self.max_body_bytes
-        charge = min(size * per_byte, size * BODY_FACTOR + cap * row)
-        lane = self.small if charge <= self.small_max else self.large
-        charge = min(charge, lane.budget)
-        if charge <= lane.free and not lane.waiting:
-            lane.free -= charge
-            return charge
-        return -charge
+        return self._charge(min(size * per_byte, size * BODY_FACTOR + cap * row))
 
     def take_body(self, declared: bytes | str | None, limit: int, factor: int) -> int:
         """Charge a body of ``declared`` bytes (at most ``limit``; unknown: ``limit``) held
@@ -181,7 +175,11 @@ class Admission:
             size = min(int(declared), limit)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             size = limit
-        charge = max(0, size) * factor
+        return self._charge(max(0, size) * factor)
+
+    def _charge(self, charge: int) -> int:
+        """``charge``, at most its lane's budget, taken if it fits and nobody waits before
+        it; else its negation (``wait``)."""
         lane = self._lane(charge)
         charge = min(charge, lane.budget)
         if charge <= lane.free and not lane.waiting:

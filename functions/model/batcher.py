@@ -165,18 +165,15 @@ class Batcher:
         when nothing is queued, when a merge should wait for company (``wait_bound``) or is
         traced, or when the loop is gone."""
         loop = self.loop
-        if loop is None or not self._queue or self.submit_cuts is None \
-                or telemetry.tracer is not None or self.wait_bound() > 0:
+        if loop is None or not self._queue or telemetry.tracer is not None \
+                or self.wait_bound() > 0:
             return False
         group = self._take()
         for run in compatible(group, self.pads):
             merged, future = None, Future()  # type: ignore[var-annotated]
             try:
                 merged = Merged.of([w.feeds for w in run], self.pads)
-                lengths = token_lengths(merged.unique, self.pads)
-                cuts = cut_by_length(lengths, self.budget)
-                self._count(cuts)
-                future = self.submit_cuts(merged.unique, cuts, lengths)
+                future = self._into_lanes(merged.unique)
             except Exception as exc:  # noqa: BLE001 - its requests run alone, on the loop
                 future.set_exception(exc)
             try:
@@ -259,10 +256,21 @@ class Batcher:
         lengths = token_lengths(feeds, self.pads)
         return self.call_cuts(feeds, [np.arange(len(lengths))], lengths)
 
+    def _into_lanes(self, feeds: Feeds) -> Future[Feeds]:
+        """``feeds``' token rows cut by length and queued in the lanes, from any thread (the
+        drainer's merges and a lane's own, ``_refill``); their outputs when done."""
+        assert self.submit_cuts is not None
+        lengths = token_lengths(feeds, self.pads)
+        cuts = cut_by_length(lengths, self.budget)
+        self._count(cuts)
+        return self.submit_cuts(feeds, cuts, lengths)
+
     async def _by_length(self, feeds: Feeds) -> Feeds:
         """A merge's outputs; token rows sorted by length and cut within the budget."""
         if not self.pads:
             return await self._one(feeds)
+        if self.lanes is not None and self.submit_cuts is not None:
+            return await asyncio.wrap_future(self._into_lanes(feeds))
         lengths = token_lengths(feeds, self.pads)
         cuts = cut_by_length(lengths, self.budget)
         if len(cuts) == 1 and self.lanes is None:
