@@ -64,6 +64,7 @@ def test_tiny_bert_both_tasks_exported_published_and_served(
     ok(cli("verify", tmp_path / "cls.onnx", "--source", cls_dir))
     out = ok(cli("optimize", tmp_path / "cls.onnx", "--repeat", "1"))
     assert "transformer fusions:" in out and "Attention x2" in out
+    _check_fusion_choice(tmp_path, out)
     out = ok(cli("quantize", tmp_path / "enc.onnx", "--repeat", "1", "--min-cosine", "0.95"))
     assert "latency batch 32:" in out and "cosine similarity min" in out
 
@@ -99,6 +100,31 @@ def test_tiny_bert_both_tasks_exported_published_and_served(
 def _texts(tmp: Path) -> Path:
     (tmp / "texts.txt").write_text("\n".join(SENTENCES) + "\n")
     return tmp / "texts.txt"
+
+
+def _ops(model: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(model)).graph.node}
+
+
+def _check_fusion_choice(tmp_path: Path, out: str) -> None:
+    """``optimize --fusions auto`` keeps the fused graph exactly when its own timings say it
+    was not slower, and records them; ``on`` and ``off`` decide without timing."""
+    step = ModelCard.from_json((tmp_path / "cls.opt.card.json").read_bytes()).variants[-1]
+    fusions = step["transformer_fusions"]
+    assert fusions["found"]["Attention"] == 2 and fusions["rows_timed"] == 32
+    assert fusions["kept"] == (fusions["fused_batch_ms"] <= fusions["plain_batch_ms"])
+    assert ("Attention" in _ops(tmp_path / "cls.opt.onnx")) == fusions["kept"]
+    assert ("; kept (faster" if fusions["kept"] else "; not kept (slower") in out
+    assert f"{fusions['plain_batch_ms']:.2f} ms without" in out
+    ok(cli("optimize", tmp_path / "cls.onnx", "--repeat", "1", "--fusions", "on",
+           "--out", tmp_path / "cls.fused.onnx"))
+    assert "Attention" in _ops(tmp_path / "cls.fused.onnx")
+    out = ok(cli("optimize", tmp_path / "cls.onnx", "--repeat", "1", "--fusions", "off",
+                 "--out", tmp_path / "cls.plain.onnx"))
+    assert "transformer fusions: not tried (--fusions off)" in out
+    assert not _ops(tmp_path / "cls.plain.onnx") & {"Attention", "SkipLayerNormalization"}
 
 
 def test_hf_errors(tmp_path: Path) -> None:

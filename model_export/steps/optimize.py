@@ -4,8 +4,14 @@ onnxruntime rewrites the graph (constant folding, node fusions) every time a ses
 created, i.e. at every cold start. Saving the optimised graph lets the function load it
 with optimisations off: the card records the step, and the function skips the
 optimisation when a card's last step is ``optimize`` (or with ``OPTIMIZED_MODEL=true``).
-A model exported by ``hf`` gets onnxruntime's transformer fusions first (``transformer_fusions``).
-The default level is ``extended``:
+A model exported by ``hf`` is offered onnxruntime's transformer fusions first
+(``transformer_fusions``). They are not always faster: on a 2-vCPU AMD EPYC (AVX-512) the
+fused all-MiniLM-L6-v2 ran a batch of 32 about 15% slower than the plain graph (its
+``SkipLayerNormalization`` kernel alone took three times the ``Add`` and
+``LayerNormalization`` it replaces). So ``--fusions auto`` (the default) times both graphs
+on the sample rows and keeps the fused one only if it is not slower at the batch; ``on``
+and ``off`` decide without timing. The timing is this machine's: a different serving CPU
+may rank them differently (the card records both figures). The default level is ``extended``:
 ``all`` adds layout rewrites tied to this machine's CPU, which a different serverless
 host may not share. The report times session creation before (original graph, default
 level ``all``, as the function would) and after (optimised graph, optimisations off) on
@@ -15,6 +21,7 @@ this machine, and checks the optimised graph still answers what the original ans
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -23,6 +30,7 @@ from model_export.checks import onnx_runs
 from model_export.checks.parity import compare
 from model_export.exit_codes import ParityFailed
 from model_export.progress import note
+from model_export.samples.row_files import Rows
 from model_export.steps import transformer_fusions, variants
 
 
@@ -33,7 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="default: MODEL.opt.onnx")
     p.add_argument("--level", choices=("basic", "extended", "all"), default="extended")
     p.add_argument("--repeat", type=int, default=10,
-                   help="session creations timed for each median (default 10)")
+                   help="session creations (and batches) timed for each median (default 10)")
+    p.add_argument("--fusions", choices=("auto", "on", "off"), default="auto",
+                   help="transformer fusions of an hf export: kept when faster here (auto, "
+                   "the default), always, or never")
     options.add_rows(p)
     options.add_tolerance(p)
     p.set_defaults(func=run)
@@ -43,29 +54,35 @@ def run(args: argparse.Namespace) -> None:
     card_files.load_onnx(args.model)
     card = card_files.read_card(args.model)
     out = variants.out_path(args, "opt")
-    fused: dict[str, int] | None = None
+    sample = options.sample_rows(args, card, args.model)
+    fusions: dict | None = None
     with tempfile.TemporaryDirectory() as tmp:
-        optimised, start = Path(tmp) / "model.onnx", args.model
-        if transformer_fusions.applies(card):
-            start = Path(tmp) / "fused.onnx"
-            note("applying onnxruntime's transformer fusions")
-            fused = transformer_fusions.fuse(args.model, card, start)
-        onnx_runs.session(start, args.level, save_to=optimised)
+        optimised = Path(tmp) / "model.onnx"
+        onnx_runs.session(args.model, args.level, save_to=optimised)
         data = optimised.read_bytes()
+        if transformer_fusions.applies(card) and args.fusions == "off":
+            fusions = {"found": {}, "kept": False, "why": "--fusions off"}
+        elif transformer_fusions.applies(card):
+            note("applying onnxruntime's transformer fusions")
+            fused_path = Path(tmp) / "fused.onnx"
+            found = transformer_fusions.fuse(args.model, card, fused_path)
+            onnx_runs.session(fused_path, args.level, save_to=optimised)
+            fusions = {"found": found, **_choose(args, optimised.read_bytes(), data, sample)}
+            if fusions["kept"]:
+                data = optimised.read_bytes()
         note(f"timing session creation ({args.repeat} times each)")
+        optimised.write_bytes(data)
         before = onnx_runs.session_ms(args.model, "all", args.repeat)
         after = onnx_runs.session_ms(optimised, "disabled", args.repeat)
-    sample = options.sample_rows(args, card, args.model)
     ref = onnx_runs.ExportedOnnx(args.model).predict(sample.feeds)
     got = onnx_runs.ExportedOnnx(data, level="disabled").predict(sample.feeds)
     parity = compare(ref, got, card, options.tolerance(args))
     report = {"level": args.level, "session_ms_before": before, "session_ms_after": after,
               "size_bytes_before": args.model.stat().st_size, "size_bytes_after": len(data),
               "passed": parity["passed"], "parity": parity}
-    if fused is not None:
-        report["transformer_fusions"] = fused
-        print("transformer fusions: " + (", ".join(f"{k} x{v}" for k, v in fused.items())
-                                         or "none applied"))
+    if fusions is not None:
+        report["transformer_fusions"] = fusions
+        print(_fusions_line(fusions))
     print(f"session creation: {before:.2f} ms (original, level all) -> {after:.2f} ms "
           f"(optimised at level {args.level}, loaded with optimisations off); "
           f"median of {args.repeat} on this machine")
@@ -75,3 +92,45 @@ def run(args: argparse.Namespace) -> None:
     card = variants.write(data, out, card, "optimize", report)
     print(f"wrote {out} and {card_files.card_path(out)}; its card records the step, so the "
           "function loads it with graph optimisation off")
+
+
+TIMED_ROWS = 32
+"""Rows in the batch the fusions are timed on (the call size the function's batcher and
+length-sorted calls reach under load)."""
+
+
+def _choose(args: argparse.Namespace, fused: bytes, plain: bytes,
+            sample: Rows) -> dict[str, object]:
+    """Whether to keep the fused graph, with the timings behind the choice: the median of
+    a batch of up to ``TIMED_ROWS`` sample rows and of one row, both graphs loaded as the
+    function loads an optimised graph, timed in alternation so drift hits both alike."""
+    if args.fusions == "on":
+        return {"kept": True, "why": "--fusions on"}
+    feeds = sample.feeds
+    batch = {k: v[:TIMED_ROWS] for k, v in feeds.items()}
+    one = {k: v[:1] for k, v in feeds.items()}
+    models = {"fused": onnx_runs.ExportedOnnx(fused, level="disabled"),
+              "plain": onnx_runs.ExportedOnnx(plain, level="disabled")}
+    times: dict[str, dict[str, list[float]]] = {m: {"batch": [], "one": []} for m in models}
+    for turn in range(max(3, args.repeat)):
+        for name in (("fused", "plain") if turn % 2 == 0 else ("plain", "fused")):
+            times[name]["batch"].append(onnx_runs.latency_ms(models[name], batch, 1))
+            times[name]["one"].append(onnx_runs.latency_ms(models[name], one, 1))
+    ms = {f"{m}_{k}_ms": round(statistics.median(v), 3)
+          for m, by in times.items() for k, v in by.items()}
+    kept = ms["fused_batch_ms"] <= ms["plain_batch_ms"]
+    return {"kept": kept, "rows_timed": len(next(iter(batch.values()))), **ms,
+            "why": "faster on this machine" if kept else "slower on this machine"}
+
+
+def _fusions_line(f: dict) -> str:
+    if f["why"] == "--fusions off":
+        return "transformer fusions: not tried (--fusions off)"
+    found = ", ".join(f"{k} x{v}" for k, v in f["found"].items()) or "none applied"
+    line = f"transformer fusions: {found}"
+    if "fused_batch_ms" not in f:
+        return f"{line}; kept ({f['why']})"
+    return (f"{line}; batch of {f['rows_timed']}: {f['fused_batch_ms']:.2f} ms fused, "
+            f"{f['plain_batch_ms']:.2f} ms without; 1 row: {f['fused_one_ms']:.2f} ms fused, "
+            f"{f['plain_one_ms']:.2f} ms without; "
+            + ("kept" if f["kept"] else "not kept") + f" ({f['why']})")
