@@ -82,6 +82,8 @@ def write_model(model: onnx.ModelProto | bytes, path: Path, card: ModelCard) -> 
     data = model if isinstance(model, bytes) else model.SerializeToString()
     proto = model if isinstance(model, onnx.ModelProto) else onnx.load_from_string(data)
     inputs, outputs, opset = signature(proto)
+    if "packing" in card.extra:  # the graph is fed by the function's adapter: the card
+        inputs, outputs = card.inputs, card.outputs  # keeps the padded signature it serves
     card = msgspec.structs.replace(card, sha256=sha256_bytes(data), inputs=inputs,
                                    outputs=outputs, opset=opset)
     path.parent.mkdir(parents=True, exist_ok=True)

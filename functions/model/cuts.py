@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from functions.model.packing import CALL_TOKENS
+
 Feeds = dict[str, np.ndarray]
 Finish = Callable[[Feeds, Feeds], Feeds]
 TOKEN_BYTES = 64 * 1024
@@ -43,11 +45,16 @@ class Budget:
     call_tokens: float | None = None
     """A call's fixed cost in padded tokens, from the model's measured cost curve (None:
     not measured): rows are cut apart where padding them to the next length costs more."""
+    pack_tokens: int | None = None
+    """A packed graph's (``functions.model.packing``): padding costs nothing, so calls are
+    cut only to hold about this many real tokens each."""
 
     @classmethod
-    def of(cls, memory_mb: int, max_rows: int) -> Budget:
+    def of(cls, memory_mb: int, max_rows: int, packed: object = None) -> Budget:
+        """The budget of MODEL_CALL_MEMORY_MB; ``packed``: a packed graph's (any truthy)."""
         memory = memory_mb << 20
-        return cls(max(1, memory // TOKEN_BYTES), max(1, memory // INPUT_SHARE), max_rows)
+        return cls(max(1, memory // TOKEN_BYTES), max(1, memory // INPUT_SHARE), max_rows,
+                   pack_tokens=CALL_TOKENS if packed else None)
 
 
 def token_lengths(feeds: Feeds, pads: dict[str, int]) -> np.ndarray:
@@ -88,6 +95,8 @@ def cut_by_length(lengths: np.ndarray, budget: Budget) -> list[np.ndarray]:
     if len(lengths) < 2:  # one row (most requests under load): one call
         return [np.arange(len(lengths))]
     order = np.argsort(lengths, kind="stable")
+    if budget.pack_tokens:
+        return _cut_for_packing(lengths, order, budget)
     cuts: list[np.ndarray] = []
     start, useful, previous = 0, 0, 0
     call = budget.call_tokens
@@ -104,6 +113,19 @@ def cut_by_length(lengths: np.ndarray, budget: Budget) -> list[np.ndarray]:
         previous = length
     cuts.append(order[start:])
     return cuts
+
+
+def _cut_for_packing(lengths: np.ndarray, order: np.ndarray,
+                     budget: Budget) -> list[np.ndarray]:
+    """``order`` in as few runs of near-equal real tokens as hold ``budget.pack_tokens``
+    each (and ``max_rows`` rows, ``tokens`` in all: memory)."""
+    total = int(lengths.sum())
+    calls = max(-(-total // budget.pack_tokens), -(-total // budget.tokens))
+    ends = np.cumsum(lengths[order])
+    bounds = np.searchsorted(ends, total * np.arange(1, calls) / calls, side="right")
+    step = budget.max_rows  # short texts come first: a share may hold more rows than that
+    return [part[lo:lo + step] for part in np.split(order, bounds)
+            for lo in range(0, len(part), step)]
 
 
 def cut_by_bytes(rows: int, row_bytes: int, budget: Budget) -> list[np.ndarray]:

@@ -20,6 +20,7 @@ from functions.config.settings import Settings
 from functions.errors import ModelLoadError
 from functions.model.custom_ops import register_custom_ops
 from functions.model.graph_check import card_problems
+from functions.model.packing import PackedSession, PackingSpec
 from functions.model.sessions import (
     GPU_PROVIDERS,
     choose_providers,
@@ -76,6 +77,8 @@ class OnnxModel:
         self.settings = settings
         self._asked = choose_providers(settings, ort.get_available_providers())
         self.graph_optimised_offline = settings.optimized_model or optimised_offline(card)
+        self.packing = PackingSpec.of(card.extra)
+        """A packed graph's feeding (``functions.model.packing``); None for any other."""
         self.session = self._open()
         self.pair_session: ort.InferenceSession | None = None
         """A second session of the graph with fewer intra-op threads (``pair_run``)."""
@@ -107,9 +110,12 @@ class OnnxModel:
         options = session_options(self.settings, self.graph_optimised_offline, threads)
         self.custom_ops = register_custom_ops(options, self.path)  # onnxruntime-extensions
         try:
-            return ort.InferenceSession(str(self.path), options, providers=self._asked)
+            session = ort.InferenceSession(str(self.path), options, providers=self._asked)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ModelLoadError(f"onnxruntime cannot load {self.path.name}: {exc}") from exc
+        if self.packing is None:
+            return session
+        return PackedSession(session, self.packing, self.card.inputs, self.card.outputs)
 
     def pair_run(self, threads: int) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
         """``run`` on a second session of this graph whose calls use ``threads`` intra-op

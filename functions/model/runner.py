@@ -12,7 +12,7 @@ calls off the event loop. Whether concurrent requests are merged (functions.mode
 pays: a call too slow for the loop, and a row at least ``MIN_GAIN`` times cheaper inside a
 batch than alone (token inputs: a call too slow for the loop suffices; their merges are cut
 by length where padding would cost more than a call, from the curve of the session the
-cuts run on). Measured once per version, off the request path (``calibrate``).
+cuts run on; a packed graph's by tokens). Measured once per version, off the request path.
 
 Every call fits the memory budget (MODEL_CALL_MEMORY_MB, functions.model.cuts): a request
 over it runs as several calls, token rows sorted by length; ``finish`` (the plan's pooling)
@@ -72,8 +72,8 @@ class ModelRunner:
         self.model = model
         self.budget = settings.inline_budget_ms / 1000.0
         self.mode = "off" if settings.aws_lambda_function_name else settings.batching
-        self.max_rows = settings.batch_max_rows
-        self.call_budget = Budget.of(settings.model_call_memory_mb, settings.batch_max_rows)
+        self.max_rows = max_rows = settings.batch_max_rows
+        self.call_budget = Budget.of(settings.model_call_memory_mb, max_rows, model.packing)
         self.pads: dict[str, int] = {}  # token inputs -> pad value (the plan's): cut by length
         self.max_wait = settings.batch_max_wait_ms / 1000.0
         self.curve: CostCurve | None = None

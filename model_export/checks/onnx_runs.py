@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from functions.config.card import ModelCard
 from functions.config.settings import Settings
+from functions.model.packing import PackedSession, PackingSpec
 from functions.model.sessions import session_options
 
 LEVELS = {
@@ -44,8 +46,12 @@ def session(model: Path | bytes, level: str = "all", threads: int | None = None,
 class ExportedOnnx:
     """An ONNX model run on feeds; ``predict(feeds) -> {output name: array}``."""
 
-    def __init__(self, model: Path | bytes, level: str = "all") -> None:
+    def __init__(self, model: Path | bytes, level: str = "all",
+                 card: ModelCard | None = None) -> None:
         self.session = session(model, level)
+        spec = PackingSpec.of(card.extra) if card is not None else None
+        if spec is not None and card is not None:  # fed as the function feeds it
+            self.session = PackedSession(self.session, spec, card.inputs, card.outputs)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 

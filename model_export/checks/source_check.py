@@ -52,7 +52,7 @@ def run_chunked(predict: Predict, rows: Rows, label: str,
 def check(model: Path, card: ModelCard, source: SourceModel, rows: Rows, tol: Tolerance,
           quiet: bool = False) -> dict[str, Any]:
     """Run source and ONNX model on ``rows`` and compare; the report says ``passed``."""
-    onnx_model = onnx_runs.ExportedOnnx(model)
+    onnx_model = onnx_runs.ExportedOnnx(model, card=card)
     ref = run_chunked(source.predict, rows, "source model", quiet)
     got = run_chunked(onnx_model.predict, rows, "onnx model", quiet)
     report = compare(ref, got, card, tol)

@@ -17,7 +17,7 @@ from model_export import card_files, graph_edits, options
 from model_export.exit_codes import InputError
 from model_export.samples import drawn, tokenizer_file
 from model_export.samples.row_files import Feeds
-from model_export.sources import hf_convert, hf_files
+from model_export.sources import hf_convert, hf_files, hf_packed
 from model_export.sources.torch_convert import export
 from model_export.sources.write_and_verify import write_and_verify
 
@@ -37,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shortened-embeddings", action="store_true",
                    help="embeddings: the model was trained for shortened embeddings "
                    "(Matryoshka); the card says so, and the OpenAI route honours dimensions")
+    p.add_argument("--packed", action="store_true",
+                   help="embedding models (BERT): a graph that takes several texts a row, "
+                   "no padding; the function packs each call (faster on CPU, see "
+                   "docs/model_export.md)")
     p.add_argument("--max-length", type=int, metavar="TOKENS",
                    help="truncate texts at this many tokens (default: the model's own limit)")
     options.add_identity(p, "model directory")
@@ -61,10 +65,22 @@ def run(args: argparse.Namespace) -> None:
     digest = tokenizer_file.write(tok.backend_tokenizer, tok_file, length,
                                   tok.pad_token_id or 0, tok.pad_token or "[PAD]")
     source = hf_convert.source(hf, args.task, pooling, normalize)
-    specs = hf_convert.specs(hf)
-    proto = export(source, specs, args.opset, ident["name"], _trace_feeds(hf, tok_file))
-    if embedding:  # the exporter leaves the width unknown; the card should say it
+    packed: dict = {}
+    if args.packed:
+        hf_packed.check(hf, args.task)
+        proto = hf_packed.export(hf, args.opset, ident["name"])
+        packed = hf_packed.card_fields(hf, pooling, normalize)
+    else:
+        proto = export(source, hf_convert.specs(hf), args.opset, ident["name"],
+                       _trace_feeds(hf, tok_file))
+    if embedding and not packed:  # the exporter leaves the width unknown; the card says it
         graph_edits.set_output_dims(proto, "embedding", ["batch", int(hf.config.hidden_size)])
+    fields = (_embedding_fields(hf, pooling, normalize, st) if embedding
+              else _classifier_fields(hf, args.labels))
+    if packed:
+        fields["extra"]["packing"] = packed["packing"]
+        fields["output_meaning"] = fields["output_meaning"].replace(
+            "(in the graph)", "(by the function, after each packed call)")
     card = ModelCard(
         name=ident["name"], version=args.version, description=args.description,
         created_at=card_files.now_iso(), task="embedding" if embedding else "classification",
@@ -81,8 +97,8 @@ def run(args: argparse.Namespace) -> None:
             input_names={n: n for n in hf.input_names}, pooling="none", normalize=False,
             extra={"special_tokens": {k: str(v) for k, v in tok.special_tokens_map.items()},
                    "pad_token_id": tok.pad_token_id or 0}),
-        **(_embedding_fields(hf, pooling, normalize, st) if embedding
-           else _classifier_fields(hf, args.labels)))
+        inputs=packed.get("served_inputs", []), outputs=packed.get("served_outputs", []),
+        **fields)
     write_and_verify(proto, out, card, source, args)
     print(f"wrote {tok_file} (sha256 {digest}), the tokenizer the card names")
 

@@ -25,6 +25,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from functions.config.card import ModelCard
 from model_export import card_files, options
 from model_export.checks import onnx_runs
 from model_export.checks.parity import compare
@@ -67,15 +68,16 @@ def run(args: argparse.Namespace) -> None:
             fused_path = Path(tmp) / "fused.onnx"
             found = transformer_fusions.fuse(args.model, card, fused_path)
             onnx_runs.session(fused_path, args.level, save_to=optimised)
-            fusions = {"found": found, **_choose(args, optimised.read_bytes(), data, sample)}
+            fusions = {"found": found,
+                       **_choose(args, optimised.read_bytes(), data, sample, card)}
             if fusions["kept"]:
                 data = optimised.read_bytes()
         note(f"timing session creation ({args.repeat} times each)")
         optimised.write_bytes(data)
         before = onnx_runs.session_ms(args.model, "all", args.repeat)
         after = onnx_runs.session_ms(optimised, "disabled", args.repeat)
-    ref = onnx_runs.ExportedOnnx(args.model).predict(sample.feeds)
-    got = onnx_runs.ExportedOnnx(data, level="disabled").predict(sample.feeds)
+    ref = onnx_runs.ExportedOnnx(args.model, card=card).predict(sample.feeds)
+    got = onnx_runs.ExportedOnnx(data, level="disabled", card=card).predict(sample.feeds)
     parity = compare(ref, got, card, options.tolerance(args))
     report = {"level": args.level, "session_ms_before": before, "session_ms_after": after,
               "size_bytes_before": args.model.stat().st_size, "size_bytes_after": len(data),
@@ -99,8 +101,8 @@ TIMED_ROWS = 32
 length-sorted calls reach under load)."""
 
 
-def _choose(args: argparse.Namespace, fused: bytes, plain: bytes,
-            sample: Rows) -> dict[str, object]:
+def _choose(args: argparse.Namespace, fused: bytes, plain: bytes, sample: Rows,
+            card: ModelCard) -> dict[str, object]:
     """Whether to keep the fused graph, with the timings behind the choice: the median of
     a batch of up to ``TIMED_ROWS`` sample rows and of one row, both graphs loaded as the
     function loads an optimised graph, timed in alternation so drift hits both alike."""
@@ -109,8 +111,8 @@ def _choose(args: argparse.Namespace, fused: bytes, plain: bytes,
     feeds = sample.feeds
     batch = {k: v[:TIMED_ROWS] for k, v in feeds.items()}
     one = {k: v[:1] for k, v in feeds.items()}
-    models = {"fused": onnx_runs.ExportedOnnx(fused, level="disabled"),
-              "plain": onnx_runs.ExportedOnnx(plain, level="disabled")}
+    models = {"fused": onnx_runs.ExportedOnnx(fused, level="disabled", card=card),
+              "plain": onnx_runs.ExportedOnnx(plain, level="disabled", card=card)}
     times: dict[str, dict[str, list[float]]] = {m: {"batch": [], "one": []} for m in models}
     for turn in range(max(3, args.repeat)):
         for name in (("fused", "plain") if turn % 2 == 0 else ("plain", "fused")):

@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> None:
         bar.advance()
     held = options.sample_rows(args, card, args.model)
     batch = args.batch or (32 if card.tokenizer or row_files.is_text(card.inputs) else 1000)
-    sessions = {"float": onnx_runs.ExportedOnnx(args.model), "int8": onnx_runs.ExportedOnnx(data)}
+    sessions = {"float": onnx_runs.ExportedOnnx(args.model, card=card),
+                "int8": onnx_runs.ExportedOnnx(data, card=card)}
     ref, got = (sessions[k].predict(held.feeds) for k in ("float", "int8"))
     report: dict[str, Any] = {
         "weight_type": "int8", "per_channel": how.per_channel, "keep_float": how.keep_float,
