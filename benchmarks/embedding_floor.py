@@ -42,7 +42,9 @@ class Floor:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
+        from functions.config.card import ModelCard
         from functions.config.settings import Settings
+        from functions.model.packing import PackedSession, PackingSpec
         from functions.model.sessions import session_options
 
         self.tok = Tokenizer.from_file(str(model.parent / "minilm.tokenizer.json"))
@@ -50,6 +52,10 @@ class Floor:
         self.tok.enable_padding(pad_id=0, pad_token="[PAD]")
         self.session = ort.InferenceSession(str(model), session_options(Settings()),
                                             providers=["CPUExecutionProvider"])
+        card = ModelCard.from_json(model.with_name(model.stem + ".card.json").read_bytes())
+        packing = PackingSpec.of(card.extra)
+        if packing is not None:  # ``hf --packed``: fed as the function feeds it
+            self.session = PackedSession(self.session, packing, card.inputs, card.outputs)
         self.names = {i.name for i in self.session.get_inputs()}
 
     def embed(self, texts: list[str]) -> np.ndarray:
