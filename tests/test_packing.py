@@ -59,6 +59,15 @@ def test_packed_graph_serves_the_padded_graphs_embeddings(tmp_path: Path, app) -
              "attention_mask": np.array([e.attention_mask for e in batch]),
              "token_type_ids": np.array([e.type_ids for e in batch])}
     np.testing.assert_allclose(v2_infer(b, "enc", feeds)["embedding"], want, atol=2e-5)
+    # optimize and quantize check their variants through the same adapter
+    ok(cli("optimize", packed, "--repeat", "1"))  # exits non-zero on a parity failure
+    ok(cli("quantize", packed, "--repeat", "1", "--min-cosine", "0.95"))
+    for variant in ("enc.opt", "enc.int8"):
+        v = ModelCard.from_json((packed.parent / f"{variant}.card.json").read_bytes())
+        assert (v.inputs, v.outputs, v.extra["packing"]) == (
+            card.inputs, card.outputs, card.extra["packing"])
+    served = app({"MODEL_URI": str(packed.parent / "enc.opt.onnx")})
+    np.testing.assert_allclose(_embed(served, TEXTS), want, atol=2e-5)
 
 
 def test_packing_cuts_hold_tokens_not_padding() -> None:
