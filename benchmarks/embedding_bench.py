@@ -320,7 +320,7 @@ def exported(int8: bool, packed: bool = False) -> Path:
         subprocess.run([python, "-m", "model_export", "hf", "--task", "feature-extraction",
                         "--pooling", "mean", "--normalize", "--max-length", "256", "--name",
                         "minilm", "--out", str(fp32), str(model_dir())]
-                       + (["--packed"] if packed else []), check=True, cwd=ROOT)
+                       + (["--packed"] if packed else ["--no-packed"]), check=True, cwd=ROOT)
     if int8 and not q8.exists():
         subprocess.run([python, "-m", "model_export", "quantize", str(fp32), "--out", str(q8)],
                        check=True, cwd=ROOT)

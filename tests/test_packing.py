@@ -23,8 +23,9 @@ TEXTS = ["the quick brown fox", "ok", "", "the food was not good, the service wa
 def _exports(tmp: Path) -> tuple[Path, Path]:
     model = build(tmp / "enc", "feature-extraction")
     common = ["--task", "feature-extraction", "--pooling", "mean", "--normalize"]
-    ok(cli("hf", model, *common, "--out", tmp / "plain" / "enc.onnx"))
-    out = ok(cli("hf", model, *common, "--packed", "--out", tmp / "packed" / "enc.onnx"))
+    ok(cli("hf", model, *common, "--no-packed", "--out", tmp / "plain" / "enc.onnx"))
+    out = ok(cli("hf", model, *common, "--out", tmp / "packed" / "enc.onnx"))  # the default
+    assert "packed graph: several texts a row" in out
     assert "parity PASSED: 18 rows" in out  # through functions.model.packing's adapter
     return tmp / "plain" / "enc.onnx", tmp / "packed" / "enc.onnx"
 
@@ -59,6 +60,12 @@ def test_packed_graph_serves_the_padded_graphs_embeddings(tmp_path: Path, app) -
              "attention_mask": np.array([e.attention_mask for e in batch]),
              "token_type_ids": np.array([e.type_ids for e in batch])}
     np.testing.assert_allclose(v2_infer(b, "enc", feeds)["embedding"], want, atol=2e-5)
+    for shapes in ([[1, 0]] * 3, [[1, 4], [1, 3], [1, 4]]):  # what the padded graph refuses
+        body = {"inputs": [{"name": n, "datatype": "INT64", "shape": shape,
+                            "data": [1] * int(np.prod(shape))}
+                           for n, shape in zip(feeds, shapes, strict=True)]}
+        refused = b.post("/v2/models/enc/infer", json=body)
+        assert refused.status_code == 400 and "the model refused" in refused.text, refused.text
     # optimize and quantize check their variants through the same adapter
     ok(cli("optimize", packed, "--repeat", "1"))  # exits non-zero on a parity failure
     ok(cli("quantize", packed, "--repeat", "1", "--min-cosine", "0.95"))

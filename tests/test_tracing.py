@@ -69,7 +69,11 @@ def test_a_request_continues_the_callers_trace_with_its_steps(spans, tmp_path: P
         decode, call, encode = steps["decode"], steps["model.call"], steps["encode"]
         assert server.start_time <= decode.start_time <= decode.end_time <= call.start_time
         assert call.end_time <= encode.start_time <= encode.end_time <= server.end_time
-        # cold start: one tree under model.load
+        # cold start: one tree under model.load, which ends after the model is served
+        # (model.prepare runs once requests are already answered): wait for it to close
+        deadline = time.monotonic() + 10
+        while not named(spans, "model.load") and time.monotonic() < deadline:
+            time.sleep(0.01)
         [load] = named(spans, "model.load")
         assert {"model.download", "tokenizer.fetch", "session.build",  # sha256: in download
                 "warmup", "model.prepare"} <= set(children(spans, load))

@@ -125,6 +125,21 @@ def pool(hidden: np.ndarray, where: np.ndarray, spec: PackingSpec) -> np.ndarray
     return out
 
 
+def _check(feeds: dict[str, np.ndarray], ids: str) -> None:
+    """Token inputs the padded graph would refuse are refused here too, as onnxruntime
+    refuses them (its ``InvalidArgument``: the batch's other items are then isolated and
+    scored, functions.model.isolation): [texts, tokens] each, the same shape, tokens > 0."""
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+    shape = np.shape(feeds[ids])
+    if len(shape) != 2 or shape[1] == 0:
+        raise InvalidArgument(f"{ids} must be [texts, tokens] with tokens > 0, not {shape}")
+    for name, value in feeds.items():
+        if np.shape(value) != shape:
+            raise InvalidArgument(f"{name} has shape {np.shape(value)} and {ids} {shape}: "
+                                  "token inputs must have the same shape")
+
+
 class PackedSession:
     """An onnxruntime session of a packed graph, seen through the card's padded signature."""
 
@@ -148,6 +163,7 @@ class PackedSession:
     def run(self, names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """The padded graph's answer to ``feeds``: only its one output, ``spec.output``."""
         ids = np.asarray(feeds[self.spec.ids])
+        _check(feeds, self.spec.ids)
         if ids.shape[0] == 0:
             return [np.zeros((0, self._width()), dtype=np.float32)]
         mask = feeds.get(self.spec.mask)

@@ -37,10 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shortened-embeddings", action="store_true",
                    help="embeddings: the model was trained for shortened embeddings "
                    "(Matryoshka); the card says so, and the OpenAI route honours dimensions")
-    p.add_argument("--packed", action="store_true",
-                   help="embedding models (BERT): a graph that takes several texts a row, "
-                   "no padding; the function packs each call (faster on CPU, see "
-                   "docs/model_export.md)")
+    p.add_argument("--packed", action=argparse.BooleanOptionalAction, default=None,
+                   help="a graph that takes several texts a row, no padding, the function "
+                   "packing each call (default: on for BERT embedding models, where it is "
+                   "faster on CPU; see docs/model_export.md); --no-packed: the padded graph")
     p.add_argument("--max-length", type=int, metavar="TOKENS",
                    help="truncate texts at this many tokens (default: the model's own limit)")
     options.add_identity(p, "model directory")
@@ -66,8 +66,10 @@ def run(args: argparse.Namespace) -> None:
                                   tok.pad_token_id or 0, tok.pad_token or "[PAD]")
     source = hf_convert.source(hf, args.task, pooling, normalize)
     packed: dict = {}
-    if args.packed:
+    if args.packed or (args.packed is None and hf_packed.applies(hf, args.task)):
         hf_packed.check(hf, args.task)
+        print("packed graph: several texts a row, the function packs each call "
+              "(--no-packed: the padded graph)")
         proto = hf_packed.export(hf, args.opset, ident["name"])
         packed = hf_packed.card_fields(hf, pooling, normalize)
     else:

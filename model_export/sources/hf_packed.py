@@ -1,4 +1,4 @@
-"""``hf --packed``: a BERT encoder exported to take several texts per row, without padding.
+"""``hf --packed`` (the default for BERT embedding models): several texts a row, no padding.
 
 The graph takes ``input_ids``, ``segment_ids`` (0: padding, k: the row's k-th text) and
 ``position_ids`` (restarting at each text), all int64 [rows, tokens], and answers ``hidden``,
@@ -28,6 +28,11 @@ from model_export.sources import hf_files
 PACKED_TYPES = ("bert",)
 """Encoders whose embeddings take explicit position ids as they are (RoBERTa-style models
 offset theirs past the padding index: not handled yet)."""
+
+
+def applies(hf: hf_files.HfModel, task: str) -> bool:
+    """Whether ``hf`` packs by default: an embedding model of a type handled here."""
+    return task == "feature-extraction" and str(hf.config.model_type) in PACKED_TYPES
 
 
 def check(hf: hf_files.HfModel, task: str) -> None:
