@@ -1,6 +1,6 @@
 """A text model's cold start from gs://, broken down: spawn -> first 200 of ``POST /predict``.
 
-    .venv/bin/python -m benchmarks.text_cold_start [--runs 5] [--infinity]
+    .venv/bin/python -m benchmarks.text_cold_start [--runs 5] [--infinity] [--no-packed]
 
 all-MiniLM-L6-v2 (the embedding benchmark's ``model_export hf`` export, packed, ~90 MB) with its
 card and tokenizer sits in a bucket of gcp-storage-emulator (its own process, in memory).
@@ -105,10 +105,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--infinity", action="store_true")
     parser.add_argument("--base", type=Path, help="an earlier checkout, served in turn")
+    parser.add_argument("--packed", action=argparse.BooleanOptionalAction, default=True,
+                        help="the packed export (model_export hf's default for BERT); "
+                        "--no-packed: the padded one")
     args = parser.parse_args(argv)
     from benchmarks.embedding_bench import exported
 
-    model = exported(False, packed=True)  # what model_export hf makes of a BERT encoder
+    model = exported(False, packed=args.packed)
     for tree in (ROOT, args.base) if args.base else (ROOT,):  # as the images are built:
         subprocess.run([sys.executable, "-m", "compileall", "-q", "main.py", "functions",
                         "benchmarks"], cwd=tree, check=True)  # each start finds bytecode
