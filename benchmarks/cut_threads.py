@@ -47,7 +47,7 @@ from benchmarks.embedding_floor import Floor, corpus
 from functions.config.card import ModelCard
 from functions.config.settings import Settings
 from functions.model.cuts import MAX_WASTE, Budget, cut_by_length
-from functions.model.packing import CALL_TOKENS, PackedSession, PackingSpec
+from functions.model.packing import CALL_TOKENS, for_card
 from functions.model.sessions import session_options
 
 Feeds = dict[str, np.ndarray]
@@ -144,11 +144,8 @@ def main() -> None:
     if args.packed:  # the packed graph behind the padded signature, as the function runs it
         packed_model = exported(False, packed=True)
         card = ModelCard.from_json(packed_model.with_suffix(".card.json").read_bytes())
-        spec = PackingSpec.of(card.extra)
-        assert spec is not None  # hf --packed writes it
         for threads in (1, 2):
-            sessions[f"p{threads}"] = PackedSession(session(threads, packed_model), spec,
-                                                    card.inputs, card.outputs)
+            sessions[f"p{threads}"] = for_card(session(threads, packed_model), card)
         packed_work = merges(tokenizer, sentences, args.merge, packed=True)
         ways.update({"packed1": ("p1", 2), "packed32": ("p2", 1)})
     for intra in sessions:  # warm-up

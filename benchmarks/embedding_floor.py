@@ -44,7 +44,7 @@ class Floor:
 
         from functions.config.card import ModelCard
         from functions.config.settings import Settings
-        from functions.model.packing import PackedSession, PackingSpec
+        from functions.model.packing import for_card
         from functions.model.sessions import session_options
 
         self.tok = Tokenizer.from_file(str(model.parent / "minilm.tokenizer.json"))
@@ -53,9 +53,7 @@ class Floor:
         self.session = ort.InferenceSession(str(model), session_options(Settings()),
                                             providers=["CPUExecutionProvider"])
         card = ModelCard.from_json(model.with_name(model.stem + ".card.json").read_bytes())
-        packing = PackingSpec.of(card.extra)
-        if packing is not None:  # ``hf --packed``: fed as the function feeds it
-            self.session = PackedSession(self.session, packing, card.inputs, card.outputs)
+        self.session = for_card(self.session, card)  # a packed graph: as the function feeds it
         self.names = {i.name for i in self.session.get_inputs()}
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -20,7 +20,7 @@ from functions.config.settings import Settings
 from functions.errors import ModelLoadError
 from functions.model.custom_ops import register_custom_ops
 from functions.model.graph_check import card_problems
-from functions.model.packing import PackedSession, PackingSpec
+from functions.model.packing import PackingSpec, for_card
 from functions.model.sessions import (
     GPU_PROVIDERS,
     choose_providers,
@@ -113,9 +113,7 @@ class OnnxModel:
             session = ort.InferenceSession(str(self.path), options, providers=self._asked)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ModelLoadError(f"onnxruntime cannot load {self.path.name}: {exc}") from exc
-        if self.packing is None:
-            return session
-        return PackedSession(session, self.packing, self.card.inputs, self.card.outputs)
+        return for_card(session, self.card)
 
     def pair_run(self, threads: int) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
         """``run`` on a second session of this graph whose calls use ``threads`` intra-op

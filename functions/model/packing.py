@@ -87,7 +87,9 @@ def pack(ids: np.ndarray, real: np.ndarray, spec: PackingSpec,
     """The packed feeds of padded ``ids`` [texts, width] whose tokens where ``real`` are the
     text (pads on either side are dropped; a text with none keeps its first token), and where
     each text's tokens went: [texts, 2] (flat start in the packed [rows x length] layout,
-    token count)."""
+    token count). A loop per text: a call holds ~``CALL_TOKENS`` tokens, a few texts, where
+    it took half the time of a scatter in numpy (13.6 against 28.5 us for one text, 29 against
+    32 us for seven; the scatter wins from a few dozen)."""
     real = real.copy()
     real[~real.any(axis=1), 0] = True
     lengths = real.sum(axis=1)
@@ -138,6 +140,13 @@ def _check(feeds: dict[str, np.ndarray], ids: str) -> None:
         if np.shape(value) != shape:
             raise InvalidArgument(f"{name} has shape {np.shape(value)} and {ids} {shape}: "
                                   "token inputs must have the same shape")
+
+
+def for_card(session: Any, card: Any) -> Any:
+    """``session``, or a ``PackedSession`` of it when ``card`` (a ``ModelCard``) says its
+    graph is packed: what the function, ``model_export``'s checks and the benchmarks run."""
+    spec = PackingSpec.of(card.extra)
+    return session if spec is None else PackedSession(session, spec, card.inputs, card.outputs)
 
 
 class PackedSession:

@@ -19,7 +19,7 @@ import onnxruntime as ort
 
 from functions.config.card import ModelCard
 from functions.config.settings import Settings
-from functions.model.packing import PackedSession, PackingSpec
+from functions.model.packing import for_card
 from functions.model.sessions import session_options
 
 LEVELS = {
@@ -49,9 +49,8 @@ class ExportedOnnx:
     def __init__(self, model: Path | bytes, level: str = "all",
                  card: ModelCard | None = None) -> None:
         self.session = session(model, level)
-        spec = PackingSpec.of(card.extra) if card is not None else None
-        if spec is not None and card is not None:  # fed as the function feeds it
-            self.session = PackedSession(self.session, spec, card.inputs, card.outputs)
+        if card is not None:  # a packed graph: fed as the function feeds it
+            self.session = for_card(self.session, card)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 

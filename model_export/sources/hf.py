@@ -77,12 +77,8 @@ def run(args: argparse.Namespace) -> None:
                        _trace_feeds(hf, tok_file))
     if embedding and not packed:  # the exporter leaves the width unknown; the card says it
         graph_edits.set_output_dims(proto, "embedding", ["batch", int(hf.config.hidden_size)])
-    fields = (_embedding_fields(hf, pooling, normalize, st) if embedding
-              else _classifier_fields(hf, args.labels))
-    if packed:
-        fields["extra"]["packing"] = packed["packing"]
-        fields["output_meaning"] = fields["output_meaning"].replace(
-            "(in the graph)", "(by the function, after each packed call)")
+    fields = (_embedding_fields(hf, pooling, normalize, st, packed.get("packing"))
+              if embedding else _classifier_fields(hf, args.labels))
     card = ModelCard(
         name=ident["name"], version=args.version, description=args.description,
         created_at=card_files.now_iso(), task="embedding" if embedding else "classification",
@@ -117,14 +113,16 @@ def _trace_feeds(hf: hf_files.HfModel, tok_file: Path) -> Feeds:
 
 
 def _embedding_fields(hf: hf_files.HfModel, pooling: str, normalize: bool,
-                      st: hf_files.SentenceSettings) -> dict:
+                      st: hf_files.SentenceSettings, packing: dict | None = None) -> dict:
+    """The card's embedding fields; ``packing``: a packed graph's ``extra["packing"]``."""
     where = ", ".join(st.found) if st.found else "command line / defaults"
+    done = "(by the function, after each packed call)" if packing else "(in the graph)"
+    extra = {"embedding": {"pooling": pooling, "normalized": normalize,
+                           "dimension": int(hf.config.hidden_size), "settings_from": where}}
     return {"embedding_output": "embedding",
             "output_meaning": f"embedding: {pooling} pooling of the last hidden state"
-                              + (", L2-normalised" if normalize else "") + " (in the graph)",
-            "extra": {"embedding": {"pooling": pooling, "normalized": normalize,
-                                    "dimension": int(hf.config.hidden_size),
-                                    "settings_from": where}}}
+                              + (", L2-normalised" if normalize else "") + f" {done}",
+            "extra": extra if packing is None else {**extra, "packing": packing}}
 
 
 def _classifier_fields(hf: hf_files.HfModel, given: list[str] | None) -> dict:

@@ -68,10 +68,9 @@ def run(args: argparse.Namespace) -> None:
             fused_path = Path(tmp) / "fused.onnx"
             found = transformer_fusions.fuse(args.model, card, fused_path)
             onnx_runs.session(fused_path, args.level, save_to=optimised)
-            fusions = {"found": found,
-                       **_choose(args, optimised.read_bytes(), data, sample, card)}
-            if fusions["kept"]:
-                data = optimised.read_bytes()
+            fused = optimised.read_bytes()
+            fusions = {"found": found, **_choose(args, fused, data, sample, card)}
+            data = fused if fusions["kept"] else data
         note(f"timing session creation ({args.repeat} times each)")
         optimised.write_bytes(data)
         before = onnx_runs.session_ms(args.model, "all", args.repeat)
@@ -114,10 +113,13 @@ def _choose(args: argparse.Namespace, fused: bytes, plain: bytes, sample: Rows,
     models = {"fused": onnx_runs.ExportedOnnx(fused, level="disabled", card=card),
               "plain": onnx_runs.ExportedOnnx(plain, level="disabled", card=card)}
     times: dict[str, dict[str, list[float]]] = {m: {"batch": [], "one": []} for m in models}
+    for model in models.values():  # warm once; each turn then times one call of each
+        model.predict(batch)
     for turn in range(max(3, args.repeat)):
         for name in (("fused", "plain") if turn % 2 == 0 else ("plain", "fused")):
-            times[name]["batch"].append(onnx_runs.latency_ms(models[name], batch, 1))
-            times[name]["one"].append(onnx_runs.latency_ms(models[name], one, 1))
+            for kind, feeds_ in (("batch", batch), ("one", one)):
+                times[name][kind].append(onnx_runs.median_ms(
+                    lambda m=models[name], f=feeds_: m.predict(f), 1, warmup=0))
     ms = {f"{m}_{k}_ms": round(statistics.median(v), 3)
           for m, by in times.items() for k, v in by.items()}
     kept = ms["fused_batch_ms"] <= ms["plain_batch_ms"]
