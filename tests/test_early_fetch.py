@@ -41,17 +41,29 @@ def at_fork():  # registered first, so it runs last: after the holder's fork gua
                 cached=sorted(p.name for p in Path(os.environ["MODEL_CACHE_DIR"]).glob("*.onnx")),
                 worker_modules="uvicorn.protocols.http.auto" in sys.modules)
 
+def read_ahead():  # the tokenizers parsed before the fork: where each object lives
+    from functions.codecs import tokens
+    return {p.name: id(t) for p, t in tokens._READ_AHEAD.items()}
+
+os.register_at_fork(before=lambda: seen.update(read_ahead=read_ahead()))
 os.register_at_fork(before=at_fork)
 from functions.loading import early_fetch
 early_fetch.HOLD_SECONDS = float(os.environ["HOLD"])
 import main
 holder = main._rt.holder
+report = Path(os.environ["MODEL_CACHE_DIR"]).parent / "worker.json"
 pid = os.fork()  # gunicorn's worker
 if pid == 0:
     holder._done.wait(60)
-    os._exit(0 if holder.model is not None else 1)
+    model = holder.model
+    plan = main._rt.service.plan(model) if model is not None else None
+    encoder = getattr(plan, "encoder", None)  # a text model's: the tokenizer it feeds from
+    report.write_text(json.dumps(id(encoder.tokenizer) if encoder else None))
+    os._exit(0 if model is not None else 1)
 _, status = os.waitpid(pid, 0)
-print(json.dumps({**seen, "worker_ready": os.waitstatus_to_exitcode(status) == 0}))
+used = json.loads(report.read_text()) if report.exists() else None
+print(json.dumps({**seen, "worker_ready": os.waitstatus_to_exitcode(status) == 0,
+                  "worker_tokenizer": used}))
 """
 
 
@@ -117,3 +129,28 @@ def test_a_local_model_forks_no_helper_and_the_arbiter_imports_as_before(tmp_pat
     assert seen["children"] == [] and seen["pipes"] == [], seen
     assert not seen["worker_modules"] and seen["cached"] == [], seen  # the worker loads
     assert seen["worker_ready"]
+
+
+def test_a_text_models_tokenizer_is_parsed_by_the_arbiter_while_the_model_downloads(
+        built_model, tmp_path) -> None:
+    path, _ = built_model("bert")
+    root = tmp_path / "host"
+    root.mkdir()
+    for file in (path, path.with_suffix(".card.json"), path.parent / "tokenizer.json"):
+        shutil.copy(file, root / file.name)
+    size = path.stat().st_size
+    server, url = start_file_server(root, rate=size / 1.5)  # the model: ~1.5 s a download
+    try:
+        seen = _arbiter(f"{url}/{path.name}", 30.0, tmp_path)
+    finally:
+        server.shutdown()
+    assert seen["children"] == [] and seen["pipes"] == [] and seen["threads"] == [
+        "MainThread", "model-load"], seen  # the helper's thread for the tokenizer ended too
+    sha = json.loads(path.with_suffix(".card.json").read_text())["sha256"]
+    parsed = seen["read_ahead"]
+    assert list(parsed) == [f"{sha}.tokenizer.json"], seen  # parsed before the fork
+    assert seen["worker_ready"]
+    # the worker's encoder feeds from the object the arbiter parsed: it was not read again
+    assert seen["worker_tokenizer"] == parsed[f"{sha}.tokenizer.json"]
+    assert server.hits == {f"/{path.stem}.card.json": 1, f"/{path.name}": 1,
+                           "/tokenizer.json": 1}

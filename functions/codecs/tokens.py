@@ -35,11 +35,16 @@ _READ_AHEAD_LOCK = threading.Lock()
 
 def read_ahead(model_path: Path, card: ModelCard) -> None:
     """Parse a text model's tokenizer now, for the TextEncoder that will be built for the
-    model at ``model_path``: the loader calls it in a thread of its own while the session
-    builds. A tokenizer that cannot be read is left to TextEncoder, which names the fault."""
+    model at ``model_path``: the loader calls it beside the session build, or earlier, in
+    gunicorn's arbiter while the model downloads (``early_fetch.take``); a tokenizer read
+    ahead already is not read again. A tokenizer that cannot be read is left to
+    TextEncoder, which names the fault."""
     if card.tokenizer is None:
         return
     path = tokenizer_path(model_path)
+    with _READ_AHEAD_LOCK:
+        if path in _READ_AHEAD:  # read ahead already (by the arbiter before it forked us)
+            return
     try:
         from tokenizers import Tokenizer
 

@@ -11,6 +11,10 @@ pointer if MODEL_URI names one; the model downloaded into MODEL_CACHE_DIR under 
 lock, hashed as it arrives and verified; the tokenizer), writes the verified path and card
 to a pipe and exits, never returning into the import that forked it.
 
+A text model's tokenizer comes first: the helper fetches it beside the model and writes
+its own line once it is verified, and ``take`` has it parsed (``sidecars``) while the model
+still downloads, in time the arbiter would spend waiting.
+
 ``take`` hands that to the holder, which calls it under its fork guard: gunicorn's fork
 waits for the helper, at most HOLD_SECONDS, and the worker inherits the verified path and
 card, so it only builds the session. At the fork the arbiter holds nothing of the helper
@@ -81,8 +85,12 @@ def fetch_ahead() -> None:
             os.close(read)
             stores = Stores(settings.storage_retry_seconds)
             with open(write, "wb") as out:
+                def early(path: Path, card: ModelCard) -> None:  # the tokenizer, verified
+                    out.write(json.dumps(_found(settings, path, card)).encode() + b"\n")
+                    out.flush()
                 out.write(json.dumps(_fetch(lambda: fetch_model(
-                    settings, stores, *resolve_model_uris(settings, stores)), settings)).encode())
+                    settings, stores, *resolve_model_uris(settings, stores),
+                    sidecars_ready=early), settings)).encode())
         finally:
             os._exit(0)  # never a failing status: gunicorn's arbiter may reap this process
     os.close(write)
@@ -103,10 +111,16 @@ def _threads() -> int:
         return threading.active_count()
 
 
-def take(settings: Settings) -> tuple[Path, ModelCard] | None:
+def take(settings: Settings, sidecars: Callable[[Path, ModelCard], None] | None = None,
+         ) -> tuple[Path, ModelCard] | None:
     """The helper's verified (model path, card), waiting at most HOLD_SECONDS; None when
     no helper ran for ``settings``, it failed, or it is still downloading. Its pipe is
-    closed when this returns, and the helper reaped unless still running."""
+    closed when this returns, and the helper reaped unless still running.
+
+    ``sidecars(model_path, card)`` is called meanwhile, in this thread, once the helper
+    says a text model's tokenizer is verified (its model still downloading): the arbiter,
+    which has nothing else to do until the fork, parses it then, and the worker inherits it
+    parsed instead of parsing it beside its session build (which holds the GIL)."""
     if not _helpers:
         return None
     pid, read = _helpers.pop()
@@ -118,6 +132,11 @@ def take(settings: Settings) -> tuple[Path, ModelCard] | None:
             if not block:
                 break
             out += block
+            if b"\n" in out:  # the early line: a text model's tokenizer is in place
+                line, _, out = out.partition(b"\n")
+                early = _result(line, settings, whole=False)
+                if early is not None and sidecars is not None:
+                    sidecars(*early)
         else:
             return None  # gunicorn's arbiter reaps it when it ends
     try:
@@ -142,18 +161,24 @@ def import_for_worker(card: ModelCard | None) -> None:
             pass
 
 
-def _result(out: bytes, settings: Settings) -> tuple[Path, ModelCard] | None:
+def _result(out: bytes, settings: Settings, whole: bool = True,
+            ) -> tuple[Path, ModelCard] | None:
+    """(model path, card) from a line of the helper (``whole``: the model is in place)."""
     from functions.config.card import ModelCard
 
     try:
         found = json.loads(out)
         path = Path(found["path"])
         if found["model_uri"] != settings.model_uri or \
-                path.parent != settings.model_cache_dir or not path.is_file():
+                path.parent != settings.model_cache_dir or (whole and not path.is_file()):
             return None
         return path, ModelCard.from_json(found["card"])
     except (ValueError, KeyError, TypeError):  # it failed (its "error" says why) or died
         return None
+
+
+def _found(settings: Settings, path: Path, card: ModelCard) -> dict[str, str]:
+    return {"model_uri": settings.model_uri, "path": str(path), "card": card.to_json()}
 
 
 def _fetch(fetch: Callable[[], tuple[Path, ModelCard]], settings: Settings) -> dict[str, str]:
@@ -161,7 +186,7 @@ def _fetch(fetch: Callable[[], tuple[Path, ModelCard]], settings: Settings) -> d
         path, card = fetch()
     except Exception as exc:  # noqa: BLE001 - the worker fetches again and reports it
         return {"error": f"{type(exc).__name__}: {exc}"}
-    return {"model_uri": settings.model_uri, "path": str(path), "card": card.to_json()}
+    return _found(settings, path, card)
 
 
 def _forget_in_child() -> None:

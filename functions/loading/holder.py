@@ -126,7 +126,7 @@ class ModelHolder:
                         self.stores.for_uri(uri)
                 if self._expect_fork and early_fetch.pending():  # nor mid-download (bounded)
                     early_fetch.import_for_worker(None)  # meanwhile, what the worker imports
-                    self._fetched = self._fetched or early_fetch.take(s)
+                    self._fetched = self._fetched or early_fetch.take(s, self._beside.now)
                     if self._fetched:  # and a text model's tokenizer library
                         early_fetch.import_for_worker(self._fetched[1])
             if self._expect_fork:  # gunicorn's arbiter: no network of its own before the fork

@@ -42,6 +42,8 @@ from urllib.parse import urlparse
 from functions.loading.store_errors import is_lost_race
 
 CHUNK = 1 << 20
+WHOLE_BLOCK = 64 << 10
+"""A written block at least this large is queued for hashing as it is (``_Digesting``)."""
 Progress = Callable[[int], None]
 
 
@@ -215,6 +217,12 @@ class _Digesting(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         written = self.fh.write(data)
+        if isinstance(data, bytes) and len(data) >= WHOLE_BLOCK:  # immutable: hashed as it
+            if self.pending:  # is, with no copy (two copies of 90 MB cost the download
+                self.blocks.put(bytes(self.pending))  # more than the hash it overlaps)
+                self.pending.clear()
+            self.blocks.put(data)
+            return written
         self.pending += data
         if len(self.pending) >= CHUNK:
             self.blocks.put(bytes(self.pending))
