@@ -20,7 +20,11 @@ ours, 0.999 for the peer) before any timing. wrk drives each at 1, 16 and 64 con
 with one sentence a request and 4 connections with 32, each request a different slice of
 the corpus (a Lua table of bodies; every server gets the same slices). Rounds interleave:
 per scenario the floor, then every server in turn (order reversed every other round), the
-servers not being measured frozen (SIGSTOP), so drift on a shared machine hits all alike.
+servers not being measured frozen (SIGSTOP), so drift on a shared machine hits all alike;
+the scenario's target floor (batch 1 at one connection, sorted 32 otherwise) is measured
+again just before and just after each server's run, and "x target floor" is against their
+mean (the machine's speed moves by 15% within a minute: a floor taken a scenario earlier
+moved the one-connection ratio between 0.70 and 0.96 from round to round).
 Reported: sentences/s, p50 and p99 (wrk --latency), the median over rounds, each ratio to
 the floor and to infinity-emb taken within its round (median over rounds), and each
 server's spawn-to-first-200. Writes
@@ -148,6 +152,20 @@ def measure(target: Target, targets: list[Target], bodies: list[bytes], seconds:
             pause(other, False)
 
 
+def bracket(floor: Floor, targets: list[Target], sentences: list[str], batch: int,
+            seconds: int) -> float:
+    """The floor at ``batch`` (1, or sorted 32) for a quarter of a run, every server frozen:
+    taken just before and just after each server's run, their mean is the ratio's floor for
+    the scenario's target (the machine's speed drifts by 15% within a minute)."""
+    for proc in {t.proc for t in targets}:
+        pause(proc, True)
+    try:
+        return floor.rate(sentences, batch, seconds / 4)
+    finally:
+        for proc in {t.proc for t in targets}:
+            pause(proc, False)
+
+
 def run(model: Path, seconds: int, rounds: int, infinity: bool,
         plain: Path | None = None) -> dict:
     """``model`` served; with ``plain`` (``model`` is its ``--packed`` export), the sorted
@@ -180,11 +198,15 @@ def run(model: Path, seconds: int, rounds: int, infinity: bool,
                                                                  per)]
                 offset = (offset + 997) % 1000
                 order = targets if round_ % 2 == 0 else targets[::-1]  # ABBA across rounds
+                batch = 1 if (connections, per) == (1, 1) else 32  # the scenario's target
                 for target in order:
+                    before = bracket(floor, targets, sentences, batch, seconds)
                     got = measure(target, targets, [target.body(c) for c in chunks], seconds,
                                   connections)
+                    after = bracket(floor, targets, sentences, batch, seconds)
                     got.update(sentences_s=got["rps"] * per, floor32=floor32, floor1=floor1,
-                               packed32=packed32)
+                               packed32=packed32, bracket=(before + after) / 2,
+                               bracket_batch=batch)
                     rows[target.name].setdefault(f"{connections}x{per}", []).append(got)
     finally:
         for proc in {t.proc for t in targets}:
@@ -208,7 +230,9 @@ def summary(runs: list[dict[str, float]], peer: list[dict[str, float]] | None) -
     out = {"sentences_s": median(rates), "p50_ms": median([r["p50_ms"] for r in runs]),
            "p99_ms": median([r["p99_ms"] for r in runs]), "rounds_sentences_s": rates,
            "vs_sorted_floor": median([r["sentences_s"] / r["floor32"] for r in runs]),
-           "vs_batch1_floor": median([r["sentences_s"] / r["floor1"] for r in runs])}
+           "vs_batch1_floor": median([r["sentences_s"] / r["floor1"] for r in runs]),
+           "vs_target_floor": median([r["sentences_s"] / r["bracket"] for r in runs]),
+           "target_floor": "batch-1" if runs[0]["bracket_batch"] == 1 else "sorted"}
     if runs[0]["packed32"]:
         out["vs_packed_floor"] = median([r["sentences_s"] / r["packed32"] for r in runs])
     ratios = [r["sentences_s"] / q["sentences_s"] for r, q in zip(runs, peer or [])
@@ -228,12 +252,15 @@ def markdown(result: dict) -> str:
              f"{result['floor_batch1']:.0f}/s (one sentence a call)"
              + (f", {result['floor_packed32']:.0f}/s (the served packed graph, batches of 32)"
                 if result.get("floor_packed32") else "") + "; ratios are per round. "
+             "The target's floor (batch 1 at one connection, sorted batches of 32 "
+             "otherwise) is also measured just before and just after each server's run: "
+             "\"x target floor\" is against their mean. "
              f"Corpus: {result['sentences']} distinct sentences. Minimum cosine to the "
              f"floor's embeddings: {cosines}. Spawn to first 200: {ready}.", "",
-             "| load (wrk) | server | sentences/s | p50 ms | p99 ms | x sorted floor "
-             "| x batch-1 floor |" + (" x packed floor |" if packed else "")
+             "| load (wrk) | server | sentences/s | p50 ms | p99 ms | x target floor "
+             "| x sorted floor | x batch-1 floor |" + (" x packed floor |" if packed else "")
              + (" x infinity-emb |" if peer else ""),
-             "| --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if packed else "")
+             "| --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if packed else "")
              + (" --- |" if peer else "")]
     for scenario in result["served"][names[0]]:
         c, per = scenario.split("x")
@@ -243,6 +270,7 @@ def markdown(result: dict) -> str:
                 + (f" {r['vs_infinity']:.2f} |" if peer else "")
             lines.append(f"| {c} conn x {per} sentence{'s' if per != '1' else ''} | {name} | "
                          f"{r['sentences_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                         f"**{r['vs_target_floor']:.2f}** ({r['target_floor']}) | "
                          f"{r['vs_sorted_floor']:.2f} | {r['vs_batch1_floor']:.2f} |{ratio}")
     return "\n".join(lines)
 
