@@ -232,6 +232,7 @@ def summary(runs: list[dict[str, float]], peer: list[dict[str, float]] | None) -
            "vs_sorted_floor": median([r["sentences_s"] / r["floor32"] for r in runs]),
            "vs_batch1_floor": median([r["sentences_s"] / r["floor1"] for r in runs]),
            "vs_target_floor": median([r["sentences_s"] / r["bracket"] for r in runs]),
+           "rounds_vs_target_floor": [round(r["sentences_s"] / r["bracket"], 3) for r in runs],
            "target_floor": "batch-1" if runs[0]["bracket_batch"] == 1 else "sorted"}
     if runs[0]["packed32"]:
         out["vs_packed_floor"] = median([r["sentences_s"] / r["packed32"] for r in runs])
