@@ -5,14 +5,13 @@ shares its row, and the calls are cut by tokens alone."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from functions.config.card import ModelCard
 from functions.model.cuts import Budget, cut_by_length
-from functions.model.packing import PackedSession, PackingSpec, pack, pool, rows_of
+from functions.model.packing import rows_of
 from tests.model_export_fixtures import cli, fails, ok, v2_infer
 from tests.model_export_fixtures.tiny_bert import build
 
@@ -76,25 +75,6 @@ def test_packed_graph_serves_the_padded_graphs_embeddings(tmp_path: Path, app) -
             card.inputs, card.outputs, card.extra["packing"])
     served = app({"MODEL_URI": str(packed.parent / "enc.opt.onnx")})
     np.testing.assert_allclose(_embed(served, TEXTS), want, atol=2e-5)
-    _one_text_as_packed(packed, feeds)
-
-
-def _one_text_as_packed(packed: Path, feeds: dict[str, np.ndarray]) -> None:
-    """A lone text with no pads skips pack and pool: the same answer as through them, for
-    each pooling, normalised or not."""
-    import onnxruntime as ort
-
-    card = ModelCard.from_json(packed.with_suffix(".card.json").read_bytes())
-    session = ort.InferenceSession(str(packed), providers=["CPUExecutionProvider"])
-    for pooling, normalize in (("mean", True), ("cls", True), ("mean", False)):
-        spec = replace(PackingSpec.of(card.extra), pooling=pooling, normalize=normalize)
-        adapter = PackedSession(session, spec, card.inputs, card.outputs)
-        for row in range(len(TEXTS)):
-            n = int(feeds["attention_mask"][row].sum())
-            one = {k: v[row:row + 1, :n] for k, v in feeds.items()}
-            packed_feeds, where = pack(one["input_ids"], np.ones((1, n), dtype=bool), spec)
-            through = pool(session.run([spec.hidden], packed_feeds)[0], where, spec)
-            np.testing.assert_allclose(adapter.run(None, one)[0], through, atol=1e-6)
 
 
 def test_packing_cuts_hold_tokens_not_padding() -> None:

@@ -176,26 +176,10 @@ class PackedSession:
         if ids.shape[0] == 0:
             return [np.zeros((0, self._width()), dtype=np.float32)]
         mask = feeds.get(self.spec.mask)
-        if len(ids) == 1 and (mask is None or np.all(mask)):
-            return [self._one(ids)]
         real = np.asarray(mask) != 0 if mask is not None else np.ones(ids.shape, dtype=bool)
         packed, where = pack(ids, real, self.spec, self.row_tokens)
         hidden = self.session.run([self.spec.hidden], packed)[0]
         return [pool(hidden, where, self.spec)]
-
-    def _one(self, ids: np.ndarray) -> np.ndarray:
-        """One text with no pads: its row as it is (what ``pack`` and ``pool`` would make of
-        it, with a few numpy calls instead of their loops: a lone request's call)."""
-        spec, n = self.spec, ids.shape[1]
-        feeds = {spec.ids: ids.astype(np.int64, copy=False),
-                 spec.segments: np.ones((1, n), dtype=np.int64),
-                 spec.positions: np.arange(n, dtype=np.int64)[None]}
-        hidden = self.session.run([spec.hidden], feeds)[0][0]
-        out = (hidden[:1] if spec.pooling == "cls" else hidden.mean(axis=0, keepdims=True)
-               ).astype(np.float32, copy=False)
-        if spec.normalize:
-            out /= max(float(np.sqrt(np.dot(out[0], out[0]))), 1e-12)
-        return out
 
     def _width(self) -> int:
         return int(self.session.get_outputs()[0].shape[-1])
