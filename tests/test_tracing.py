@@ -91,6 +91,24 @@ def test_a_request_continues_the_callers_trace_with_its_steps(spans, tmp_path: P
         fn.stop()
 
 
+def test_a_text_models_tokenizer_fetch_is_traced_under_the_load(spans, built_model,
+                                                                  tmp_path: Path) -> None:
+    path, _ = built_model("bert")  # its tokenizer is fetched in a thread beside the model
+    fn = start_in_process({"MODEL_URI": str(path)}, tmp_path)
+    try:
+        deadline = time.monotonic() + 10
+        while not named(spans, "model.load") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        [load] = named(spans, "model.load")
+        steps = children(spans, load)
+        assert {"tokenizer.fetch", "model.download", "session.build"} <= set(steps), steps
+        fetch = steps["tokenizer.fetch"]
+        assert load.start_time <= fetch.start_time <= fetch.end_time <= \
+            steps["session.build"].start_time  # fetched, and joined, before the build
+    finally:
+        fn.stop()
+
+
 def test_a_merged_call_links_every_request_and_each_links_back(spans, tmp_path: Path) -> None:
     fn = start_in_process({"BATCHING": "on", "INLINE_BUDGET_MS": "0"}, tmp_path)
     try:
