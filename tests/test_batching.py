@@ -70,6 +70,28 @@ def _runner(path: Path, **settings: object) -> tuple[ModelRunner, TensorPlan]:
     return runner, plan
 
 
+def test_a_failure_after_the_measurement_is_logged_and_named(
+        built_model: BuiltModels, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A bug in deciding on merging (here: the batcher's constructor raising) is logged at
+    ERROR with its traceback and named in /model's reason; the model is served unmerged."""
+    from functions.model import runner as runner_module
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the batcher")
+
+    monkeypatch.setattr(runner_module, "Batcher", broken)
+    path, _ = built_model("two_input")
+    with caplog.at_level("ERROR", logger="functions.model.runner"):
+        runner, _ = _runner(path)  # calibrates in this thread: nothing escapes it
+    assert runner.curve is not None and runner.batcher is None
+    assert runner.describe()["reason"] == "calibration failed: RuntimeError: a bug in the batcher"
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.exc_info and "calibration failed" in record.getMessage()
+    out = asyncio.run(runner.run(_feeds([1, 2, 3, 4], 1)))
+    assert {k: v.shape[0] for k, v in out.items()} == {k: 1 for k in out}
+
+
 def _feeds(features: list[float], user_id: int) -> dict[str, np.ndarray]:
     return {"features": np.array([features], dtype=np.float32),
             "user_id": np.array([user_id], dtype=np.int64)}

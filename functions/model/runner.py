@@ -78,17 +78,14 @@ class ModelRunner:
         self.max_wait = settings.batch_max_wait_ms / 1000.0
         self.curve: CostCurve | None = None
         self.batcher: Batcher | None = None
-        self.measures = not settings.aws_lambda_function_name
-        """Measure the cost curve (every mode: it decides what runs on the event loop; not on
-        Lambda, where one request at a time has no loop to keep free)."""
+        self.measures = not settings.aws_lambda_function_name  # in every mode: the curve
+        # decides what runs on the loop (not on Lambda: one request at a time, no loop)
         self.measuring = False  # its measurement started (by the service, in a thread)
         self.reason = "not measured yet" if self.measures else "BATCHING=off (Lambda)"
         self.calls = 0
-        self.inline_rows = UNMEASURED_INLINE_ROWS
-        """The most rows a call may have and still run on the event loop (``runs_inline``)."""
-        self._thread: ThreadPoolExecutor | None = None
-        """The one thread this model's calls leave the loop for (created on first use): one
-        call's memory at once, and one allocator arena instead of one per pool thread."""
+        self.inline_rows = UNMEASURED_INLINE_ROWS  # the most rows a call may run inline
+        self._thread: ThreadPoolExecutor | None = None  # the one thread calls leave the
+        # loop for (on first use): one call's memory at once, one allocator arena
         self.calls_at_once = settings.calls_at_once
         self.lanes: Lanes | None = None  # merges' cuts two at a time (CALLS_AT_ONCE=2)
         self.pair_threads = settings.intra_op_threads // 2
@@ -113,8 +110,7 @@ class ModelRunner:
 
     async def call(self, feeds: Feeds) -> Feeds:
         """One model call, on the loop or in a thread (see the module docstring)."""
-        n = _rows(feeds)
-        started = time.perf_counter()
+        n, started = _rows(feeds), time.perf_counter()
         run = self._run_of(n)
         if self.runs_inline(n):
             return self._count(n, started, run(feeds))
@@ -150,8 +146,7 @@ class ModelRunner:
 
     def _timed(self, feeds: Feeds) -> Feeds:
         """One call on this thread, counted and timed for the curve."""
-        n = _rows(feeds)
-        started = time.perf_counter()
+        n, started = _rows(feeds), time.perf_counter()
         return self._count(n, started, self._run_of(n)(feeds))
 
     def _run_of(self, rows: int, run: Run | None = None) -> Run:
@@ -205,8 +200,7 @@ class ModelRunner:
         return await self.call(feeds)
 
     def _count(self, n: int, started: float | None, out: Feeds) -> Feeds:
-        """Count one finished call of ``n`` rows and fold its time into the curve (unless
-        it was not timed: ``started`` None)."""
+        """Count one finished call of ``n`` rows; fold its time into the curve if timed."""
         self.calls += 1
         metrics.inc("model_calls_total", 1, "model calls (after merging requests)")
         if self.curve is not None and started is not None:
@@ -215,7 +209,8 @@ class ModelRunner:
         return out
 
     def calibrate(self, sample: Callable[[int], Feeds], pads: dict[str, int]) -> None:
-        """Measure the cost curve on ``sample(rows)`` feeds and decide on merging."""
+        """Measure the cost curve on ``sample(rows)`` feeds and decide on merging; what fails
+        after the measurement (a bug) is logged with its traceback and named in ``reason``."""
         try:
             self.curve = measure(self.model.run, sample)
             self._follow_curve()
@@ -223,11 +218,17 @@ class ModelRunner:
             self.reason = f"cost not measurable: {type(exc).__name__}: {exc}"
             log.warning("batching stays off for %s: %s", self.model.card.name, self.reason)
             return
+        try:
+            self._decide(sample, pads)
+        except Exception as exc:  # not only a thread's traceback on stderr: the model would
+            self.reason = f"calibration failed: {type(exc).__name__}: {exc}"  # run unmerged
+            log.exception("batching of %s: %s", self.model.card.name, self.reason)
+
+    def _decide(self, sample: Callable[[int], Feeds], pads: dict[str, int]) -> None:
         tokens = int(token_lengths(sample(1), pads)[0]) if pads else 0
         if pads:  # calls cut where padding costs more than a call (functions.model.cuts)
             self._cut_by(self.curve, tokens)
-        slow = self.curve.expected(1) > self.budget
-        gain = self.curve.gain()
+        slow, gain = self.curve.expected(1) > self.budget, self.curve.gain()
         # token rows: length-sorted cuts bound their padding, so merging pays off the loop
         pays = slow and (gain >= MIN_GAIN or bool(pads))
         if self.mode == "on" or (self.mode == "auto" and pays):
@@ -259,8 +260,7 @@ class ModelRunner:
                 or self.model.path.stat().st_size > self.pair_bytes:
             return None
         try:
-            pair = self.model.pair_run(self.pair_threads)
-            curve = measure(pair, sample)
+            curve = measure(pair := self.model.pair_run(self.pair_threads), sample)
         except Exception as exc:  # memory, most likely: the cuts share the one session
             log.warning("no pair session for %s: %r", self.model.card.name, exc)
             self.model.pair_session = None  # opened but not measurable: not kept, unused
