@@ -71,21 +71,19 @@ def _runner(path: Path, **settings: object) -> tuple[ModelRunner, TensorPlan]:
 
 
 def test_a_failure_after_the_measurement_is_logged_and_named(
-        built_model: BuiltModels, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
-    """A bug in deciding on merging (here: the batcher's constructor raising) is logged at
-    ERROR with its traceback and named in /model's reason; the model is served unmerged."""
-    from functions.model import runner as runner_module
-
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("a bug in the batcher")
-
-    monkeypatch.setattr(runner_module, "Batcher", broken)
+        built_model: BuiltModels, caplog: pytest.LogCaptureFixture) -> None:
+    """A failure in deciding on merging (here: token pads that name no input of the model,
+    a plan that does not fit it) is logged at ERROR with its traceback and named in
+    /model's reason; the model is served unmerged."""
     path, _ = built_model("two_input")
+    card = ModelCard.from_json(path.with_suffix("").with_suffix(".card.json").read_text())
+    s = Settings(batching="on", inline_budget_ms=0)
+    model = OnnxModel(path, card, s)
+    runner, plan = ModelRunner(model, s), TensorPlan(model)
     with caplog.at_level("ERROR", logger="functions.model.runner"):
-        runner, _ = _runner(path)  # calibrates in this thread: nothing escapes it
+        runner.calibrate(plan.sample, {"no_such_input": 0})  # nothing escapes it
     assert runner.curve is not None and runner.batcher is None
-    assert runner.describe()["reason"] == "calibration failed: RuntimeError: a bug in the batcher"
+    assert runner.describe()["reason"].startswith("calibration failed: IndexError")
     [record] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert record.exc_info and "calibration failed" in record.getMessage()
     out = asyncio.run(runner.run(_feeds([1, 2, 3, 4], 1)))

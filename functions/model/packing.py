@@ -119,8 +119,9 @@ def pool(hidden: np.ndarray, where: np.ndarray, spec: PackingSpec) -> np.ndarray
     if spec.pooling == "cls":
         out = flat[starts].astype(np.float32)
     else:
-        index = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        sums = np.add.reduceat(flat[index], np.cumsum(counts) - counts, axis=0)
+        firsts = np.cumsum(counts) - counts  # each text's first row in flat[index]
+        index = np.repeat(starts - firsts, counts) + np.arange(counts.sum())
+        sums = np.add.reduceat(flat[index], firsts, axis=0)
         out = (sums / counts[:, None]).astype(np.float32)
     if spec.normalize:
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)

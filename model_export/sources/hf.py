@@ -60,14 +60,16 @@ def run(args: argparse.Namespace) -> None:
     out = options.output_path(args, Path(args.model.resolve().name + ".onnx"))
     ident = options.card_identity(args, out)
     length = hf_files.max_length(hf, args.max_length)
+    use_packed = args.packed or (args.packed is None and hf_packed.applies(hf, args.task))
+    if use_packed:
+        hf_packed.check(hf, args.task)  # refused before anything is written
     tok_file = out.with_name(out.name.removesuffix(".onnx") + ".tokenizer.json")
     tok = hf.tokenizer
     digest = tokenizer_file.write(tok.backend_tokenizer, tok_file, length,
                                   tok.pad_token_id or 0, tok.pad_token or "[PAD]")
     source = hf_convert.source(hf, args.task, pooling, normalize)
     packed: dict = {}
-    if args.packed or (args.packed is None and hf_packed.applies(hf, args.task)):
-        hf_packed.check(hf, args.task)
+    if use_packed:
         print("packed graph: several texts a row, the function packs each call "
               "(--no-packed: the padded graph)")
         proto = hf_packed.export(hf, args.opset, ident["name"])
