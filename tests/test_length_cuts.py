@@ -211,17 +211,34 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
             ended()
 
     lanes, formed_in = runner.lanes, set()
+    current, left = threading.local(), {}  # the merge of the cut a lane runs; cuts to run
     if lanes is not None:  # where every merge goes, whether the loop or a lane formed it
         submit = lanes.submit
 
         def submitted(joined, cuts, *args):  # observes, computes nothing itself
             formed_in.add(threading.current_thread().name)
+            with lock:
+                left[id(joined)] = len(cuts)
             started(cuts)
-            future = submit(joined, cuts, *args)
-            future.add_done_callback(ended)
-            return future
+            part = joined.part
+
+            def tagged(index):  # a lane takes its cut's feeds right before running it
+                current.merge = id(joined)
+                return part(index)
+
+            joined.part = tagged
+            return submit(joined, cuts, *args)
 
         lanes.submit = submitted  # type: ignore[method-assign]
+
+    def cut_done() -> None:  # a merge has ended when its last cut has run (its future is
+        merge, current.merge = getattr(current, "merge", None), None  # set a moment later,
+        if merge is not None:  # after the lane has let go of its cut: counting until then
+            with lock:  # would see a third merge begin in the other lane meanwhile)
+                left[merge] -= 1
+                last = left[merge] == 0
+            if last:
+                ended()
 
     def spy(run, session: str):  # observes, computes nothing itself
         def observed(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -236,6 +253,7 @@ def test_a_merge_cut_by_length_runs_its_calls_back_to_back_in_the_model_threads(
             finally:
                 with lock:
                     held[0] -= ids.size
+                cut_done()
         return observed
 
     if lanes is None:
